@@ -1,0 +1,2201 @@
+#!/usr/bin/env python3
+"""wsproxy: a WebSocket-to-TCP proxy that serves a browser VNC client.
+
+Browsers speak WebSocket; VNC servers speak raw TCP (RFB).  wsproxy accepts
+WebSocket connections (RFC 6455), relays their payload to a fixed target or to
+a target named by a token, and serves the static files of ``web/`` on the same
+port.  One file, Python standard library only, Python 3.8 or newer.
+
+Run::
+
+    python3 wsproxy.py 6080 localhost:5901            # fixed target
+    python3 wsproxy.py --token-plugin TokenFile --token-source tokens.conf 6080
+    python3 wsproxy.py --help                         # every option, grouped
+
+The command line follows websockify's, so ``websockify ARGS`` becomes
+``python3 wsproxy.py ARGS``.
+
+Map of this file (the same numbers appear as banners below):
+
+     1. Imports, version, constants and limits
+     2. Errors: each carries what to send back
+     3. HTTP request head: pure parse, bounded size
+     4. WebSocket handshake: pure accept key, version, subprotocol
+     5. Frame codec: pure encode, incremental decode, masking, RFC checks
+     6. WebSocket session: pure fragments, ping/pong, close handshake
+     7. Targets: fixed target, token file (reloaded on change)
+     8. Static files: safe path resolution, MIME table, conditional GET
+     9. Relay: per-connection poll loop, bounded buffers, close handling
+    10. Connection handler: head, TLS sniff, auth, route, connect before 101
+    11. Server: listening sockets, accept loop, threads, signals
+    12. Command line: parse_args(argv) -> Config, main(argv) -> int
+
+Design rules:
+  * Sections 3-8 are pure (bytes and strings in, values or typed errors out)
+    and are tested without sockets.  Sockets and threads live in 9-11.
+  * Importing this module has no side effects.
+  * Nothing a peer sends is trusted: no ``assert`` on input, every buffer is
+    bounded, every error maps to an HTTP status or a WebSocket close code, and
+    internals (tracebacks) go to the log, never to the peer.
+  * Never an open proxy: a client reaches only the target on the command line
+    or a target named in the token source.
+"""
+
+# ===========================================================================
+# 1. Imports, version, constants and limits
+# ===========================================================================
+
+import argparse
+import base64
+import binascii
+import codecs
+import email.utils
+import errno
+import hashlib
+import hmac
+import ipaddress
+import logging
+import logging.handlers
+import os
+import re
+import select
+import signal
+import socket
+import ssl
+import stat
+import sys
+import threading
+import time
+import urllib.parse
+from collections import deque
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Dict, List, Optional, Sequence, Tuple
+
+__version__ = "1.0.0"
+
+log = logging.getLogger("wsproxy")
+
+# A request head larger than this is refused with 431.  Browsers send well
+# under 4 KiB; 16 KiB leaves room for big cookies and still bounds memory.
+MAX_HEAD_BYTES = 16 * 1024
+# More header lines than this is refused with 431 (browsers send about 15).
+MAX_HEADERS = 100
+# The whole request head must arrive within this many seconds, so a client
+# that trickles bytes (slowloris) cannot hold a thread for ever.
+HEAD_TIMEOUT = 10.0
+# An idle keep-alive connection for static files is closed after this long.
+KEEPALIVE_TIMEOUT = 15.0
+# Connecting to a target gives up after this many seconds (then HTTP 502).
+CONNECT_TIMEOUT = 10.0
+# After we send a Close frame, wait this long for the peer's reply.
+CLOSE_TIMEOUT = 3.0
+# Default cap on one WebSocket message from a client (close 1009 above it).
+# VNC clients send small messages (input events, clipboard); 16 MiB still
+# admits a large clipboard paste.  Payload is streamed, never held whole.
+DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024
+# Bytes read from a socket at once.  Also the most that waits in user space
+# in each direction: a side is not read while the other side is backed up.
+RELAY_CHUNK = 64 * 1024
+# Connection threads need little stack; a small one lets thousands of idle
+# connections fit in little memory (the default reserves 8 MiB each).
+THREAD_STACK_SIZE = 512 * 1024
+# When accept() fails for lack of file descriptors, wait before retrying so
+# the accept loop does not spin the CPU.
+ACCEPT_BACKOFF = (0.05, 1.0)
+
+WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+SUPPORTED_WS_VERSION = "13"
+SERVER_NAME = "wsproxy/" + __version__
+
+TOKEN_PLUGINS = ("TokenFile", "ReadOnlyTokenFile")
+AUTH_PLUGINS = ("BasicHTTPAuth", "ExpectOrigin")
+
+# ===========================================================================
+# 2. Errors: each carries what to send back
+# ===========================================================================
+
+
+class HandshakeError(Exception):
+    """The request cannot be served; answer with this HTTP status.
+
+    ``reason`` is short plain text that is safe to show the peer.
+    ``headers`` are extra response headers (e.g. Sec-WebSocket-Version).
+    """
+
+    def __init__(self, status: int, reason: str, headers: Sequence[Tuple[str, str]] = ()):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.headers = list(headers)
+
+
+class ProtocolError(Exception):
+    """The peer broke RFC 6455; close the connection with ``close_code``."""
+
+    def __init__(self, close_code: int, reason: str):
+        super().__init__(reason)
+        self.close_code = close_code
+        self.reason = reason
+
+
+class ConfigError(Exception):
+    """An invalid command line or token source: one clear sentence."""
+
+
+# ===========================================================================
+# 3. HTTP request head: pure parse, bounded size
+# ===========================================================================
+
+HTTP_REASONS = {
+    101: "Switching Protocols", 200: "OK", 304: "Not Modified",
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 408: "Request Timeout", 426: "Upgrade Required",
+    431: "Request Header Fields Too Large", 500: "Internal Server Error",
+    502: "Bad Gateway", 503: "Service Unavailable", 505: "HTTP Version Not Supported",
+}
+
+_TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_REQUEST_LINE_RE = re.compile(r"^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP/(\d)\.(\d)$")
+
+
+@dataclass
+class RequestHead:
+    """One parsed HTTP request head.  Header names are lower-cased."""
+
+    method: str
+    target: str
+    version: Tuple[int, int]
+    headers: List[Tuple[str, str]]
+
+    def get(self, name: str, default: Optional[str] = None) -> Optional[str]:
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return default
+
+    def get_all(self, name: str) -> List[str]:
+        return [value for key, value in self.headers if key == name]
+
+    def tokens(self, name: str) -> List[str]:
+        """Comma-separated values of every ``name`` header, lower-cased."""
+        out = []
+        for value in self.get_all(name):
+            out.extend(t.strip().lower() for t in value.split(",") if t.strip())
+        return out
+
+    @property
+    def path(self) -> str:
+        return self.target.split("?", 1)[0]
+
+    @property
+    def query(self) -> str:
+        return self.target.split("?", 1)[1] if "?" in self.target else ""
+
+    @property
+    def keep_alive(self) -> bool:
+        conn = self.tokens("connection")
+        if self.version >= (1, 1):
+            return "close" not in conn
+        return "keep-alive" in conn
+
+
+def find_head_end(buffer: bytes) -> int:
+    """Index just past the blank line ending the head, or -1 if not there yet.
+
+    Raises HandshakeError(431) once the buffer is over MAX_HEAD_BYTES without
+    a complete head, so the caller can stop reading.
+    """
+    end = buffer.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES + 4)
+    if end >= 0:
+        return end + 4
+    if len(buffer) > MAX_HEAD_BYTES:
+        raise HandshakeError(431, "request head larger than %d bytes" % MAX_HEAD_BYTES)
+    return -1
+
+
+def parse_request_head(data: bytes) -> RequestHead:
+    """Parse a complete request head (everything before the blank line)."""
+    if len(data) > MAX_HEAD_BYTES + 4:
+        raise HandshakeError(431, "request head larger than %d bytes" % MAX_HEAD_BYTES)
+    # RFC 9112 2.2: a server SHOULD ignore empty lines before the request line.
+    text = data.decode("latin-1").lstrip("\r\n")
+    lines = text.split("\r\n")
+    while lines and lines[-1] == "":
+        lines.pop()
+    if not lines:
+        raise HandshakeError(400, "empty request")
+    match = _REQUEST_LINE_RE.match(lines[0])
+    if not match:
+        raise HandshakeError(400, "malformed request line")
+    method, target, major, minor = match.group(1), match.group(2), int(match.group(3)), int(match.group(4))
+    if major != 1:
+        raise HandshakeError(505, "only HTTP/1.x is supported")
+    if len(lines) - 1 > MAX_HEADERS:
+        raise HandshakeError(431, "more than %d header fields" % MAX_HEADERS)
+    headers = []
+    for line in lines[1:]:
+        if not line or line[0] in " \t":
+            raise HandshakeError(400, "obsolete line folding in header")
+        name, sep, value = line.partition(":")
+        if not sep or not _TOKEN_RE.match(name):
+            raise HandshakeError(400, "malformed header line")
+        if "\x00" in value:
+            raise HandshakeError(400, "NUL byte in header value")
+        headers.append((name.lower(), value.strip(" \t")))
+    if not (target.startswith("/") or target == "*" or "://" in target):
+        raise HandshakeError(400, "malformed request target")
+    return RequestHead(method, target, (major, minor), headers)
+
+
+def query_param(query: str, name: str) -> Optional[str]:
+    """First value of ``name`` in a query string, or None."""
+    try:
+        values = urllib.parse.parse_qs(query, keep_blank_values=True, errors="strict").get(name)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return values[0] if values else None
+
+
+def http_response(status: int, headers: Sequence[Tuple[str, str]] = (), body: bytes = b"",
+                  content_type: str = "text/plain; charset=utf-8", head_only: bool = False,
+                  keep_alive: bool = False) -> bytes:
+    """A complete HTTP/1.1 response as bytes."""
+    lines = ["HTTP/1.1 %d %s" % (status, HTTP_REASONS.get(status, "Unknown")), "Server: " + SERVER_NAME]
+    names = {name.lower() for name, _ in headers}
+    if status not in (101, 304):
+        if "content-type" not in names:
+            lines.append("Content-Type: " + content_type)
+        if "content-length" not in names:
+            lines.append("Content-Length: %d" % len(body))
+    if status != 101:
+        lines.append("Connection: " + ("keep-alive" if keep_alive else "close"))
+    lines.extend("%s: %s" % (name, value) for name, value in headers)
+    out = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return out if head_only else out + body
+
+
+def error_response(error: HandshakeError, head_only: bool = False) -> bytes:
+    return http_response(error.status, error.headers, (error.reason + "\n").encode("utf-8"),
+                         head_only=head_only)
+
+
+# ===========================================================================
+# 4. WebSocket handshake: pure accept key, version, subprotocol
+# ===========================================================================
+
+
+def accept_key(key: str) -> str:
+    """Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 4.2.2)."""
+    digest = hashlib.sha1((key + WEBSOCKET_GUID).encode("ascii")).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def is_upgrade_request(head: RequestHead) -> bool:
+    return "websocket" in head.tokens("upgrade")
+
+
+@dataclass
+class Upgrade:
+    """An accepted WebSocket opening handshake."""
+
+    key: str
+    subprotocol: Optional[str]
+
+
+def choose_subprotocol(offered: Sequence[str]) -> Optional[str]:
+    """Pick ``binary`` wherever it is offered; none if nothing is offered.
+
+    websockify only notices ``binary`` when it is first.  A client offering
+    only ``base64`` (ancient websockify clients) would expect base64 text
+    frames, which a byte relay does not speak: refuse it plainly.
+    """
+    if "binary" in offered:
+        return "binary"
+    if "base64" in offered:
+        raise HandshakeError(400, "the base64 subprotocol is not supported; use binary frames")
+    return None
+
+
+def check_upgrade(head: RequestHead) -> Upgrade:
+    """Validate a client's opening handshake (RFC 6455 4.2.1)."""
+    if head.method != "GET":
+        raise HandshakeError(405, "WebSocket handshake must use GET", [("Allow", "GET, HEAD")])
+    if head.version < (1, 1):
+        raise HandshakeError(400, "WebSocket handshake requires HTTP/1.1")
+    if "upgrade" not in head.tokens("connection"):
+        raise HandshakeError(400, "missing 'Connection: upgrade' header")
+    versions = head.get_all("sec-websocket-version")
+    if len(versions) != 1 or versions[0].strip() != SUPPORTED_WS_VERSION:
+        raise HandshakeError(426, "unsupported WebSocket version; this server speaks version 13",
+                             [("Sec-WebSocket-Version", SUPPORTED_WS_VERSION)])
+    keys = head.get_all("sec-websocket-key")
+    if len(keys) != 1:
+        raise HandshakeError(400, "expected exactly one Sec-WebSocket-Key header")
+    key = keys[0].strip()
+    try:
+        raw = base64.b64decode(key.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raw = b""
+    if len(raw) != 16:
+        raise HandshakeError(400, "invalid Sec-WebSocket-Key")
+    subprotocol = choose_subprotocol(head.tokens("sec-websocket-protocol"))
+    return Upgrade(key, subprotocol)
+
+
+def upgrade_response(upgrade: Upgrade) -> bytes:
+    headers = [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+               ("Sec-WebSocket-Accept", accept_key(upgrade.key))]
+    if upgrade.subprotocol:
+        headers.append(("Sec-WebSocket-Protocol", upgrade.subprotocol))
+    return http_response(101, headers)
+
+
+# ===========================================================================
+# 5. Frame codec: pure encode, incremental decode, masking, RFC checks
+# ===========================================================================
+
+
+class Opcode(IntEnum):
+    CONTINUATION = 0x0
+    TEXT = 0x1
+    BINARY = 0x2
+    CLOSE = 0x8
+    PING = 0x9
+    PONG = 0xA
+
+
+class CloseCode(IntEnum):
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    NO_STATUS = 1005
+    ABNORMAL = 1006
+    INVALID_DATA = 1007
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    MANDATORY_EXTENSION = 1010
+    INTERNAL_ERROR = 1011
+
+
+_DATA_OPCODES = (Opcode.CONTINUATION, Opcode.TEXT, Opcode.BINARY)
+_KNOWN_OPCODES = frozenset(int(op) for op in Opcode)
+MAX_CONTROL_PAYLOAD = 125
+
+
+def close_code_is_valid(code: int) -> bool:
+    """Codes a peer may put in a Close frame (RFC 6455 7.4).
+
+    1004-1006 and 1015 are reserved and must never be sent; 1012-2999 are
+    not assigned to endpoints by the RFC; 3000-4999 belong to libraries and
+    applications.
+    """
+    return 1000 <= code <= 1003 or 1007 <= code <= 1011 or 3000 <= code <= 4999
+
+
+def apply_mask(data: bytes, key: bytes, offset: int = 0) -> bytes:
+    """XOR ``data`` with the 4-byte masking ``key`` starting at key position ``offset``.
+
+    One big-integer XOR: far faster than a per-byte loop, standard library only.
+    """
+    length = len(data)
+    if not length:
+        return b""
+    if offset & 3:
+        shift = offset & 3
+        key = key[shift:] + key[:shift]
+    repeated = key * ((length >> 2) + 1)
+    value = int.from_bytes(data, "little") ^ int.from_bytes(repeated[:length], "little")
+    return value.to_bytes(length, "little")
+
+
+def frame_header(opcode: int, length: int, fin: bool = True, mask_key: Optional[bytes] = None) -> bytes:
+    first = (0x80 if fin else 0) | opcode
+    mask_bit = 0x80 if mask_key else 0
+    if length < 126:
+        header = bytes((first, mask_bit | length))
+    elif length < 65536:
+        header = bytes((first, mask_bit | 126)) + length.to_bytes(2, "big")
+    else:
+        header = bytes((first, mask_bit | 127)) + length.to_bytes(8, "big")
+    return header + mask_key if mask_key else header
+
+
+def encode_frame(opcode: int, payload: bytes = b"", fin: bool = True, mask_key: Optional[bytes] = None) -> bytes:
+    """One frame; masked when ``mask_key`` is given (what a client sends)."""
+    body = apply_mask(payload, mask_key) if mask_key else payload
+    return frame_header(opcode, len(payload), fin, mask_key) + body
+
+
+def encode_close(code: Optional[int] = None, reason: str = "") -> bytes:
+    """Close frame payload; the reason is cut to fit 125 bytes on a UTF-8 boundary."""
+    if code is None:
+        return b""
+    data = reason.encode("utf-8")[:MAX_CONTROL_PAYLOAD - 2]
+    data = data.decode("utf-8", "ignore").encode("utf-8")
+    return code.to_bytes(2, "big") + data
+
+
+def parse_close(payload: bytes) -> Tuple[int, str]:
+    """Code and reason of a received Close frame (RFC 6455 5.5.1, 7.4)."""
+    if not payload:
+        return CloseCode.NO_STATUS, ""
+    if len(payload) == 1:
+        raise ProtocolError(CloseCode.PROTOCOL_ERROR, "close frame with a 1-byte payload")
+    code = int.from_bytes(payload[:2], "big")
+    if not close_code_is_valid(code):
+        raise ProtocolError(CloseCode.PROTOCOL_ERROR, "invalid close code %d" % code)
+    try:
+        reason = payload[2:].decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError(CloseCode.INVALID_DATA, "close reason is not valid UTF-8") from None
+    return code, reason
+
+
+@dataclass
+class FramePiece:
+    """Part (or all) of one frame's unmasked payload.
+
+    Data frames are handed out as their bytes arrive, so a large frame never
+    has to sit whole in memory; control frames always come whole.
+    """
+
+    opcode: int          # the frame's opcode (CONTINUATION for later fragments)
+    payload: bytes
+    fin: bool            # the frame's FIN bit
+    frame_end: bool      # this piece completes the frame
+
+
+class FrameDecoder:
+    """Incremental RFC 6455 frame decoder: feed bytes, take pieces.
+
+    ``feed(data)`` appends; ``next_piece()`` returns a FramePiece or None when
+    more bytes are needed.  Raises ProtocolError with the close code to send.
+    Checks: RSV bits (no extensions are negotiated), known opcodes, control
+    frames short and unfragmented, client masking, continuation order, and
+    the message size cap (checked on each header, before the payload comes).
+    """
+
+    def __init__(self, max_message_size: int = DEFAULT_MAX_MESSAGE, require_mask: bool = True):
+        self.max_message_size = max_message_size
+        self.require_mask = require_mask
+        self._buffer = bytearray()
+        self._pos = 0
+        self._in_frame = False        # a header was parsed, payload pending
+        self._opcode = 0
+        self._fin = True
+        self._mask = b""
+        self._remaining = 0
+        self._mask_offset = 0
+        self._in_message = False      # a fragmented data message is open
+        self._message_size = 0
+
+    def feed(self, data: bytes) -> None:
+        buffer = self._buffer
+        if self._pos and self._pos >= len(buffer):
+            buffer.clear()
+            self._pos = 0
+        elif self._pos > RELAY_CHUNK:
+            del buffer[:self._pos]
+            self._pos = 0
+        buffer += data
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer) - self._pos
+
+    def next_piece(self) -> Optional[FramePiece]:
+        if not self._in_frame and not self._parse_header():
+            return None
+        available = len(self._buffer) - self._pos
+        remaining = self._remaining
+        is_control = self._opcode >= 0x8
+        if is_control and available < remaining:
+            return None
+        if available == 0 and remaining:
+            return None
+        take = remaining if available >= remaining else available
+        start = self._pos
+        chunk = bytes(self._buffer[start:start + take])
+        self._pos = start + take
+        if self._mask:
+            chunk = apply_mask(chunk, self._mask, self._mask_offset)
+            self._mask_offset += take
+        self._remaining = remaining - take
+        done = self._remaining == 0
+        if done:
+            self._in_frame = False
+        return FramePiece(self._opcode, chunk, self._fin, done)
+
+    def _parse_header(self) -> bool:
+        buffer, pos = self._buffer, self._pos
+        available = len(buffer) - pos
+        if available < 2:
+            return False
+        b0, b1 = buffer[pos], buffer[pos + 1]
+        masked = b1 & 0x80
+        length = b1 & 0x7F
+        need = 2 + (2 if length == 126 else 8 if length == 127 else 0) + (4 if masked else 0)
+        if available < need:
+            # Still validate what we can see, so garbage fails fast.
+            self._check_first_bytes(b0, b1)
+            return False
+        fin, opcode = self._check_first_bytes(b0, b1)
+        offset = pos + 2
+        if length == 126:
+            length = int.from_bytes(buffer[offset:offset + 2], "big")
+            offset += 2
+        elif length == 127:
+            length = int.from_bytes(buffer[offset:offset + 8], "big")
+            offset += 8
+            if length >> 63:
+                raise ProtocolError(CloseCode.PROTOCOL_ERROR, "frame length has the most significant bit set")
+        if opcode < 0x8:
+            if opcode == Opcode.CONTINUATION:
+                size = self._message_size + length
+            else:
+                size = length
+            if size > self.max_message_size:
+                raise ProtocolError(CloseCode.MESSAGE_TOO_BIG,
+                                    "message larger than %d bytes" % self.max_message_size)
+            self._message_size = size
+            self._in_message = not fin
+        self._mask = bytes(buffer[offset:offset + 4]) if masked else b""
+        self._pos = offset + (4 if masked else 0)
+        self._opcode, self._fin = opcode, bool(fin)
+        self._remaining = length
+        self._mask_offset = 0
+        self._in_frame = True
+        return True
+
+    def _check_first_bytes(self, b0: int, b1: int) -> Tuple[int, int]:
+        fin, opcode = b0 & 0x80, b0 & 0x0F
+        if b0 & 0x70:
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "reserved bits set without an extension")
+        if opcode not in _KNOWN_OPCODES:
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "unknown opcode %#x" % opcode)
+        if self.require_mask and not b1 & 0x80:
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "client frame is not masked")
+        if opcode >= 0x8:
+            if not fin:
+                raise ProtocolError(CloseCode.PROTOCOL_ERROR, "fragmented control frame")
+            if b1 & 0x7F > MAX_CONTROL_PAYLOAD:
+                raise ProtocolError(CloseCode.PROTOCOL_ERROR, "control frame longer than 125 bytes")
+        elif opcode == Opcode.CONTINUATION:
+            if not self._in_message:
+                raise ProtocolError(CloseCode.PROTOCOL_ERROR, "continuation frame without a message to continue")
+        elif self._in_message:
+            raise ProtocolError(CloseCode.PROTOCOL_ERROR, "new data frame inside a fragmented message")
+        return fin, opcode
+
+
+# ===========================================================================
+# 6. WebSocket session: pure fragments, ping/pong, close handshake
+# ===========================================================================
+
+
+@dataclass
+class DataReceived:
+    payload: bytes
+
+
+@dataclass
+class PingReceived:
+    payload: bytes
+
+
+@dataclass
+class PongReceived:
+    payload: bytes
+
+
+@dataclass
+class CloseReceived:
+    code: int
+    reason: str
+
+
+class WebSocketSession:
+    """Server side of one WebSocket connection, without I/O.
+
+    ``receive(data)`` returns events; bytes to send back (pongs, the close
+    reply) collect in ``outgoing`` and are taken with ``take_outgoing()``.
+    Text messages are checked as UTF-8 as they arrive (1007 on the first bad
+    byte) and their bytes relayed like binary ones.  After a Close frame is
+    received, further input is ignored.
+    """
+
+    def __init__(self, max_message_size: int = DEFAULT_MAX_MESSAGE, require_mask: bool = True):
+        self.decoder = FrameDecoder(max_message_size, require_mask)
+        self.outgoing = bytearray()
+        self.close_sent = False
+        self.close_received = False
+        self._utf8 = None  # incremental decoder while a text message is open
+
+    def receive(self, data: bytes) -> list:
+        if self.close_received:
+            return []
+        decoder = self.decoder
+        decoder.feed(data)
+        events = []
+        while True:
+            piece = decoder.next_piece()
+            if piece is None:
+                return events
+            opcode = piece.opcode
+            if opcode < 0x8:
+                self._check_text(piece)
+                if piece.payload:
+                    events.append(DataReceived(piece.payload))
+            elif opcode == Opcode.PING:
+                if not self.close_sent:
+                    self.outgoing += encode_frame(Opcode.PONG, piece.payload)
+                events.append(PingReceived(piece.payload))
+            elif opcode == Opcode.PONG:
+                events.append(PongReceived(piece.payload))
+            else:
+                code, reason = parse_close(piece.payload)
+                self.close_received = True
+                if not self.close_sent:
+                    reply = None if code == CloseCode.NO_STATUS else code
+                    self.outgoing += encode_frame(Opcode.CLOSE, encode_close(reply))
+                    self.close_sent = True
+                events.append(CloseReceived(code, reason))
+                return events
+
+    def _check_text(self, piece: FramePiece) -> None:
+        if piece.opcode == Opcode.TEXT:
+            self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        if self._utf8 is None:
+            return
+        final = piece.fin and piece.frame_end
+        try:
+            self._utf8.decode(piece.payload, final)
+        except UnicodeDecodeError:
+            raise ProtocolError(CloseCode.INVALID_DATA, "text message is not valid UTF-8") from None
+        if final:
+            self._utf8 = None
+
+    def send_close(self, code: int, reason: str = "") -> None:
+        if not self.close_sent:
+            self.outgoing += encode_frame(Opcode.CLOSE, encode_close(code, reason))
+            self.close_sent = True
+
+    def send_ping(self, payload: bytes = b"") -> None:
+        if not self.close_sent:
+            self.outgoing += encode_frame(Opcode.PING, payload)
+
+    def take_outgoing(self) -> bytes:
+        data = bytes(self.outgoing)
+        self.outgoing.clear()
+        return data
+
+
+# ===========================================================================
+# 7. Targets: fixed target, token file (reloaded on change)
+# ===========================================================================
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a connection goes: a TCP host and port, or a Unix socket."""
+
+    host: str = ""
+    port: int = 0
+    unix_path: str = ""
+
+    def __str__(self) -> str:
+        if self.unix_path:
+            return "unix:" + self.unix_path
+        return "[%s]:%d" % (self.host, self.port) if ":" in self.host else "%s:%d" % (self.host, self.port)
+
+
+def parse_host_port(text: str, what: str = "address", need_host: bool = True) -> Tuple[str, int]:
+    """``host:port``, ``[v6]:port``, bare IPv6 ``fe80::1:5900``; ``port`` alone if need_host is False."""
+    text = text.strip()
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0 or not text[close + 1:].startswith(":"):
+            raise ValueError("%s %r: expected [IPv6]:port" % (what, text))
+        host, port_text = text[1:close], text[close + 2:]
+    elif ":" in text:
+        host, port_text = text.rsplit(":", 1)
+    elif need_host:
+        raise ValueError("%s %r: expected host:port" % (what, text))
+    else:
+        host, port_text = "", text
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError("%s %r: port must be a number from 1 to 65535" % (what, text))
+    if need_host and not host:
+        raise ValueError("%s %r: missing host" % (what, text))
+    return host, int(port_text)
+
+
+_TOKEN_SPLIT_RE = re.compile(r":\s+")
+
+
+@dataclass(frozen=True)
+class TokenEntry:
+    target: Target
+    origin: str  # "file:line", for logs that must not show the token itself
+
+
+def parse_token_text(text: str, source: str) -> Tuple[Dict[str, TokenEntry], List[str]]:
+    """Parse websockify's token format: ``token: host:port`` per line.
+
+    The split is at the first colon followed by whitespace, so IPv6 targets
+    need no brackets.  ``token: unix_socket:/path`` names a Unix socket.
+    Returns the entries and a list of ``file:line: reason`` problems; a bad
+    line never spoils the rest of the file.
+    """
+    entries = {}
+    problems = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        where = "%s:%d" % (source, number)
+        parts = _TOKEN_SPLIT_RE.split(line, 1)
+        if len(parts) != 2 or not parts[0] or not parts[1].strip():
+            problems.append("%s: expected 'token: host:port'" % where)
+            continue
+        token, target_text = parts[0].strip(), parts[1].strip()
+        if any(ch.isspace() for ch in token):
+            problems.append("%s: token contains whitespace" % where)
+            continue
+        if target_text.startswith("unix_socket:"):
+            path = target_text[len("unix_socket:"):]
+            if not path:
+                problems.append("%s: empty unix_socket path" % where)
+                continue
+            target = Target(unix_path=path)
+        else:
+            try:
+                host, port = parse_host_port(target_text, "target")
+            except ValueError as exc:
+                problems.append("%s: %s" % (where, exc))
+                continue
+            target = Target(host, port)
+        if token in entries:
+            problems.append("%s: token repeated; this line wins" % where)
+        entries[token] = TokenEntry(target, where)
+    return entries, problems
+
+
+class TokenFile:
+    """Tokens from a file or a directory of files, reloaded when they change.
+
+    Each lookup costs a stat() of the source (and a listing for a directory);
+    the files are re-read only when a modification time, size or inode moved.
+    A missing source resolves nothing: deleting the file revokes its tokens.
+    """
+
+    def __init__(self, path: str, reload: bool = True):
+        self.path = path
+        self.reload = reload
+        self._lock = threading.Lock()
+        self._signature = None
+        self._entries = {}  # type: Dict[str, TokenEntry]
+        self._refresh(force=True)
+
+    def _files(self) -> List[str]:
+        if os.path.isdir(self.path):
+            return sorted(os.path.join(self.path, name) for name in os.listdir(self.path)
+                          if not name.startswith(".") and os.path.isfile(os.path.join(self.path, name)))
+        return [self.path]
+
+    def _current_signature(self):
+        try:
+            files = self._files()
+            return tuple((name, st.st_mtime_ns, st.st_size, st.st_ino)
+                         for name, st in ((name, os.stat(name)) for name in files))
+        except OSError:
+            return None
+
+    def _refresh(self, force: bool = False) -> None:
+        signature = self._current_signature()
+        if not force and signature == self._signature:
+            return
+        with self._lock:
+            if not force and signature == self._signature:
+                return
+            if signature is None:
+                if self._signature is not None or force:
+                    log.warning("token source %s is missing: no tokens resolve until it returns", self.path)
+                self._entries, self._signature = {}, None
+                return
+            entries = {}
+            for name, *_ in signature:
+                try:
+                    with open(name, encoding="utf-8", errors="replace") as handle:
+                        text = handle.read()
+                except OSError as exc:
+                    log.warning("token source %s: %s", name, exc.strerror)
+                    continue
+                found, problems = parse_token_text(text, name)
+                for problem in problems:
+                    log.warning("token file %s", problem)
+                entries.update(found)
+            if not force:
+                log.info("token source %s reloaded: %d tokens", self.path, len(entries))
+            self._entries, self._signature = entries, signature
+
+    def lookup(self, token: str) -> Optional[TokenEntry]:
+        if self.reload:
+            self._refresh()
+        return self._entries.get(token)
+
+    def tokens(self) -> List[str]:
+        if self.reload:
+            self._refresh()
+        return list(self._entries)
+
+
+def redact_token(token: str) -> str:
+    """Enough of a token to tell connections apart in a log, not enough to reuse it."""
+    return token[:3] + "..." if len(token) > 3 else "***"
+
+
+# ===========================================================================
+# 8. Static files: safe path resolution, MIME table, conditional GET
+# ===========================================================================
+
+# Explicit, because mimetypes reads /etc/mime.types, which on some systems
+# maps .js to text/plain -- and browsers refuse module scripts served so.
+MIME_TYPES = {
+    ".html": "text/html; charset=utf-8", ".htm": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8", ".json": "application/json",
+    ".map": "application/json", ".txt": "text/plain; charset=utf-8",
+    ".md": "text/plain; charset=utf-8",
+    ".svg": "image/svg+xml", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+    ".gif": "image/gif", ".ico": "image/x-icon", ".webp": "image/webp",
+    ".woff": "font/woff", ".woff2": "font/woff2", ".ttf": "font/ttf",
+    ".wasm": "application/wasm", ".webmanifest": "application/manifest+json",
+    ".xml": "application/xml", ".oga": "audio/ogg", ".mp3": "audio/mpeg", ".wav": "audio/wav",
+}
+INDEX_FILES = ("vnc.html", "index.html")
+
+
+def content_type(path: str) -> str:
+    return MIME_TYPES.get(os.path.splitext(path)[1].lower(), "application/octet-stream")
+
+
+def resolve_static_path(web_root: str, url_path: str) -> str:
+    """The file under ``web_root`` (already a realpath) that ``url_path`` names.
+
+    Rejects rather than normalises anything suspicious: encoded or plain
+    ``..`` and ``.`` segments, backslashes, NUL, dot-files, and symlinks that
+    lead outside the root.  Directories resolve to their index file; there
+    are no listings and no redirects (a redirect to ``//host`` is how
+    CVE-2021-3654 let websockify send users elsewhere).
+    """
+    try:
+        decoded = urllib.parse.unquote(url_path, errors="strict")
+    except UnicodeDecodeError:
+        raise HandshakeError(400, "path is not valid UTF-8") from None
+    if "\x00" in decoded or "\\" in decoded:
+        raise HandshakeError(400, "invalid character in path")
+    if not decoded.startswith("/"):
+        raise HandshakeError(400, "path must start with /")
+    parts = [part for part in decoded.split("/") if part]
+    if any(part.startswith(".") for part in parts):
+        raise HandshakeError(404, "not found")
+    candidate = os.path.join(web_root, *parts)
+    real = os.path.realpath(candidate)
+    if real != web_root and not real.startswith(web_root.rstrip(os.sep) + os.sep):
+        raise HandshakeError(404, "not found")
+    if os.path.isdir(real):
+        for index in INDEX_FILES:
+            index_path = os.path.join(real, index)
+            if os.path.isfile(index_path):
+                return index_path
+        raise HandshakeError(404, "not found")
+    if not os.path.isfile(real):
+        raise HandshakeError(404, "not found")
+    return real
+
+
+def not_modified(if_modified_since: Optional[str], mtime: float) -> bool:
+    if not if_modified_since:
+        return False
+    try:
+        since = email.utils.parsedate_to_datetime(if_modified_since)
+    except (TypeError, ValueError, IndexError):
+        return False
+    if since is None:
+        return False
+    return int(mtime) <= since.timestamp()
+
+
+def static_headers(path: str, st: os.stat_result) -> List[Tuple[str, str]]:
+    return [("Content-Type", content_type(path)), ("Content-Length", str(st.st_size)),
+            ("Last-Modified", email.utils.formatdate(st.st_mtime, usegmt=True)),
+            # no-cache: revalidate every time, so an upgraded web/ is never stale.
+            ("Cache-Control", "no-cache"), ("X-Content-Type-Options", "nosniff")]
+
+
+# ===========================================================================
+# 9. Relay: per-connection poll loop, bounded buffers, close handling
+# ===========================================================================
+
+_POLL_IN = getattr(select, "POLLIN", 1)
+_POLL_OUT = getattr(select, "POLLOUT", 4)
+_POLL_ERR = getattr(select, "POLLERR", 8) | getattr(select, "POLLHUP", 16) | getattr(select, "POLLNVAL", 32)
+_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
+class _Poller:
+    """poll(2) where it exists (no descriptor-number limit, no kernel object
+    per connection); a selectors fallback elsewhere (Windows)."""
+
+    def __init__(self):
+        if hasattr(select, "poll"):
+            self._poll = select.poll()
+            self._selector = None
+        else:
+            import selectors
+            self._poll = None
+            self._selector = selectors.DefaultSelector()
+        self._masks = {}
+
+    def set(self, fd: int, mask: int) -> None:
+        old = self._masks.get(fd)
+        if old == mask:
+            return
+        self._masks[fd] = mask
+        if self._poll is not None:
+            if old is None:
+                self._poll.register(fd, mask)
+            else:
+                self._poll.modify(fd, mask)
+            return
+        import selectors
+        events = (selectors.EVENT_READ if mask & _POLL_IN else 0) | (selectors.EVENT_WRITE if mask & _POLL_OUT else 0)
+        if old is not None:
+            self._selector.unregister(fd)
+        if events:
+            self._selector.register(fd, events)
+
+    def remove(self, fd: int) -> None:
+        if self._masks.pop(fd, None) is None:
+            return
+        if self._poll is not None:
+            self._poll.unregister(fd)
+        else:
+            try:
+                self._selector.unregister(fd)
+            except KeyError:
+                pass
+
+    def wait(self, timeout: Optional[float]) -> List[Tuple[int, int]]:
+        if self._poll is not None:
+            return self._poll.poll(None if timeout is None else max(0, int(timeout * 1000) + 1))
+        import selectors
+        if not self._selector.get_map():
+            time.sleep(timeout or 0.1)
+            return []
+        out = []
+        for key, events in self._selector.select(timeout):
+            mask = (_POLL_IN if events & selectors.EVENT_READ else 0) | (_POLL_OUT if events & selectors.EVENT_WRITE else 0)
+            out.append((key.fd, mask))
+        return out
+
+    def close(self) -> None:
+        if self._selector is not None:
+            self._selector.close()
+
+
+@dataclass
+class RelayStats:
+    bytes_up: int = 0      # client payload delivered to the target
+    bytes_down: int = 0    # target bytes sent to the client
+    close_code: int = CloseCode.ABNORMAL
+    close_reason: str = ""
+
+
+class Relay:
+    """Moves bytes between one WebSocket client and its target.
+
+    One thread runs ``run()``.  Each direction holds at most one read's worth
+    of data in user space: a side is not read while the other side has
+    unsent bytes, so a slow browser slows the target (TCP back-pressure)
+    instead of growing memory.  Close order: whatever was received is
+    delivered before the side that ended it is closed.
+    """
+
+    def __init__(self, client: socket.socket, target: socket.socket, session: WebSocketSession,
+                 leftover: bytes = b"", heartbeat: float = 0, idle_timeout: float = 0,
+                 stop_fd: Optional[int] = None):
+        self.client = client
+        self.target = target
+        self.session = session
+        self.leftover = leftover
+        self.heartbeat = heartbeat
+        self.idle_timeout = idle_timeout
+        self.stop_fd = stop_fd
+        self.stats = RelayStats()
+        self._client_out = deque()   # bytes/memoryviews for the client, in order
+        self._target_out = deque()   # payload for the target, in order
+        self._client_tls = isinstance(client, ssl.SSLSocket)
+        self._target_tls = isinstance(target, ssl.SSLSocket)
+        self._buffer = None          # target read buffer, allocated on first use
+        self._target_open = True     # we may still read from the target
+        self._target_writable = True
+        self._client_open = True     # the client socket is usable
+        self._close_deadline = None
+        self._now = time.monotonic()
+        self._last_activity = self._now
+        self._ping_due = self._now + heartbeat if heartbeat else None
+        self._pong_deadline = None
+
+    # -- the loop ----------------------------------------------------------
+
+    def run(self) -> RelayStats:
+        client, target = self.client, self.target
+        client.setblocking(False)
+        target.setblocking(False)
+        poller = _Poller()
+        cfd, tfd = client.fileno(), target.fileno()
+        if self.stop_fd is not None:
+            poller.set(self.stop_fd, _POLL_IN)
+        try:
+            if self.leftover:
+                self._on_client_data(self.leftover)
+                self.leftover = b""
+            while True:
+                if self._finished():
+                    break
+                closing = self.session.close_sent
+                cmask = 0
+                if self._client_open:
+                    if not self._target_out or closing:
+                        cmask |= _POLL_IN
+                    if self._client_out:
+                        cmask |= _POLL_OUT
+                poller.set(cfd, cmask)
+                tmask = 0
+                if self._target_open and not closing and not self._client_out:
+                    tmask |= _POLL_IN
+                if self._target_out and self._target_writable:
+                    tmask |= _POLL_OUT
+                if tmask:
+                    poller.set(tfd, tmask)
+                else:
+                    poller.remove(tfd)
+                for fd, events in poller.wait(self._timeout()):
+                    if fd == cfd:
+                        if events & (_POLL_IN | _POLL_ERR):
+                            self._read_client()
+                        if events & _POLL_OUT and self._client_open:
+                            self._flush_client()
+                    elif fd == tfd:
+                        if events & _POLL_OUT:
+                            self._flush_target()
+                        if events & (_POLL_IN | _POLL_ERR) and self._target_open:
+                            self._read_target()
+                    elif fd == self.stop_fd:
+                        poller.remove(fd)
+                        self.stop_fd = None
+                        self._begin_close(CloseCode.GOING_AWAY, "server shutting down")
+                self._now = time.monotonic()
+                self._check_timers()
+        except ProtocolError as exc:
+            self._fail(exc.close_code, exc.reason)
+        finally:
+            poller.close()
+        return self.stats
+
+    def _finished(self) -> bool:
+        if not self._client_open:
+            return not self._target_out or not self._target_writable
+        if not self.session.close_sent:
+            return False
+        if self._client_out:
+            return self._close_deadline is not None and self._now > self._close_deadline
+        if self.session.close_received:
+            return not self._target_out or not self._target_writable
+        return self._close_deadline is not None and self._now > self._close_deadline
+
+    def _timeout(self) -> Optional[float]:
+        deadlines = [d for d in (self._close_deadline, self._ping_due, self._pong_deadline) if d is not None]
+        if self.idle_timeout:
+            deadlines.append(self._last_activity + self.idle_timeout)
+        if not deadlines:
+            return None
+        return max(0.0, min(deadlines) - time.monotonic())
+
+    def _check_timers(self) -> None:
+        now = self._now
+        if self.session.close_sent:
+            return
+        if self._pong_deadline is not None and now >= self._pong_deadline:
+            self.stats.close_reason = "no pong within %gs" % self.heartbeat
+            log.info("heartbeat: %s; closing", self.stats.close_reason)
+            self._client_gone()
+            return
+        if self._ping_due is not None and now >= self._ping_due:
+            self.session.send_ping(b"wsproxy")
+            self._queue_client(self.session.take_outgoing())
+            self._ping_due = now + self.heartbeat
+            if self._pong_deadline is None:
+                self._pong_deadline = now + self.heartbeat
+        if self.idle_timeout and now - self._last_activity >= self.idle_timeout:
+            self._begin_close(CloseCode.GOING_AWAY, "idle timeout")
+
+    # -- client side -------------------------------------------------------
+
+    def _read_client(self) -> None:
+        try:
+            data = self.client.recv(RELAY_CHUNK)
+        except _WOULD_BLOCK:
+            return
+        except OSError as exc:
+            self.stats.close_reason = "client error: %s" % (exc.strerror or exc)
+            self._client_gone()
+            return
+        if not data:
+            if not self.stats.close_reason:
+                self.stats.close_reason = "client closed without a close frame"
+            self._client_gone()
+            return
+        self._last_activity = self._now
+        self._on_client_data(data)
+        # Decrypted bytes may wait inside the TLS object, invisible to poll.
+        while self._client_tls and self._client_open and self.client.pending():
+            try:
+                data = self.client.recv(RELAY_CHUNK)
+            except _WOULD_BLOCK:
+                break
+            if not data:
+                break
+            self._on_client_data(data)
+
+    def _on_client_data(self, data: bytes) -> None:
+        session = self.session
+        events = session.receive(data)
+        for event in events:
+            kind = type(event)
+            if kind is DataReceived:
+                if not session.close_sent:
+                    self._target_out.append(event.payload)
+            elif kind is PongReceived:
+                self._pong_deadline = None
+            elif kind is CloseReceived:
+                self.stats.close_code = event.code
+                if not self.stats.close_reason:
+                    self.stats.close_reason = "client closed" + (": " + event.reason if event.reason else "")
+                self._target_open = False
+        if session.outgoing:
+            self._queue_client(session.take_outgoing())
+        if self._target_out:
+            self._flush_target()
+        if session.close_received and not self._target_out:
+            self._shutdown_target()
+
+    def _queue_client(self, data) -> None:
+        if data:
+            self._client_out.append(data)
+            self._flush_client()
+
+    def _flush_client(self) -> None:
+        out = self._client_out
+        while out:
+            chunk = out[0]
+            try:
+                sent = self.client.send(chunk)
+            except _WOULD_BLOCK:
+                return
+            except OSError as exc:
+                self.stats.close_reason = self.stats.close_reason or "client error: %s" % (exc.strerror or exc)
+                self._client_gone()
+                return
+            if sent < len(chunk):
+                out[0] = memoryview(chunk)[sent:]
+                return
+            out.popleft()
+
+    def _client_gone(self) -> None:
+        """The client is unreachable: deliver what it sent, then end."""
+        self._client_open = False
+        self._target_open = False
+        self._client_out.clear()
+        if not self._target_out:
+            self._shutdown_target()
+
+    # -- target side -------------------------------------------------------
+
+    def _read_target(self) -> None:
+        if self._buffer is None:
+            self._buffer = bytearray(RELAY_CHUNK)
+            self._view = memoryview(self._buffer)
+        try:
+            count = self.target.recv_into(self._buffer)
+        except _WOULD_BLOCK:
+            return
+        except OSError as exc:
+            self._target_open = False
+            self._begin_close(CloseCode.INTERNAL_ERROR, "target connection lost: %s" % (exc.strerror or "error"))
+            return
+        if not count:
+            self._target_open = False
+            self._begin_close(CloseCode.NORMAL, "target closed the connection")
+            return
+        self._last_activity = self._now
+        self.stats.bytes_down += count
+        self._send_binary(count)
+        while self._target_tls and self._target_open and not self._client_out and self.target.pending():
+            try:
+                count = self.target.recv_into(self._buffer)
+            except _WOULD_BLOCK:
+                break
+            if not count:
+                break
+            self.stats.bytes_down += count
+            self._send_binary(count)
+
+    def _send_binary(self, count: int) -> None:
+        """Send the first ``count`` bytes of the read buffer as one binary frame.
+
+        The payload goes out straight from the read buffer (sendmsg gathers
+        header and payload); only an unsent remainder is copied.
+        """
+        header = frame_header(Opcode.BINARY, count)
+        payload = self._view[:count]
+        total = len(header) + count
+        if self._client_tls:
+            data = header + payload
+            self._client_out.append(data)
+            self._flush_client()
+            return
+        try:
+            sent = self.client.sendmsg([header, payload])
+        except _WOULD_BLOCK:
+            sent = 0
+        except OSError as exc:
+            self.stats.close_reason = self.stats.close_reason or "client error: %s" % (exc.strerror or exc)
+            self._client_gone()
+            return
+        if sent >= total:
+            return
+        if sent < len(header):
+            self._client_out.append(header[sent:] + bytes(payload))
+        else:
+            self._client_out.append(bytes(payload[sent - len(header):]))
+
+    def _flush_target(self) -> None:
+        out = self._target_out
+        while out:
+            chunk = out[0]
+            try:
+                sent = self.target.send(chunk)
+            except _WOULD_BLOCK:
+                return
+            except OSError as exc:
+                self._target_writable = False
+                out.clear()
+                self._target_open = False
+                self._begin_close(CloseCode.INTERNAL_ERROR, "target connection lost: %s" % (exc.strerror or "error"))
+                return
+            self.stats.bytes_up += sent
+            if sent < len(chunk):
+                out[0] = memoryview(chunk)[sent:]
+                return
+            out.popleft()
+        if self.session.close_received or not self._client_open:
+            self._shutdown_target()
+
+    def _shutdown_target(self) -> None:
+        self._target_open = False
+        if self._target_writable:
+            self._target_writable = False
+            try:
+                self.target.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    # -- closing -----------------------------------------------------------
+
+    def _begin_close(self, code: int, reason: str) -> None:
+        if self.session.close_sent or not self._client_open:
+            return
+        self.stats.close_code = code
+        if not self.stats.close_reason:
+            self.stats.close_reason = reason
+        self.session.send_close(code, reason)
+        self._queue_client(self.session.take_outgoing())
+        self._close_deadline = time.monotonic() + CLOSE_TIMEOUT
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Protocol error from the client: send our close, flush briefly, stop."""
+        self.stats.close_code = code
+        self.stats.close_reason = reason
+        if self._client_open and not self.session.close_sent:
+            self.session.send_close(code, reason)
+            data = self.session.take_outgoing()
+            try:
+                self.client.setblocking(True)
+                self.client.settimeout(CLOSE_TIMEOUT)
+                for chunk in list(self._client_out) + [data]:
+                    self.client.sendall(chunk)
+            except OSError:
+                pass
+        self._client_out.clear()
+
+
+# ===========================================================================
+# 10. Connection handler: head, TLS sniff, auth, route, connect before 101
+# ===========================================================================
+
+
+@dataclass
+class Config:
+    """Everything the server needs, from the command line (section 12)."""
+
+    listen_host: str = ""
+    listen_port: int = 6080
+    unix_listen: str = ""
+    target: Optional[Target] = None
+    token_source: str = ""
+    token_plugin: str = ""
+    host_token: bool = False
+    web: Optional[str] = None
+    cert: str = ""
+    key: str = ""
+    ssl_only: bool = False
+    ssl_version: str = "tlsv1_2"
+    ssl_ciphers: str = ""
+    ssl_target: bool = False
+    auth_plugin: str = ""
+    auth_source: str = ""
+    web_auth: bool = False
+    heartbeat: float = 0
+    idle_timeout: float = 0
+    timeout: float = 0
+    max_message_size: int = DEFAULT_MAX_MESSAGE
+    trusted_proxies: List[str] = field(default_factory=list)
+    verbose: bool = False
+    log_file: str = ""
+    syslog: bool = False
+    daemon: bool = False
+    quiet_banner: bool = False
+
+
+class _ClosedError(Exception):
+    """The client went away or timed out while we were reading its head."""
+
+
+class ConnectionHandler:
+    """Serves one accepted socket: static files (keep-alive) or one WebSocket."""
+
+    def __init__(self, server: "Server", sock: socket.socket, address, number: int):
+        self.server = server
+        self.config = server.config
+        self.sock = sock
+        self.peer = _format_address(address)
+        self.client_address = self.peer
+        self.number = number
+        self.buffer = b""
+
+    # -- reading -----------------------------------------------------------
+
+    def _read_head(self, timeout: float) -> Optional[RequestHead]:
+        """Next request head, or None if the client closed cleanly between requests."""
+        deadline = time.monotonic() + timeout
+        while True:
+            end = find_head_end(self.buffer)
+            if end >= 0:
+                data, self.buffer = self.buffer[:end], self.buffer[end:]
+                return parse_request_head(data)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if self.buffer:
+                    raise HandshakeError(408, "request head not received within %gs" % timeout)
+                raise _ClosedError("idle")
+            self.sock.settimeout(remaining)
+            try:
+                chunk = self.sock.recv(4096)
+            except socket.timeout:
+                continue
+            except (ssl.SSLError, OSError) as exc:
+                raise _ClosedError(str(exc)) from None
+            if not chunk:
+                if self.buffer:
+                    raise _ClosedError("client closed mid-request")
+                return None
+            self.buffer += chunk
+
+    def _send(self, data: bytes) -> None:
+        self.sock.settimeout(HEAD_TIMEOUT)
+        self.sock.sendall(data)
+
+    # -- entry -------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            if not self._negotiate_tls():
+                return
+            keep_alive = True
+            first = True
+            while keep_alive and not self.server.stopping:
+                try:
+                    head = self._read_head(HEAD_TIMEOUT if first else KEEPALIVE_TIMEOUT)
+                except HandshakeError as exc:
+                    log.info("conn %d %s: %d %s", self.number, self.peer, exc.status, exc.reason)
+                    self._send(error_response(exc))
+                    return
+                if head is None:
+                    return
+                first = False
+                self.client_address = self._client_address(head)
+                keep_alive = self._serve(head)
+        except _ClosedError:
+            pass
+        except (OSError, ssl.SSLError) as exc:
+            log.debug("conn %d %s: socket error: %s", self.number, self.peer, exc)
+
+    def _negotiate_tls(self) -> bool:
+        """Sniff the first byte: 0x16 starts a TLS handshake, anything else is plain HTTP."""
+        context = self.server.tls_context
+        self.sock.settimeout(HEAD_TIMEOUT)
+        try:
+            first = self.sock.recv(1, socket.MSG_PEEK)
+        except socket.timeout:
+            log.info("conn %d %s: nothing received within %gs", self.number, self.peer, HEAD_TIMEOUT)
+            return False
+        if not first:
+            return False
+        is_tls = first[0] == 0x16
+        if is_tls and context is None:
+            log.info("conn %d %s: TLS handshake received but no --cert is configured; closing",
+                     self.number, self.peer)
+            return False
+        if not is_tls and self.config.ssl_only:
+            log.info("conn %d %s: plain connection refused: --ssl-only requires https:// or wss://",
+                     self.number, self.peer)
+            self._send(http_response(400, body=b"this server accepts only TLS: use https:// or wss://\n"))
+            return False
+        if is_tls:
+            try:
+                self.sock = context.wrap_socket(self.sock, server_side=True)
+            except (ssl.SSLError, OSError) as exc:
+                log.info("conn %d %s: TLS handshake failed: %s", self.number, self.peer,
+                         getattr(exc, "reason", None) or exc)
+                return False
+        return True
+
+    def _client_address(self, head: RequestHead) -> str:
+        trusted = self.server.trusted_networks
+        forwarded = head.get("x-forwarded-for")
+        if not forwarded or not trusted:
+            return self.peer
+        try:
+            peer_ip = ipaddress.ip_address(self.peer.rsplit(":", 1)[0].strip("[]"))
+        except ValueError:
+            return self.peer
+        if not any(peer_ip in net for net in trusted):
+            return self.peer
+        # The last hop was added by the trusted proxy; earlier ones are claims.
+        return forwarded.split(",")[-1].strip() or self.peer
+
+    # -- routing -----------------------------------------------------------
+
+    def _serve(self, head: RequestHead) -> bool:
+        """Answer one request; True to keep the connection for another."""
+        upgrade = is_upgrade_request(head)
+        try:
+            if upgrade or self.config.web_auth:
+                self._check_auth(head)
+            if upgrade:
+                self._serve_websocket(head)
+                return False
+            return self._serve_http(head)
+        except HandshakeError as exc:
+            log.info("conn %d %s: %s %s -> %d %s", self.number, self.client_address, head.method,
+                     _loggable_path(head), exc.status, exc.reason)
+            self._send(error_response(exc, head_only=head.method == "HEAD"))
+            return False
+
+    def _check_auth(self, head: RequestHead) -> None:
+        plugin = self.config.auth_plugin
+        if plugin == "BasicHTTPAuth":
+            expected = self.config.auth_source.encode("utf-8")
+            supplied = b""
+            value = head.get("authorization", "")
+            scheme, _, credentials = value.partition(" ")
+            if scheme.lower() == "basic":
+                try:
+                    supplied = base64.b64decode(credentials.strip(), validate=True)
+                except (binascii.Error, ValueError):
+                    supplied = b""
+            # Constant time, so the comparison leaks nothing about the secret.
+            if not hmac.compare_digest(hashlib.sha256(supplied).digest(), hashlib.sha256(expected).digest()):
+                raise HandshakeError(401, "authentication required",
+                                     [("WWW-Authenticate", 'Basic realm="wsproxy", charset="UTF-8"')])
+        elif plugin == "ExpectOrigin":
+            allowed = self.config.auth_source.split()
+            if head.get("origin") not in allowed:
+                raise HandshakeError(403, "origin not allowed")
+
+    def _resolve(self, head: RequestHead) -> Tuple[Target, str]:
+        """The target for this request and a log label for how it was chosen."""
+        if self.config.target is not None:
+            return self.config.target, ""
+        tokens = self.server.tokens
+        if self.config.host_token:
+            host = head.get("host", "")
+            token = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+            token = token.strip("[]")
+        else:
+            token = query_param(head.query, "token")
+            if token is None:
+                token = _cookie(head, "token")
+        if not token:
+            raise HandshakeError(404, "missing token: add ?token=NAME to the path")
+        entry = tokens.lookup(token)
+        if entry is None:
+            raise HandshakeError(404, "unknown token %r" % redact_token(token))
+        return entry.target, "token=%s (%s)" % (redact_token(token), entry.origin)
+
+    def _connect(self, target: Target) -> socket.socket:
+        try:
+            if target.unix_path:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(CONNECT_TIMEOUT)
+                try:
+                    sock.connect(target.unix_path)
+                except OSError:
+                    sock.close()
+                    raise
+            else:
+                sock = socket.create_connection((target.host, target.port), timeout=CONNECT_TIMEOUT)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.config.ssl_target:
+                context = ssl.create_default_context()
+                # Like websockify: targets behind --ssl-target usually carry
+                # self-signed certificates; the hop is encrypted, not verified.
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+                sock = context.wrap_socket(sock, server_hostname=target.host or None)
+            return sock
+        except socket.timeout:
+            raise HandshakeError(502, "target %s unreachable: timed out after %gs" % (target, CONNECT_TIMEOUT)) from None
+        except socket.gaierror as exc:
+            raise HandshakeError(502, "target %s unreachable: %s" % (target, exc.strerror)) from None
+        except ssl.SSLError as exc:
+            raise HandshakeError(502, "target %s: TLS failed: %s" % (target, exc.reason or exc)) from None
+        except OSError as exc:
+            reason = (exc.strerror or str(exc)).lower()
+            raise HandshakeError(502, "target %s unreachable: %s" % (target, reason)) from None
+
+    def _serve_websocket(self, head: RequestHead) -> None:
+        started = time.monotonic()
+        upgrade = check_upgrade(head)
+        target, label = self._resolve(head)
+        target_sock = self._connect(target)
+        try:
+            self._send(upgrade_response(upgrade))
+            try:
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass  # Unix sockets have no Nagle
+            log.info("conn %d %s: open -> %s%s", self.number, self.client_address, target,
+                     " " + label if label else "")
+            session = WebSocketSession(self.config.max_message_size)
+            relay = Relay(self.sock, target_sock, session, leftover=self.buffer,
+                          heartbeat=self.config.heartbeat, idle_timeout=self.config.idle_timeout,
+                          stop_fd=self.server.stop_reader_fd)
+            self.buffer = b""
+            try:
+                stats = relay.run()
+            except Exception:  # noqa: BLE001 -- the thread boundary: log, tell the peer 1011
+                log.exception("conn %d: internal error in relay", self.number)
+                relay._fail(CloseCode.INTERNAL_ERROR, "internal error")
+                stats = relay.stats
+            log.info("conn %d %s: closed code=%d up=%dB down=%dB %.1fs %s", self.number,
+                     self.client_address, stats.close_code, stats.bytes_up, stats.bytes_down,
+                     time.monotonic() - started, stats.close_reason)
+        finally:
+            target_sock.close()
+
+    def _serve_http(self, head: RequestHead) -> bool:
+        if head.method not in ("GET", "HEAD"):
+            raise HandshakeError(405, "only GET and HEAD are allowed", [("Allow", "GET, HEAD")])
+        web_root = self.server.web_root
+        head_only = head.method == "HEAD"
+        path = None
+        if web_root is not None:
+            try:
+                path = resolve_static_path(web_root, head.path)
+            except HandshakeError:
+                if not self._is_websocket_path(head):
+                    raise
+        if path is None:
+            return self._explain_websocket_endpoint(head)
+        try:
+            handle = open(path, "rb")
+        except OSError:
+            raise HandshakeError(404, "not found") from None
+        keep_alive = head.keep_alive and not self.server.stopping
+        with handle:
+            st = os.fstat(handle.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise HandshakeError(404, "not found")
+            if not_modified(head.get("if-modified-since"), st.st_mtime):
+                headers = [h for h in static_headers(path, st) if h[0] not in ("Content-Length", "Content-Type")]
+                self._send(http_response(304, headers, keep_alive=keep_alive))
+                return keep_alive
+            self._send(http_response(200, static_headers(path, st), keep_alive=keep_alive, head_only=True))
+            if not head_only:
+                self.sock.settimeout(HEAD_TIMEOUT * 3)
+                self.sock.sendfile(handle)
+        log.debug("conn %d %s: %s %s 200", self.number, self.client_address, head.method, head.path)
+        return keep_alive
+
+    def _is_websocket_path(self, head: RequestHead) -> bool:
+        """Where noVNC-style clients point their WebSocket: /websockify or any ?token= URL."""
+        return head.path.strip("/").split("/")[0] == "websockify" or "token=" in head.query
+
+    def _explain_websocket_endpoint(self, head: RequestHead) -> bool:
+        """A plain GET where a WebSocket is expected: say what an upgrade would get.
+
+        Browsers hide a failed upgrade's HTTP status behind close code 1006,
+        so the page asks again with a plain GET and shows this text.
+        """
+        target, _ = self._resolve(head)
+        self._connect(target).close()
+        raise HandshakeError(426, "this is a WebSocket endpoint; target %s is reachable" % target,
+                             [("Upgrade", "websocket"), ("Sec-WebSocket-Version", SUPPORTED_WS_VERSION)])
+
+
+def _cookie(head: RequestHead, name: str) -> Optional[str]:
+    for header in head.get_all("cookie"):
+        for part in header.split(";"):
+            key, _, value = part.strip().partition("=")
+            if key == name:
+                return urllib.parse.unquote(value)
+    return None
+
+
+def _loggable_path(head: RequestHead) -> str:
+    """The request path without its query: queries carry tokens and passwords."""
+    return head.path + ("?..." if head.query else "")
+
+
+def _format_address(address) -> str:
+    if isinstance(address, tuple) and len(address) >= 2:
+        host = address[0]
+        if host.startswith("::ffff:"):
+            host = host[7:]
+        return "[%s]:%d" % (host, address[1]) if ":" in host else "%s:%d" % (host, address[1])
+    return str(address) or "unix"
+
+
+# ===========================================================================
+# 11. Server: listening sockets, accept loop, threads, signals
+# ===========================================================================
+
+
+class Server:
+    """Listening sockets plus one thread per accepted connection."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.listeners = []          # type: List[socket.socket]
+        self.stopping = False
+        self.tokens = None
+        self.tls_context = None
+        self.web_root = None
+        self.trusted_networks = []
+        self._threads = set()
+        self._threads_lock = threading.Lock()
+        self._counter = 0
+        # One byte written here wakes every relay's poll at once for shutdown;
+        # nobody reads it, so it stays readable.
+        self._stop_reader, self._stop_writer = socket.socketpair()
+        self.stop_reader_fd = self._stop_reader.fileno()
+        self._configure()
+
+    def _configure(self) -> None:
+        config = self.config
+        if config.token_source:
+            self.tokens = TokenFile(config.token_source, reload=config.token_plugin != "ReadOnlyTokenFile")
+        if config.web:
+            self.web_root = os.path.realpath(config.web)
+        if config.cert:
+            self.tls_context = make_tls_context(config)
+        for item in config.trusted_proxies:
+            self.trusted_networks.append(ipaddress.ip_network(item, strict=False))
+
+    def bind(self) -> None:
+        config = self.config
+        if config.unix_listen:
+            if os.path.exists(config.unix_listen) and stat.S_ISSOCK(os.stat(config.unix_listen).st_mode):
+                os.unlink(config.unix_listen)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.bind(config.unix_listen)
+            sock.listen(128)
+            self.listeners.append(sock)
+            return
+        host = config.listen_host
+        if not host and socket.has_ipv6:
+            try:
+                sock = socket.create_server(("", config.listen_port), family=socket.AF_INET6,
+                                            dualstack_ipv6=True, backlog=1024)
+                self.listeners.append(sock)
+                return
+            except (OSError, ValueError) as exc:
+                if getattr(exc, "errno", None) == errno.EADDRINUSE:
+                    raise
+        infos = socket.getaddrinfo(host or None, config.listen_port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+        seen = set()
+        for family, kind, proto, _, address in infos:
+            if address in seen:
+                continue
+            seen.add(address)
+            sock = socket.socket(family, kind, proto)
+            if os.name != "nt":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError:
+                sock.close()
+                for other in self.listeners:
+                    other.close()
+                self.listeners = []
+                raise
+            sock.listen(1024)
+            self.listeners.append(sock)
+
+    def addresses(self) -> List[str]:
+        out = []
+        for sock in self.listeners:
+            name = sock.getsockname()
+            out.append(name if isinstance(name, str) else _format_address(name))
+        return out
+
+    def serve_forever(self) -> None:
+        poller = _Poller()
+        for sock in self.listeners:
+            sock.setblocking(False)
+            poller.set(sock.fileno(), _POLL_IN)
+        poller.set(self.stop_reader_fd, _POLL_IN)
+        by_fd = {sock.fileno(): sock for sock in self.listeners}
+        deadline = time.monotonic() + self.config.timeout if self.config.timeout else None
+        backoff = ACCEPT_BACKOFF[0]
+        try:
+            while not self.stopping:
+                wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+                events = poller.wait(wait)
+                if deadline is not None and time.monotonic() >= deadline:
+                    log.info("--timeout %gs reached; stopping", self.config.timeout)
+                    break
+                for fd, _ in events:
+                    listener = by_fd.get(fd)
+                    if listener is None:
+                        continue
+                    try:
+                        conn, address = listener.accept()
+                    except _WOULD_BLOCK:
+                        continue
+                    except OSError as exc:
+                        if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                            log.warning("accept failed (%s); retrying in %.2fs", exc.strerror, backoff)
+                            time.sleep(backoff)
+                            backoff = min(backoff * 2, ACCEPT_BACKOFF[1])
+                        continue
+                    backoff = ACCEPT_BACKOFF[0]
+                    conn.setblocking(True)
+                    self._start(conn, address)
+        finally:
+            poller.close()
+            self.shutdown()
+
+    def _start(self, conn: socket.socket, address) -> None:
+        self._counter += 1
+        number = self._counter
+        handler = ConnectionHandler(self, conn, address, number)
+        thread = threading.Thread(target=self._run_handler, args=(handler,), name="conn-%d" % number, daemon=True)
+        with self._threads_lock:
+            self._threads.add(thread)
+        try:
+            thread.start()
+        except RuntimeError as exc:  # can't start new thread: out of memory/threads
+            log.warning("cannot start a thread for a new connection: %s", exc)
+            with self._threads_lock:
+                self._threads.discard(thread)
+            conn.close()
+
+    def _run_handler(self, handler: ConnectionHandler) -> None:
+        try:
+            handler.run()
+        except Exception:  # noqa: BLE001 -- the thread boundary: report, then close
+            log.exception("conn %d: internal error", handler.number)
+        finally:
+            try:
+                handler.sock.close()
+            except OSError:
+                pass
+            with self._threads_lock:
+                self._threads.discard(threading.current_thread())
+
+    def request_stop(self) -> None:
+        """Safe from a signal handler: wakes the accept loop and every relay."""
+        self.stopping = True
+        try:
+            self._stop_writer.send(b"x")
+        except OSError:
+            pass
+
+    def shutdown(self, grace: float = CLOSE_TIMEOUT + 2) -> None:
+        self.request_stop()
+        for sock in self.listeners:
+            try:
+                sock.close()
+            except OSError:
+                pass
+        if self.config.unix_listen:
+            try:
+                os.unlink(self.config.unix_listen)
+            except OSError:
+                pass
+        deadline = time.monotonic() + grace
+        with self._threads_lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    @property
+    def connection_count(self) -> int:
+        with self._threads_lock:
+            return len(self._threads)
+
+
+TLS_VERSIONS = {"tlsv1_2": "TLSv1_2", "tlsv1_3": "TLSv1_3"}
+
+
+def make_tls_context(config: Config) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = getattr(ssl.TLSVersion, TLS_VERSIONS[config.ssl_version])
+    try:
+        context.load_cert_chain(config.cert, config.key or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError("cannot load --cert %s%s: %s" % (
+            config.cert, " --key " + config.key if config.key else "",
+            getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc)) from None
+    if config.ssl_ciphers:
+        try:
+            context.set_ciphers(config.ssl_ciphers)
+        except ssl.SSLError:
+            raise ConfigError("--ssl-ciphers %r matches no cipher" % config.ssl_ciphers) from None
+    return context
+
+
+# ===========================================================================
+# 12. Command line: parse_args(argv) -> Config, main(argv) -> int
+# ===========================================================================
+
+USAGE = "wsproxy.py [options] [source_addr:]source_port [target_host:target_port]"
+
+EPILOG = """\
+examples:
+  wsproxy.py 6080 localhost:5901
+  wsproxy.py --listen 6080 --vnc localhost:5901
+  wsproxy.py --token-plugin TokenFile --token-source tokens.conf 6080
+  wsproxy.py --cert server.pem --ssl-only 443 localhost:5901
+
+Then open http://HOST:6080/vnc.html (or vnc.html?path=websockify?token=NAME).
+--idle-timeout closes one connection that has had no traffic either way for N
+seconds (websockify's option of that name exits the whole server instead).
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(2, "%s: error: %s\n" % (self.prog, message))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="wsproxy.py", usage=USAGE, epilog=EPILOG,
+                     description="WebSocket-to-TCP proxy and VNC web client server (websockify-compatible).",
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version="wsproxy " + __version__)
+    parser.add_argument("positional", nargs="*", metavar="ADDRESS",
+                        help="[source_addr:]source_port, then target_host:target_port")
+
+    where = parser.add_argument_group("where to listen and where to connect")
+    where.add_argument("--listen", metavar="[HOST:]PORT", help="listen address (novnc_proxy style)")
+    where.add_argument("--vnc", metavar="HOST:PORT", help="fixed target (novnc_proxy style)")
+    where.add_argument("--unix-listen", metavar="PATH", help="listen on a Unix socket instead of TCP")
+    where.add_argument("--unix-target", metavar="PATH", help="connect to a Unix socket target")
+
+    tokens = parser.add_argument_group("many targets by token")
+    tokens.add_argument("--token-plugin", metavar="NAME", help="TokenFile (reloads on change) or ReadOnlyTokenFile")
+    tokens.add_argument("--token-source", metavar="PATH", help="token file or directory of token files")
+    tokens.add_argument("--target-config", metavar="PATH", help="legacy alias of --token-plugin TokenFile --token-source PATH")
+    tokens.add_argument("--host-token", action="store_true", help="take the token from the Host header, not ?token=")
+
+    web = parser.add_argument_group("web files")
+    web.add_argument("--web", metavar="DIR", help="serve static files from DIR (default: web/ beside wsproxy.py)")
+    web.add_argument("--no-web", action="store_true", help="serve no files, only WebSocket")
+    web.add_argument("--file-only", action="store_true", help="accepted for websockify compatibility (listings are always off)")
+
+    tls = parser.add_argument_group("TLS")
+    tls.add_argument("--cert", metavar="FILE", help="certificate (PEM, may include the key); enables TLS on the same port")
+    tls.add_argument("--key", metavar="FILE", help="private key, if not in --cert")
+    tls.add_argument("--ssl-only", action="store_true", help="refuse plain (non-TLS) connections")
+    tls.add_argument("--ssl-version", metavar="VER", default="tlsv1_2", choices=sorted(TLS_VERSIONS),
+                     help="minimum TLS version: tlsv1_2 (default) or tlsv1_3")
+    tls.add_argument("--ssl-ciphers", metavar="LIST", help="OpenSSL cipher list for TLS 1.2")
+    tls.add_argument("--ssl-target", action="store_true", help="connect to the target over TLS")
+
+    auth = parser.add_argument_group("access control")
+    auth.add_argument("--auth-plugin", metavar="NAME", help="BasicHTTPAuth or ExpectOrigin")
+    auth.add_argument("--auth-source", metavar="ARG", help="user:password for BasicHTTPAuth; space-separated origins for ExpectOrigin")
+    auth.add_argument("--web-auth", action="store_true", help="require the auth plugin for static files too")
+    auth.add_argument("--trusted-proxy", metavar="CIDR", action="append", default=[],
+                      help="honour X-Forwarded-For from this address or network (repeatable)")
+
+    conn = parser.add_argument_group("connections")
+    conn.add_argument("--heartbeat", metavar="N", type=float, default=0,
+                      help="ping clients every N s; close one that sends no pong within a further N s")
+    conn.add_argument("--idle-timeout", metavar="N", type=float, default=0,
+                      help="close a connection with no traffic either way for N s")
+    conn.add_argument("--timeout", metavar="N", type=float, default=0, help="stop the server after N s")
+    conn.add_argument("--max-message-size", metavar="BYTES", type=int, default=DEFAULT_MAX_MESSAGE,
+                      help="largest client message accepted (default %d; larger gets close 1009)" % DEFAULT_MAX_MESSAGE)
+
+    logs = parser.add_argument_group("logging and process")
+    logs.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    logs.add_argument("--log-file", metavar="FILE", help="append the log to FILE")
+    logs.add_argument("--syslog", action="store_true", help="log to the local syslog (/dev/log)")
+    logs.add_argument("-D", "--daemon", action="store_true", help="run in the background (POSIX only)")
+    logs.add_argument("--record", metavar="FILE", help="not yet supported (websockify's session recording)")
+    return parser
+
+
+def parse_args(argv: Sequence[str]) -> Config:
+    """Command line to Config.  Raises ConfigError with one clear sentence."""
+    parser = build_parser()
+    args = parser.parse_args(list(argv))
+    config = Config()
+    positional = list(args.positional)
+    if len(positional) > 2:
+        raise ConfigError("too many addresses: expected [source_addr:]port [target_host:port]")
+    if args.listen and args.unix_listen:
+        raise ConfigError("choose either --listen or --unix-listen")
+    # Positional order is websockify's: the listen address first, unless it
+    # was given by option, then the target.
+    if not (args.listen or args.unix_listen) and positional:
+        listen = positional.pop(0)
+    else:
+        listen = args.listen
+    if positional and args.vnc:
+        raise ConfigError("give the target either with --vnc or positionally, not both")
+    if len(positional) > 1:
+        raise ConfigError("too many addresses: the listen address is already given by option")
+    target_text = args.vnc or (positional[0] if positional else None)
+    if args.record:
+        raise ConfigError("--record is not yet supported by wsproxy")
+    if args.unix_listen:
+        if not hasattr(socket, "AF_UNIX"):
+            raise ConfigError("--unix-listen needs Unix sockets, which this platform lacks")
+        config.unix_listen = args.unix_listen
+    elif listen is None:
+        raise ConfigError("missing listen port: e.g. 'wsproxy.py 6080 localhost:5901'")
+    if listen is not None:
+        try:
+            config.listen_host, config.listen_port = parse_host_port(listen, "listen address", need_host=False)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+    token_source = args.token_source or args.target_config
+    plugin = args.token_plugin or ("TokenFile" if token_source else "")
+    if plugin and plugin not in TOKEN_PLUGINS:
+        raise ConfigError("unsupported --token-plugin %r: supported are %s" % (plugin, ", ".join(TOKEN_PLUGINS)))
+    if plugin and not token_source:
+        raise ConfigError("--token-plugin %s needs --token-source PATH" % plugin)
+    targets_given = sum(bool(x) for x in (target_text, args.unix_target, token_source))
+    if targets_given == 0:
+        raise ConfigError("no target: give target_host:port, --vnc, --unix-target or --token-source")
+    if targets_given > 1:
+        raise ConfigError("choose one kind of target: a fixed target, --unix-target, or a token source")
+    if target_text:
+        try:
+            host, port = parse_host_port(target_text, "target")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        config.target = Target(host.strip("[]"), port)
+    elif args.unix_target:
+        if not hasattr(socket, "AF_UNIX"):
+            raise ConfigError("--unix-target needs Unix sockets, which this platform lacks")
+        config.target = Target(unix_path=args.unix_target)
+    else:
+        if not os.path.exists(token_source):
+            raise ConfigError("token source %s does not exist" % token_source)
+        config.token_source, config.token_plugin = token_source, plugin
+    if args.host_token and not token_source:
+        raise ConfigError("--host-token needs a token source (--token-source)")
+    config.host_token = args.host_token
+
+    if args.no_web:
+        config.web = None
+    elif args.web:
+        if not os.path.isdir(args.web):
+            raise ConfigError("--web %s is not a directory" % args.web)
+        config.web = args.web
+    else:
+        default = os.path.join(os.path.dirname(os.path.abspath(__file__)), "web")
+        config.web = default if os.path.isdir(default) else None
+
+    if args.key and not args.cert:
+        raise ConfigError("--key needs --cert")
+    if args.ssl_only and not args.cert:
+        raise ConfigError("--ssl-only needs --cert")
+    if args.cert and not os.path.isfile(args.cert):
+        raise ConfigError("--cert %s is not a file" % args.cert)
+    config.cert, config.key = args.cert or "", args.key or ""
+    config.ssl_only, config.ssl_version = args.ssl_only, args.ssl_version
+    config.ssl_ciphers, config.ssl_target = args.ssl_ciphers or "", args.ssl_target
+
+    if args.auth_plugin:
+        if args.auth_plugin not in AUTH_PLUGINS:
+            raise ConfigError("unsupported --auth-plugin %r: supported are %s" % (args.auth_plugin, ", ".join(AUTH_PLUGINS)))
+        if not args.auth_source:
+            raise ConfigError("--auth-plugin %s needs --auth-source" % args.auth_plugin)
+        if args.auth_plugin == "BasicHTTPAuth" and ":" not in args.auth_source:
+            raise ConfigError("--auth-source for BasicHTTPAuth must be user:password")
+    elif args.auth_source or args.web_auth:
+        raise ConfigError("--auth-source and --web-auth need --auth-plugin")
+    config.auth_plugin, config.auth_source = args.auth_plugin or "", args.auth_source or ""
+    config.web_auth = args.web_auth
+    for item in args.trusted_proxy:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError("--trusted-proxy %r is not an address or network" % item) from None
+    config.trusted_proxies = list(args.trusted_proxy)
+
+    for name in ("heartbeat", "idle_timeout", "timeout"):
+        if getattr(args, name) < 0:
+            raise ConfigError("--%s must not be negative" % name.replace("_", "-"))
+    if args.max_message_size < 1:
+        raise ConfigError("--max-message-size must be positive")
+    config.heartbeat, config.idle_timeout, config.timeout = args.heartbeat, args.idle_timeout, args.timeout
+    config.max_message_size = args.max_message_size
+
+    if args.daemon and (os.name != "posix" or not hasattr(os, "fork")):
+        raise ConfigError("--daemon needs a POSIX system; use a service manager here")
+    config.verbose, config.log_file, config.syslog, config.daemon = args.verbose, args.log_file or "", args.syslog, args.daemon
+    return config
+
+
+def setup_logging(config: Config) -> None:
+    root = logging.getLogger("wsproxy")
+    root.setLevel(logging.DEBUG if config.verbose else logging.INFO)
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    handlers = []
+    if config.log_file:
+        handlers.append(logging.FileHandler(config.log_file))
+    if config.syslog:
+        handler = logging.handlers.SysLogHandler(address="/dev/log")
+        handler.setFormatter(logging.Formatter("wsproxy[%(process)d]: %(levelname)s %(message)s"))
+        handlers.append(handler)
+    if not handlers or not config.daemon:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    for handler in handlers:
+        if handler.formatter is None:
+            handler.setFormatter(formatter)
+        root.addHandler(handler)
+
+
+def banner(server: Server) -> List[str]:
+    """What to tell the person who started us: where we listen and what to open."""
+    config = server.config
+    scheme = "https" if config.cert else "http"
+    lines = ["wsproxy %s listening on %s%s" % (__version__, ", ".join(server.addresses()),
+                                                " (TLS%s)" % (" only" if config.ssl_only else " and plain") if config.cert else "")]
+    if config.target is not None:
+        lines.append("target: %s" % config.target)
+    else:
+        lines.append("targets: token source %s" % config.token_source)
+    if config.unix_listen:
+        return lines
+    host = config.listen_host or "localhost"
+    if ":" in host:
+        host = "[%s]" % host
+    base = "%s://%s:%d" % (scheme, host, config.listen_port)
+    if server.web_root is None:
+        lines.append("serving no web files; WebSocket endpoint: %s://%s:%d/websockify"
+                     % ("wss" if config.cert else "ws", host, config.listen_port))
+        return lines
+    lines.append("web files: %s" % server.web_root)
+    if config.target is not None:
+        lines.append("Open %s/vnc.html" % base)
+    else:
+        names = sorted(server.tokens.tokens())
+        if not names:
+            lines.append("the token source has no tokens yet; add 'NAME: host:port' lines")
+        for name in names:
+            lines.append("Open %s/vnc.html?path=%s" % (base, urllib.parse.quote("websockify?token=" + name, safe="/=?")))
+    return lines
+
+
+def daemonize() -> None:
+    if os.fork():
+        os._exit(0)
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    os.chdir("/")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        config = parse_args(argv)
+    except ConfigError as exc:
+        sys.stderr.write("wsproxy.py: error: %s\n" % exc)
+        return 2
+    setup_logging(config)
+    try:
+        server = Server(config)
+    except ConfigError as exc:
+        sys.stderr.write("wsproxy.py: error: %s\n" % exc)
+        return 2
+    try:
+        server.bind()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            sys.stderr.write("wsproxy.py: error: port %d is already in use; choose another with --listen PORT\n"
+                             % config.listen_port)
+        else:
+            sys.stderr.write("wsproxy.py: error: cannot listen: %s\n" % (exc.strerror or exc))
+        return 1
+    for line in banner(server):
+        print(line, flush=True)
+    if config.daemon:
+        daemonize()
+    threading.stack_size(THREAD_STACK_SIZE)
+
+    def on_signal(signum, frame):
+        log.info("signal %d: stopping; open connections get close 1001", signum)
+        server.request_stop()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    server.serve_forever()
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
