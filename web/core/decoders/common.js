@@ -1,0 +1,51 @@
+// web/core/decoders/common.js — Shared helpers for the decoders in this folder: the error type, the pixel
+// format a rectangle is in, reusable scratch memory, and Tight's compact length.
+// Needs: ../pixelformat.js.
+
+import { PixelFormat } from '../pixelformat.js';
+
+// Corrupt or impossible encoded data from the server. The RFB object turns it
+// into a failed connection; it is never a "need more bytes" signal.
+export class DecodeError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'DecodeError';
+  }
+}
+
+const DEFAULT_FORMAT = PixelFormat.default();
+
+export function pixelFormatOf(ctx) {
+  return (ctx && ctx.pixelFormat) || DEFAULT_FORMAT;
+}
+
+// A Uint32Array of at least n pixels, kept by the caller between rectangles so
+// no pixel buffer is allocated per rectangle in the steady state.
+export function growU32(current, n) {
+  if (current && current.length >= n) return current;
+  let size = 1024;
+  while (size < n) size *= 2;
+  return new Uint32Array(size);
+}
+
+export function growU8(current, n) {
+  if (current && current.length >= n) return current;
+  let size = 1024;
+  while (size < n) size *= 2;
+  return new Uint8Array(size);
+}
+
+// Tight's compact length (1-3 bytes, 7+7+8 bits, low bits first), peeked at
+// queue offset `at` without consuming. Returns [length, bytesUsed] or null if
+// the queue does not hold all of it yet.
+export function peekCompactLength(queue, at) {
+  if (!queue.has(at + 1)) return null;
+  const b0 = queue.peekU8(at);
+  if (!(b0 & 0x80)) return [b0, 1];
+  if (!queue.has(at + 2)) return null;
+  const b1 = queue.peekU8(at + 1);
+  if (!(b1 & 0x80)) return [(b0 & 0x7f) | (b1 << 7), 2];
+  if (!queue.has(at + 3)) return null;
+  const b2 = queue.peekU8(at + 2);
+  return [(b0 & 0x7f) | ((b1 & 0x7f) << 7) | (b2 << 14), 3];
+}
