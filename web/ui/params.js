@@ -178,7 +178,7 @@ export function reasonFromProbe(status, statusText, body) {
 
 // RFC 6455 section 7.4.1 codes a person might see, in words.
 const CLOSE_CODE_TEXT = Object.freeze({
-  1000: 'closed',
+  1000: 'closed by the server',
   1001: 'server going away',
   1002: 'protocol error',
   1003: 'unsupported data',
