@@ -15,185 +15,185 @@ export const RESIZE_MODES = Object.freeze(['off', 'scale', 'remote']);
 export const LOG_LEVELS = Object.freeze(['error', 'warn', 'info', 'debug']);
 
 export const DEFAULTS = Object.freeze({
-  host: '',             // '' = the page's host
-  port: '',             // '' = the page's port
-  encrypt: null,        // null = follow the page (https -> wss)
-  path: 'websockify',   // relative to the page's directory, may carry ?token=
-  password: '',
-  autoconnect: false,
-  reconnect: false,
-  reconnectDelay: 5000, // ms; noVNC's default
-  resize: 'off',
-  viewOnly: false,
-  shared: true,
-  quality: 6,
-  compression: 2,
-  showDot: false,
-  logging: 'warn',
-  encoding: '',
+    host: '',             // '' = the page's host
+    port: '',             // '' = the page's port
+    encrypt: null,        // null = follow the page (https -> wss)
+    path: 'websockify',   // relative to the page's directory, may carry ?token=
+    password: '',
+    autoconnect: false,
+    reconnect: false,
+    reconnectDelay: 5000, // ms; noVNC's default
+    resize: 'off',
+    viewOnly: false,
+    shared: true,
+    quality: 6,
+    compression: 2,
+    showDot: false,
+    logging: 'warn',
+    encoding: '',
 });
 
 // Wire name -> [config key, kind]. Kinds decide how a string becomes a value.
 const SPEC = Object.freeze({
-  host: ['host', 'string'],
-  port: ['port', 'port'],
-  encrypt: ['encrypt', 'bool'],
-  path: ['path', 'string'],
-  password: ['password', 'string'],
-  autoconnect: ['autoconnect', 'bool'],
-  reconnect: ['reconnect', 'bool'],
-  reconnect_delay: ['reconnectDelay', 'delay'],
-  resize: ['resize', 'resize'],
-  view_only: ['viewOnly', 'bool'],
-  shared: ['shared', 'bool'],
-  quality: ['quality', 'level'],
-  compression: ['compression', 'level'],
-  show_dot: ['showDot', 'bool'],
-  logging: ['logging', 'logging'],
-  encoding: ['encoding', 'string'],
+    host: ['host', 'string'],
+    port: ['port', 'port'],
+    encrypt: ['encrypt', 'bool'],
+    path: ['path', 'string'],
+    password: ['password', 'string'],
+    autoconnect: ['autoconnect', 'bool'],
+    reconnect: ['reconnect', 'bool'],
+    reconnect_delay: ['reconnectDelay', 'delay'],
+    resize: ['resize', 'resize'],
+    view_only: ['viewOnly', 'bool'],
+    shared: ['shared', 'bool'],
+    quality: ['quality', 'level'],
+    compression: ['compression', 'level'],
+    show_dot: ['showDot', 'bool'],
+    logging: ['logging', 'logging'],
+    encoding: ['encoding', 'string'],
 });
 
 // noVNC writes booleans as true/false and people write 1/0; accept both, and
 // treat anything unrecognised as "not given" rather than guessing.
 function parseBool(s) {
-  const v = s.trim().toLowerCase();
-  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
-  if (['0', 'false', 'no', 'off'].includes(v)) return false;
-  return undefined;
+    const v = s.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+    if (['0', 'false', 'no', 'off'].includes(v)) return false;
+    return undefined;
 }
 
 function parseValue(kind, raw) {
-  switch (kind) {
-    case 'string': return raw;
-    case 'bool': return parseBool(raw);
-    case 'port': {
-      const t = raw.trim();
-      if (t === '') return undefined;
-      const n = Number(t);
-      return Number.isInteger(n) && n > 0 && n < 65536 ? String(n) : undefined;
+    switch (kind) {
+        case 'string': return raw;
+        case 'bool': return parseBool(raw);
+        case 'port': {
+            const t = raw.trim();
+            if (t === '') return undefined;
+            const n = Number(t);
+            return Number.isInteger(n) && n > 0 && n < 65536 ? String(n) : undefined;
+        }
+        case 'delay': {
+            const n = Number(raw);
+            // A zero delay would hammer a dead server in a tight loop; 100 ms is the floor.
+            return Number.isFinite(n) && n >= 0 ? Math.max(100, Math.round(n)) : undefined;
+        }
+        case 'level': {
+            const n = Number(raw);
+            return Number.isInteger(n) && n >= 0 && n <= 9 ? n : undefined;
+        }
+        case 'resize': {
+            const v = raw.trim().toLowerCase();
+            return RESIZE_MODES.includes(v) ? v : undefined;
+        }
+        case 'logging': {
+            const v = raw.trim().toLowerCase();
+            return LOG_LEVELS.includes(v) ? v : undefined;
+        }
+        default: return undefined;
     }
-    case 'delay': {
-      const n = Number(raw);
-      // A zero delay would hammer a dead server in a tight loop; 100 ms is the floor.
-      return Number.isFinite(n) && n >= 0 ? Math.max(100, Math.round(n)) : undefined;
-    }
-    case 'level': {
-      const n = Number(raw);
-      return Number.isInteger(n) && n >= 0 && n <= 9 ? n : undefined;
-    }
-    case 'resize': {
-      const v = raw.trim().toLowerCase();
-      return RESIZE_MODES.includes(v) ? v : undefined;
-    }
-    case 'logging': {
-      const v = raw.trim().toLowerCase();
-      return LOG_LEVELS.includes(v) ? v : undefined;
-    }
-    default: return undefined;
-  }
 }
 
 function applyParams(config, text, warnings) {
-  const params = new URLSearchParams(text);
-  for (const [name, raw] of params) {
-    const spec = SPEC[name];
-    if (!spec) continue; // unknown names are ignored, like noVNC
-    const value = parseValue(spec[1], raw);
-    if (value === undefined) {
-      warnings.push(`ignoring ${name}=${JSON.stringify(raw)}`);
-      continue;
+    const params = new URLSearchParams(text);
+    for (const [name, raw] of params) {
+        const spec = SPEC[name];
+        if (!spec) continue; // unknown names are ignored, like noVNC
+        const value = parseValue(spec[1], raw);
+        if (value === undefined) {
+            warnings.push(`ignoring ${name}=${JSON.stringify(raw)}`);
+            continue;
+        }
+        config[spec[0]] = value;
     }
-    config[spec[0]] = value;
-  }
 }
 
 /**
- * Read the configuration from a query string ("?a=1") and a fragment ("#b=2").
- * Returns { config, warnings }: warnings name each value that was not understood.
- */
+  * Read the configuration from a query string ("?a=1") and a fragment ("#b=2").
+  * Returns { config, warnings }: warnings name each value that was not understood.
+  */
 export function parseParams(search = '', hash = '') {
-  const config = { ...DEFAULTS };
-  const warnings = [];
-  applyParams(config, search.replace(/^\?/, ''), warnings);
-  applyParams(config, hash.replace(/^#/, ''), warnings);
-  return { config, warnings };
+    const config = { ...DEFAULTS };
+    const warnings = [];
+    applyParams(config, search.replace(/^\?/, ''), warnings);
+    applyParams(config, hash.replace(/^#/, ''), warnings);
+    return { config, warnings };
 }
 
 // An IPv6 literal must be bracketed inside a URL authority.
 function hostForUrl(host) {
-  if (host.includes(':') && !host.startsWith('[')) return `[${host}]`;
-  return host;
+    if (host.includes(':') && !host.startsWith('[')) return `[${host}]`;
+    return host;
 }
 
 /**
- * Build the ws:// or wss:// URL for `config` as seen from a page at `page`, a
- * location-shaped object { protocol, hostname, port, href }.
- *
- * The path is resolved against the page's directory (so a page served under
- * /vnc/ talks to /vnc/websockify) and keeps any query it carries, e.g.
- * path=websockify/?token=test1 -> /websockify/?token=test1 exactly as written.
- * TLS is used when encrypt=1 or when the page itself is https (a browser refuses
- * ws:// from an https page anyway).
- */
+  * Build the ws:// or wss:// URL for `config` as seen from a page at `page`, a
+  * location-shaped object { protocol, hostname, port, href }.
+  *
+  * The path is resolved against the page's directory (so a page served under
+  * /vnc/ talks to /vnc/websockify) and keeps any query it carries, e.g.
+  * path=websockify/?token=test1 -> /websockify/?token=test1 exactly as written.
+  * TLS is used when encrypt=1 or when the page itself is https (a browser refuses
+  * ws:// from an https page anyway).
+  */
 export function buildWebSocketUrl(config, page) {
-  const pageSecure = page.protocol === 'https:';
-  const secure = config.encrypt === true || pageSecure;
-  const scheme = secure ? 'wss' : 'ws';
-  const host = config.host || page.hostname;
-  let port = config.port || page.port || (pageSecure ? '443' : '80');
-  if ((scheme === 'ws' && port === '80') || (scheme === 'wss' && port === '443')) port = '';
+    const pageSecure = page.protocol === 'https:';
+    const secure = config.encrypt === true || pageSecure;
+    const scheme = secure ? 'wss' : 'ws';
+    const host = config.host || page.hostname;
+    let port = config.port || page.port || (pageSecure ? '443' : '80');
+    if ((scheme === 'ws' && port === '80') || (scheme === 'wss' && port === '443')) port = '';
 
-  // URL resolution does the relative-path work ("..", leading "/", query) for us.
-  const dir = new URL('.', page.href);
-  const target = new URL(config.path === '' ? '.' : config.path, dir);
-  const authority = hostForUrl(host) + (port ? `:${port}` : '');
-  return `${scheme}://${authority}${target.pathname}${target.search}`;
+    // URL resolution does the relative-path work ("..", leading "/", query) for us.
+    const dir = new URL('.', page.href);
+    const target = new URL(config.path === '' ? '.' : config.path, dir);
+    const authority = hostForUrl(host) + (port ? `:${port}` : '');
+    return `${scheme}://${authority}${target.pathname}${target.search}`;
 }
 
 /**
- * The plain http(s) URL of the same endpoint. wsproxy answers a GET without
- * upgrade headers with the status and text of why the upgrade would fail, which
- * the browser hides from WebSocket code behind close code 1006.
- */
+  * The plain http(s) URL of the same endpoint. wsproxy answers a GET without
+  * upgrade headers with the status and text of why the upgrade would fail, which
+  * the browser hides from WebSocket code behind close code 1006.
+  */
 export function probeUrlFor(wsUrl) {
-  return wsUrl.replace(/^ws(s?):/i, (_, s) => `http${s}:`);
+    return wsUrl.replace(/^ws(s?):/i, (_, s) => `http${s}:`);
 }
 
 // Longest server text shown in the status line: a reason, not a page of HTML.
 export const MAX_REASON_CHARS = 200;
 
 /**
- * Turn a probe response into a status-line reason, or null when it tells nothing
- * (2xx, or an empty body). Control characters are dropped and length is capped;
- * the caller still inserts the result as text, never as HTML.
- */
+  * Turn a probe response into a status-line reason, or null when it tells nothing
+  * (2xx, or an empty body). Control characters are dropped and length is capped;
+  * the caller still inserts the result as text, never as HTML.
+  */
 export function reasonFromProbe(status, statusText, body) {
-  if (status >= 200 && status < 300) return null;
-  let text = String(body || '').replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-  if (/^\s*</.test(text)) text = ''; // an HTML error page from some other server: use the status
-  if (!text) text = statusText ? `${status} ${statusText}` : `HTTP ${status}`;
-  if (text.length > MAX_REASON_CHARS) text = text.slice(0, MAX_REASON_CHARS - 1) + '\u2026';
-  return text;
+    if (status >= 200 && status < 300) return null;
+    let text = String(body || '').replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+    if (/^\s*</.test(text)) text = ''; // an HTML error page from some other server: use the status
+    if (!text) text = statusText ? `${status} ${statusText}` : `HTTP ${status}`;
+    if (text.length > MAX_REASON_CHARS) text = text.slice(0, MAX_REASON_CHARS - 1) + '\u2026';
+    return text;
 }
 
 // RFC 6455 section 7.4.1 codes a person might see, in words.
 const CLOSE_CODE_TEXT = Object.freeze({
-  1000: 'closed by the server',
-  1001: 'server going away',
-  1002: 'protocol error',
-  1003: 'unsupported data',
-  1006: 'connection lost',
-  1007: 'invalid data',
-  1008: 'policy violation',
-  1009: 'message too big',
-  1011: 'server error',
-  1015: 'TLS handshake failed',
+    1000: 'closed by the server',
+    1001: 'server going away',
+    1002: 'protocol error',
+    1003: 'unsupported data',
+    1006: 'connection lost',
+    1007: 'invalid data',
+    1008: 'policy violation',
+    1009: 'message too big',
+    1011: 'server error',
+    1015: 'TLS handshake failed',
 });
 
 /** A reason for a WebSocket close: the server's own words first, else the code's meaning. */
 export function describeClose(code, reason) {
-  const r = String(reason || '').trim();
-  if (r) return r.length > MAX_REASON_CHARS ? r.slice(0, MAX_REASON_CHARS - 1) + '\u2026' : r;
-  const t = CLOSE_CODE_TEXT[code];
-  return t ? `${t} (${code})` : `closed (${code})`;
+    const r = String(reason || '').trim();
+    if (r) return r.length > MAX_REASON_CHARS ? r.slice(0, MAX_REASON_CHARS - 1) + '\u2026' : r;
+    const t = CLOSE_CODE_TEXT[code];
+    return t ? `${t} (${code})` : `closed (${code})`;
 }
