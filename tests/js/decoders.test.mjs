@@ -545,3 +545,215 @@ test('zrle: long runs (length bytes of 255), zero-size rect, bad subencoding', a
   q.push(new Writer().u32(bad.length).bytes(bad).done());
   assert.throws(() => dec.decode({ x: 0, y: 0, width: 4, height: 4 }, q, d, {}), DecodeError);
 });
+
+// ---------------------------------------------------------------- Tight (7)
+
+function compactLength(out, n) {
+  if (n < 128) out.u8(n);
+  else if (n < 16384) out.u8(0x80 | (n & 0x7f)).u8(n >> 7);
+  else out.u8(0x80 | (n & 0x7f)).u8(0x80 | ((n >> 7) & 0x7f)).u8(n >> 14);
+}
+
+function tpixel(pf, c) { return pf.bytesPerTPixel === 3 ? rgbOf(c) : pixel(pf, c); }
+
+// A stand-in for JPEG data: magic, width, height, then the RGBA pixels and
+// padding (to reach the 1-, 2- and 3-byte compact lengths).
+const FAKE_JPEG = [0xff, 0xd8, 0x4a, 0x50];
+function fakeJpeg(img, w, r, pad) {
+  const out = new Writer().bytes(FAKE_JPEG).u16(r.width).u16(r.height);
+  for (let y = r.y; y < r.y + r.height; y++) {
+    for (let x = r.x; x < r.x + r.width; x++) out.bytes([...rgbOf(colourAt(img, w, x, y)), 0]);
+  }
+  return out.bytes(new Uint8Array(pad)).done();
+}
+
+// decodeImage for the Display: answers after a short timeout, like a real decoder.
+function fakeDecodeImage(log = []) {
+  return (mime, bytes) => new Promise((resolve, reject) => {
+    assert.equal(mime, 'image/jpeg');
+    if (!FAKE_JPEG.every((b, i) => bytes[i] === b)) return reject(new Error('not a fake jpeg'));
+    const width = (bytes[4] << 8) | bytes[5], height = (bytes[6] << 8) | bytes[7];
+    const data = new Uint8ClampedArray(bytes.subarray(8, 8 + width * height * 4));
+    setTimeout(() => { log.push(`${width}x${height}`); resolve({ width, height, data }); }, 1 + (bytes.length % 7));
+  });
+}
+
+function gradientData(img, w, r) {
+  const out = new Uint8Array(r.width * r.height * 3);
+  const v = (x, y, c) => (x < 0 || y < 0 ? 0 : rgbOf(colourAt(img, w, r.x + x, r.y + y))[c]);
+  for (let y = 0; y < r.height; y++) {
+    for (let x = 0; x < r.width; x++) {
+      for (let c = 0; c < 3; c++) {
+        const p = Math.min(255, Math.max(0, v(x - 1, y, c) + v(x, y - 1, c) - v(x - 1, y - 1, c)));
+        out[(y * r.width + x) * 3 + c] = (v(x, y, c) - p) & 255;
+      }
+    }
+  }
+  return out;
+}
+
+function makeTightEncoder(stats, { jpeg = false, rects = null } = {}) {
+  const count = (k) => stats.set(k, (stats.get(k) || 0) + 1);
+  return async (img, w, h, pf) => {
+    const streams = [0, 1, 2, 3].map(() => new ZStream());
+    let choice = 0, jpegs = 0;
+    return perRect(rects || tiling(w, h), async (r) => {
+      const n = choice++;
+      const counts = histogram(img, w, r);
+      const palette = [...counts.keys()];
+      const options = ['copy'];
+      if (palette.length >= 2 && palette.length <= 256) options.push('palette');
+      if (pf.bytesPerTPixel === 3) options.push('gradient');
+      if (jpeg && r.width && r.height) options.push('jpeg', 'jpeg');
+      const mode = palette.length === 1 && n % 4 !== 3 ? 'fill' : options[n % options.length];
+      count(mode);
+      let ctl = 0;
+      if (n % 5 === 4) {                           // reset a stream now and then
+        const s = (n >> 2) & 3;
+        streams[s] = new ZStream();
+        ctl |= 1 << s;
+        count('reset');
+      }
+      const out = new Writer();
+      if (mode === 'fill') return out.u8(ctl | 0x80).bytes(tpixel(pf, palette[0])).done();
+      if (mode === 'jpeg') {
+        const data = fakeJpeg(img, w, r, [20000, 300, 0][jpegs++ % 3]);
+        out.u8(ctl | 0x90);
+        compactLength(out, data.length);
+        count(`len${out.length - 1}`);
+        return out.bytes(data).done();
+      }
+      const stream = n & 3;
+      let data;
+      const header = new Writer();
+      if (mode === 'copy') {
+        if (n % 2) ctl |= 0x40;                    // explicit CopyFilter, or none
+        header.u8(ctl | (stream << 4));
+        if (n % 2) header.u8(0);
+        data = new Writer();
+        for (let y = r.y; y < r.y + r.height; y++) {
+          for (let x = r.x; x < r.x + r.width; x++) data.bytes(tpixel(pf, colourAt(img, w, x, y)));
+        }
+        data = data.done();
+      } else if (mode === 'palette') {
+        header.u8(ctl | 0x40 | (stream << 4)).u8(1).u8(palette.length - 1);
+        palette.forEach((c) => header.bytes(tpixel(pf, c)));
+        const index = new Map(palette.map((c, i) => [c, i]));
+        const d = new Writer();
+        for (let y = r.y; y < r.y + r.height; y++) {
+          let byte = 0, used = 0;
+          for (let x = r.x; x < r.x + r.width; x++) {
+            const i = index.get(colourAt(img, w, x, y));
+            if (palette.length > 2) { d.u8(i); continue; }
+            byte = (byte << 1) | i;
+            if (++used === 8) { d.u8(byte); byte = used = 0; }
+          }
+          if (used) d.u8(byte << (8 - used));
+        }
+        data = d.done();
+        count(palette.length === 2 ? 'mono' : 'indexed');
+      } else {
+        header.u8(ctl | 0x40 | (stream << 4)).u8(2);
+        data = gradientData(img, w, r);
+      }
+      out.bytes(header.done());
+      if (data.length < 12) {
+        count('uncompressed');
+        return out.bytes(data).done();
+      }
+      count(`stream${stream}`);
+      const z = await streams[stream].compress(data);
+      compactLength(out, z.length);
+      return out.bytes(z).done();
+    });
+  };
+}
+
+test('tight: fill, copy, palette (1-bit and 8-bit), gradient, 4 streams with resets, every split', async () => {
+  const stats = new Map();
+  await roundTrip({ name: 'tight', makeDecoder: () => new TightDecoder(), encode: makeTightEncoder(stats), w: 80, h: 47 });
+  await roundTrip({ name: 'tight-blocks', makeDecoder: () => new TightDecoder(), w: 96, h: 64,
+    image: (w, h) => makeBlockImage(w, h, 16), modes: ['whole', 'random'],
+    encode: makeTightEncoder(stats, { rects: blockRects(96, 64, 16) }) });
+  for (const k of ['fill', 'copy', 'mono', 'indexed', 'gradient', 'uncompressed', 'reset',
+    'stream0', 'stream1', 'stream2', 'stream3']) {
+    assert.ok(stats.get(k) > 0, `tight ${k} used (${[...stats.keys()]})`);
+  }
+  await roundTrip({ name: 'tight8', makeDecoder: () => new TightDecoder(), encode: makeTightEncoder(new Map()),
+    w: 50, h: 30, pf: LOW });
+});
+
+function blockRects(w, h, size) {
+  const rects = [];
+  for (let y = 0; y < h; y += size) {
+    for (let x = 0; x < w; x += size) rects.push({ x, y, width: Math.min(size, w - x), height: Math.min(size, h - y) });
+  }
+  return rects;
+}
+
+test('tight: JPEG rects via decodeImage, 1/2/3-byte compact lengths, every split', async () => {
+  const stats = new Map();
+  await roundTrip({ name: 'tight-jpeg', makeDecoder: () => new TightDecoder(), encode: makeTightEncoder(stats, { jpeg: true }),
+    w: 60, h: 40, displayOptions: { decodeImage: fakeDecodeImage() } });
+  for (const k of ['jpeg', 'len1', 'len2', 'len3']) assert.ok(stats.get(k) > 0, `tight ${k} used (${[...stats.keys()]})`);
+});
+
+test('tight: a CopyRect after a pending JPEG copies the JPEG pixels', async () => {
+  const w = 20, h = 10;
+  const img = makeImage(w, h, 3);
+  const log = [];
+  const d = new Display({ decodeImage: fakeDecodeImage(log) });
+  d.resize(w, h);
+  d.fillRect(0, 0, w, h, 1, 2, 3);
+  const jpegRect = { x: 0, y: 0, width: 10, height: 10, encoding: 7 };
+  const data = fakeJpeg(img, w, jpegRect, 0);
+  const out = new Writer().u8(0x90);
+  compactLength(out, data.length);
+  const q = new ByteQueue();
+  q.push(concat([out.bytes(data).done(), new Writer().u16(0).u16(0).done(), Uint8Array.of(0x80, 9, 8, 7)]));
+  const decoders = makeDecoders();
+  assert.equal(decoders.get(7).decode(jpegRect, q, d, {}), true);
+  assert.equal(d.pending, true);
+  assert.equal(decoders.get(1).decode({ x: 10, y: 0, width: 10, height: 10, encoding: 1 }, q, d, {}), true);
+  assert.equal(decoders.get(7).decode({ x: 0, y: 9, width: 1, height: 1, encoding: 7 }, q, d, {}), true);
+  assert.equal(q.length, 0);
+  assert.deepEqual(d.getPixel(15, 5), [1, 2, 3, 255], 'copy not applied before the JPEG');
+  assert.deepEqual(log, []);
+  await d.whenIdle();
+  assert.deepEqual(log, ['10x10']);
+  const expected = new Display();
+  expected.resize(w, h);
+  expected.blitRGBA(0, 0, 10, 10, img.subarray(0), 0, w * 4);
+  expected.blitRGBA(10, 0, 10, 10, img.subarray(0), 0, w * 4);
+  expected.fillRect(0, 9, 1, 1, 9, 8, 7);
+  assertImage(d, expected.buffer, 'jpeg then copyrect');
+});
+
+test('tight: zero-size rects, reset without data, bad filter and TightPNG are DecodeErrors', () => {
+  const d = new Display();
+  d.resize(4, 4);
+  const q = new ByteQueue();
+  const dec = new TightDecoder();
+  q.push(Uint8Array.of(0x0f, 0x80 | 0x03, 1, 2, 3)); // basic copy 0x0 (no data), fill with resets
+  assert.equal(dec.decode({ x: 0, y: 0, width: 0, height: 3 }, q, d, {}), true);
+  assert.equal(dec.decode({ x: 0, y: 0, width: 0, height: 0 }, q, d, {}), true);
+  assert.equal(q.length, 0);
+  q.push(Uint8Array.of(0x40, 3));
+  assert.throws(() => dec.decode({ x: 0, y: 0, width: 2, height: 2 }, q, d, {}), DecodeError);
+  q.clear();
+  q.push(Uint8Array.of(0xa0, 1, 0));
+  assert.throws(() => dec.decode({ x: 0, y: 0, width: 2, height: 2 }, q, d, {}), DecodeError);
+  q.clear();
+  q.push(Uint8Array.of(0x40, 2, 0, 0, 0));
+  assert.throws(() => dec.decode({ x: 0, y: 0, width: 1, height: 1 }, q, d, { pixelFormat: LOW }), DecodeError,
+    'gradient needs 3-byte TPIXELs');
+});
+
+test('makeDecoders maps every encoding number to a fresh decoder', () => {
+  const a = makeDecoders(), b = makeDecoders();
+  assert.deepEqual([...a.keys()].sort((x, y) => x - y), [0, 1, 2, 5, 6, 7, 16]);
+  for (const [k, dec] of a) {
+    assert.equal(typeof dec.decode, 'function');
+    assert.notEqual(dec, b.get(k));
+  }
+});
