@@ -155,8 +155,10 @@ HTTP_REASONS = {
     502: "Bad Gateway", 503: "Service Unavailable", 505: "HTTP Version Not Supported",
 }
 
-_TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-_REQUEST_LINE_RE = re.compile(r"^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP/(\d)\.(\d)$")
+# \Z, not $: "$" also matches before a final "\n", which would let a bare LF
+# hide at the end of a request line or header name.
+_TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+_REQUEST_LINE_RE = re.compile(r"^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP/(\d)\.(\d)\Z")
 
 
 @dataclass
