@@ -1176,11 +1176,14 @@ class Relay:
 
     def _on_client_data(self, data: bytes) -> None:
         session = self.session
+        # Sampled before receive(): a Close frame in this same chunk makes
+        # receive() send our reply, but the data frames before it still count.
+        closing = session.close_sent
         events = session.receive(data)
         for event in events:
             kind = type(event)
             if kind is DataReceived:
-                if not session.close_sent:
+                if not closing:
                     self._target_out.append(event.payload)
             elif kind is PongReceived:
                 self._pong_deadline = None
