@@ -1086,7 +1086,12 @@ class Relay:
                     poller.set(tfd, tmask)
                 else:
                     poller.remove(tfd)
-                for fd, events in poller.wait(self._timeout()):
+                ready = poller.wait(self._timeout())
+                # Reads stamp _last_activity with _now: it must be the time
+                # poll returned, not when it began waiting (or an idle
+                # timeout would count the wait before a message as silence).
+                self._now = time.monotonic()
+                for fd, events in ready:
                     if fd == cfd:
                         if events & (_POLL_IN | _POLL_ERR):
                             self._read_client()
