@@ -1,0 +1,486 @@
+"""The relay: first the thread-level unit over socket.socketpair(), then
+whole connections through the proxy subprocess with two independent client
+implementations (websockets and wsproto) against a loopback echo server."""
+
+import hashlib
+import random
+import re
+import socket
+import struct
+import threading
+import time
+
+import pytest
+import websockets
+from websockets.sync.client import connect
+import wsproto
+import wsproto.events as wse
+from wsproto.connection import ConnectionType
+
+import wsproxy
+from conftest import (read_close_code, read_ws_frame, raw_websocket, recv_exact, recv_until_eof, ws_frame)
+
+
+# ---------------------------------------------------------------------------
+# Relay over socketpair(): the unit one connection thread runs
+# ---------------------------------------------------------------------------
+
+
+class RelayHarness:
+    """A Relay between two socketpairs, run in a thread like ConnectionHandler does.
+
+    ``client`` is our end of the WebSocket (we send masked frames, read
+    server frames); ``target`` is our end of the TCP target.
+    """
+
+    def __init__(self, **kwargs):
+        self.client, relay_client = socket.socketpair()
+        self.target, relay_target = socket.socketpair()
+        self.client.settimeout(5)
+        self.target.settimeout(5)
+        self.relay = wsproxy.Relay(relay_client, relay_target, wsproxy.WebSocketSession(), **kwargs)
+        self.stats = None
+        self.ended_at = None
+
+        def run():
+            try:
+                self.stats = self.relay.run()
+            finally:
+                # What ConnectionHandler does when the relay returns.
+                self.ended_at = time.monotonic()
+                relay_target.close()
+                relay_client.close()
+
+        self.thread = threading.Thread(target=run, name="relay-under-test", daemon=True)
+        self.started_at = time.monotonic()
+        self.thread.start()
+
+    def send(self, payload: bytes, opcode: int = 0x2, fin: bool = True) -> None:
+        self.client.sendall(ws_frame(opcode, payload, fin=fin))
+
+    def read_client_payload(self, count: int, buffer: bytearray) -> bytes:
+        """Binary frame payload the relay sent to the client, ``count`` bytes of it."""
+        out = bytearray()
+        while len(out) < count:
+            fin, opcode, payload = read_ws_frame(self.client, buffer)
+            assert opcode == 0x2, "expected binary data, got opcode %d" % opcode
+            out += payload
+        return bytes(out)
+
+    def join(self, timeout: float = 5.0) -> wsproxy.RelayStats:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "relay did not finish"
+        return self.stats
+
+    def close(self):
+        for sock in (self.client, self.target):
+            try:
+                sock.close()
+            except OSError:
+                pass
+        self.thread.join(5)
+
+
+@pytest.fixture
+def harness():
+    made = []
+
+    def make(**kwargs):
+        h = RelayHarness(**kwargs)
+        made.append(h)
+        return h
+
+    yield make
+    for h in made:
+        h.close()
+
+
+def test_relay_moves_bytes_both_ways_in_order(harness):
+    h = harness()
+    rng = random.Random(1)
+    buf = bytearray()
+    for i in range(50):
+        up = rng.randbytes(rng.randint(1, 3000))
+        h.send(up)
+        assert recv_exact(h.target, len(up)) == up
+        down = rng.randbytes(rng.randint(1, 3000))
+        h.target.sendall(down)
+        assert h.read_client_payload(len(down), buf) == down
+
+
+def test_target_eof_delivers_all_data_then_close_1000(harness):
+    h = harness()
+    data = random.Random(2).randbytes(300_000)
+    h.target.sendall(data)
+    h.target.shutdown(socket.SHUT_WR)
+    buf = bytearray()
+    assert h.read_client_payload(len(data), buf) == data
+    code, reason = read_close_code(h.client, buf)
+    assert code == 1000
+    h.client.sendall(ws_frame(0x8, struct.pack("!H", 1000)))
+    stats = h.join()
+    assert stats.close_code == 1000
+    assert stats.bytes_down == len(data)
+
+
+def test_client_close_delivers_all_data_then_target_eof(harness):
+    h = harness()
+    data = random.Random(3).randbytes(200_000)
+    # Many frames, then the Close frame, all sent before the target reads.
+    frames = b"".join(ws_frame(0x2, data[i:i + 7000]) for i in range(0, len(data), 7000))
+    sender = threading.Thread(target=h.client.sendall, args=(frames + ws_frame(0x8, struct.pack("!H", 1000)),))
+    sender.start()
+    received = recv_until_eof(h.target)
+    sender.join(5)
+    assert received == data, "target must get every byte, then EOF"
+    buf = bytearray()
+    code, _ = read_close_code(h.client, buf)
+    assert code == 1000, "the relay answers the client's close"
+    stats = h.join()
+    assert stats.bytes_up == len(data)
+    assert stats.close_code == 1000
+
+
+def test_client_vanishing_closes_target(harness):
+    h = harness()
+    h.send(b"last words")
+    assert recv_exact(h.target, 10) == b"last words"
+    h.client.close()
+    assert recv_until_eof(h.target) == b"", "target sees EOF once the client is gone"
+    stats = h.join()
+    assert stats.close_code == wsproxy.CloseCode.ABNORMAL
+    # And the target socket is really closed, not just half-closed: writing fails.
+    with pytest.raises(OSError):
+        for _ in range(100):
+            h.target.sendall(b"x" * 65536)
+            time.sleep(0.01)
+
+
+def _queued(relay) -> int:
+    for _ in range(100):
+        try:
+            return sum(len(chunk) for chunk in list(relay._client_out))
+        except RuntimeError:  # deque mutated while we copied it; look again
+            continue
+    return 0
+
+
+def test_slow_client_gets_back_pressure_not_buffering(harness):
+    """A client that does not read: the relay holds at most about one read,
+    and the target's sends block (TCP back-pressure) instead."""
+    h = harness()
+    chunk = bytes(range(256)) * 256  # 64 KiB
+    written = [0]
+    stop = threading.Event()
+
+    def stream():
+        h.target.setblocking(True)
+        h.target.settimeout(None)
+        try:
+            while not stop.is_set():
+                h.target.sendall(chunk)
+                written[0] += len(chunk)
+        except OSError:
+            pass
+
+    writer = threading.Thread(target=stream, daemon=True)
+    writer.start()
+    peak = 0
+    last, stalled_since = -1, None
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        peak = max(peak, _queued(h.relay))
+        if written[0] == last:
+            stalled_since = stalled_since or time.monotonic()
+            if time.monotonic() - stalled_since > 0.3:
+                break
+        else:
+            last, stalled_since = written[0], None
+        time.sleep(0.005)
+    assert stalled_since is not None and written[0] == last, "target writes never blocked"
+    assert peak <= 2 * wsproxy.RELAY_CHUNK + 64, "relay buffered %d bytes in user space" % peak
+    # Kernel buffers hold a few hundred KiB; the target wrote little more than that.
+    assert written[0] < 16 * 1024 * 1024
+    # Now the client reads: everything written arrives, in order.
+    stop.set()
+    buf = bytearray()
+    total = 0
+    h.client.settimeout(5)
+    expected = written[0]
+    digest = hashlib.sha256()
+    while total < expected:
+        _, opcode, payload = read_ws_frame(h.client, buf)
+        assert opcode == 0x2
+        digest.update(payload)
+        total += len(payload)
+    writer.join(5)
+    assert total >= expected
+    # Everything was the repeating 0..255 pattern, so every byte is in its place.
+    check = hashlib.sha256(chunk * (total // len(chunk))).hexdigest()
+    if total % len(chunk) == 0:
+        assert digest.hexdigest() == check
+
+
+def test_heartbeat_closes_client_that_never_answers_pings(harness):
+    n = 0.4
+    h = harness(heartbeat=n)
+    buf = bytearray()
+    pings = 0
+    start = time.monotonic()
+    h.client.settimeout(5)
+    while True:
+        try:
+            _, opcode, payload = read_ws_frame(h.client, buf)
+        except (EOFError, ConnectionResetError):
+            break
+        if opcode == 0x9:
+            pings += 1  # and never answer
+    elapsed = time.monotonic() - start
+    assert pings >= 1, "the relay sends pings"
+    assert 1.5 * n <= elapsed <= 2 * n + 1.0, "closed after %.2fs, expected about %.1fs" % (elapsed, 2 * n)
+    assert "pong" in h.join().close_reason
+    assert recv_until_eof(h.target) == b"", "target is closed too"
+
+
+def test_heartbeat_keeps_a_client_that_answers(harness):
+    n = 0.3
+    h = harness(heartbeat=n)
+    buf = bytearray()
+    end = time.monotonic() + 4 * n
+    pings = 0
+    h.client.settimeout(0.2)
+    while time.monotonic() < end:
+        try:
+            _, opcode, payload = read_ws_frame(h.client, buf)
+        except socket.timeout:
+            continue
+        if opcode == 0x9:
+            pings += 1
+            h.client.sendall(ws_frame(0xA, payload))
+    assert pings >= 2
+    assert h.thread.is_alive(), "a client answering pings must stay connected"
+    h.send(b"still here")
+    assert recv_exact(h.target, 10) == b"still here"
+
+
+def test_idle_timeout_closes_after_silence(harness):
+    n = 0.5
+    h = harness(idle_timeout=n)
+    # Traffic more often than N keeps it open, even when spaced over N/2
+    # (activity is stamped when it happens, not when the wait began).
+    for _ in range(4):
+        time.sleep(n * 0.7)
+        h.send(b"x")
+        assert recv_exact(h.target, 1) == b"x"
+    quiet_from = time.monotonic()
+    buf = bytearray()
+    code, reason = read_close_code(h.client, buf)
+    elapsed = time.monotonic() - quiet_from
+    assert code == 1001 and "idle" in reason
+    assert n * 0.8 <= elapsed <= n + 1.0, "idle close after %.2fs, expected %.1fs" % (elapsed, n)
+    h.client.sendall(ws_frame(0x8, struct.pack("!H", 1001)))
+    h.join()
+    assert recv_until_eof(h.target) == b""
+
+
+# ---------------------------------------------------------------------------
+# Through the proxy subprocess, fixed target = loopback echo server
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def echo_proxy(module_start_proxy, module_echo_server):
+    return module_start_proxy("--no-web", "--max-message-size", "4000000",
+                              "127.0.0.1:%d" % module_echo_server.port)
+
+
+def _recv_bytes(ws, count: int) -> bytes:
+    out = bytearray()
+    while len(out) < count:
+        message = ws.recv(timeout=10)
+        assert isinstance(message, bytes), "the proxy relays binary frames"
+        out += message
+    return bytes(out)
+
+
+def _sizes(rng, count, high=1 << 20):
+    """Log-uniform sizes from 1 B to ``high``, always including both ends."""
+    sizes = [1, high] + [int(2 ** rng.uniform(0, 20)) for _ in range(count - 2)]
+    rng.shuffle(sizes)
+    return [min(max(s, 1), high) for s in sizes]
+
+
+def test_websockets_random_sizes_checksummed(echo_proxy):
+    rng = random.Random(10)
+    with connect(echo_proxy.url(), max_size=None, subprotocols=["binary"]) as ws:
+        assert ws.subprotocol == "binary"
+        for size in _sizes(rng, 16):
+            payload = rng.randbytes(size)
+            ws.send(payload)
+            echoed = _recv_bytes(ws, size)
+            assert hashlib.sha256(echoed).digest() == hashlib.sha256(payload).digest(), size
+
+
+def test_websockets_many_small_messages_in_order(echo_proxy):
+    with connect(echo_proxy.url(), max_size=None) as ws:
+        messages = [b"%06d;" % i for i in range(2000)]
+        for m in messages:
+            ws.send(m)
+        assert _recv_bytes(ws, sum(map(len, messages))) == b"".join(messages)
+
+
+def test_text_frames_relayed_as_bytes(echo_proxy):
+    with connect(echo_proxy.url()) as ws:
+        ws.send("héllo wörld ☃")
+        assert _recv_bytes(ws, len("héllo wörld ☃".encode())) == "héllo wörld ☃".encode()
+
+
+def _wsproto_session(port: int, rng: random.Random, results: list, index: int) -> None:
+    """One wsproto client: random messages, randomly fragmented, checksummed."""
+    try:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+        ws = wsproto.WSConnection(ConnectionType.CLIENT)
+        sock.sendall(ws.send(wse.Request(host="127.0.0.1", target="/websockify", subprotocols=["binary"])))
+        accepted = False
+        while not accepted:
+            ws.receive_data(sock.recv(65536))
+            for event in ws.events():
+                if isinstance(event, wse.AcceptConnection):
+                    accepted = event.subprotocol == "binary"
+                else:
+                    raise AssertionError("handshake failed: %r" % event)
+        sent = hashlib.sha256()
+        got = hashlib.sha256()
+        total = 0
+        received = 0
+        for size in [rng.choice([1, 2, 100, 5000]) for _ in range(3)] + [int(2 ** rng.uniform(0, 18)) for _ in range(5)]:
+            payload = rng.randbytes(size)
+            sent.update(payload)
+            total += size
+            # Split one message into random fragments (continuation frames).
+            cuts = sorted(rng.sample(range(1, size), min(size - 1, rng.randint(0, 6)))) if size > 1 else []
+            pieces = [payload[a:b] for a, b in zip([0] + cuts, cuts + [size])]
+            for i, piece in enumerate(pieces):
+                sock.sendall(ws.send(wse.Message(data=piece, message_finished=i == len(pieces) - 1)))
+            while received < total:
+                data = sock.recv(65536)
+                if not data:
+                    raise AssertionError("proxy closed early")
+                ws.receive_data(data)
+                for event in ws.events():
+                    if isinstance(event, wse.BytesMessage):
+                        got.update(event.data)
+                        received += len(event.data)
+                    elif isinstance(event, wse.Ping):
+                        sock.sendall(ws.send(event.response()))
+                    else:
+                        raise AssertionError("unexpected %r" % event)
+        sock.sendall(ws.send(wse.CloseConnection(code=1000)))
+        closed = None
+        while closed is None:
+            data = sock.recv(65536)
+            if not data:
+                break
+            ws.receive_data(data)
+            for event in ws.events():
+                if isinstance(event, wse.CloseConnection):
+                    closed = event.code
+        sock.close()
+        results[index] = (sent.hexdigest() == got.hexdigest(), received == total, closed)
+    except Exception as exc:  # reported by the test thread
+        results[index] = exc
+
+
+def test_wsproto_concurrent_fragmented_connections(echo_proxy):
+    count = 20
+    results = [None] * count
+    threads = [threading.Thread(target=_wsproto_session, args=(echo_proxy.port, random.Random(100 + i), results, i))
+               for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    for i, result in enumerate(results):
+        if isinstance(result, Exception):
+            raise result
+        assert result == (True, True, 1000), "connection %d: %r" % (i, result)
+
+
+# ---------------------------------------------------------------------------
+# Frame-level rules, as a user of a broken client would see them
+# ---------------------------------------------------------------------------
+
+
+def test_unmasked_client_frame_closes_1002(echo_proxy):
+    sock, buf = raw_websocket(echo_proxy.port)
+    with sock:
+        sock.sendall(ws_frame(0x2, b"not masked", mask=False))
+        code, _ = read_close_code(sock, buf)
+        assert code == 1002
+
+
+def test_invalid_utf8_text_closes_1007(echo_proxy):
+    sock, buf = raw_websocket(echo_proxy.port)
+    with sock:
+        sock.sendall(ws_frame(0x1, b"ok \xff\xfe bad"))
+        code, _ = read_close_code(sock, buf)
+        assert code == 1007
+
+
+def test_ping_gets_pong_with_same_payload(echo_proxy):
+    sock, buf = raw_websocket(echo_proxy.port)
+    with sock:
+        sock.sendall(ws_frame(0x9, b"are you there"))
+        fin, opcode, payload = read_ws_frame(sock, buf)
+        assert (fin, opcode, payload) == (True, 0xA, b"are you there")
+    with connect(echo_proxy.url()) as ws:
+        assert ws.ping(b"x").wait(5)
+
+
+def test_oversized_message_closes_1009(start_proxy, echo_server):
+    proxy = start_proxy("--no-web", "--max-message-size", "1000", "127.0.0.1:%d" % echo_server.port)
+    with connect(proxy.url()) as ws:
+        ws.send(b"a" * 1000)
+        assert _recv_bytes(ws, 1000) == b"a" * 1000, "exactly the limit is fine"
+        ws.send(b"b" * 1001)
+        with pytest.raises(websockets.exceptions.ConnectionClosedError) as info:
+            while True:
+                ws.recv(timeout=5)
+        assert info.value.rcvd.code == 1009
+    # Fragmented: the limit is on the message, not the frame.
+    sock, buf = raw_websocket(proxy.port)
+    with sock:
+        sock.sendall(ws_frame(0x2, b"c" * 600, fin=False) + ws_frame(0x0, b"c" * 600))
+        code, _ = read_close_code(sock, buf)
+        assert code == 1009
+
+
+# ---------------------------------------------------------------------------
+# The log: one line when a connection opens, one when it closes
+# ---------------------------------------------------------------------------
+
+
+def test_log_has_one_open_and_one_close_line_per_connection(start_proxy, echo_server, tmp_path):
+    secret = "Tk_9f3a1c7e2b5d8a4f6"  # 20 characters
+    assert len(secret) == 20
+    tokens = tmp_path / "tokens.conf"
+    tokens.write_text("%s: 127.0.0.1:%d\n" % (secret, echo_server.port))
+    proxy = start_proxy("--no-web", "--token-source", str(tokens))
+    sizes = [(10, 0), (1234, 1), (70000, 2)]
+    for size, _ in sizes:
+        with connect(proxy.url("/websockify?token=%s&password=hunter2xyz" % secret), max_size=None) as ws:
+            ws.send(b"z" * size)
+            assert _recv_bytes(ws, size) == b"z" * size
+    log = proxy.wait_stderr(lambda text: text.count(": closed ") >= 3)
+    opens = [line for line in log.splitlines() if ": open -> " in line]
+    closes = [line for line in log.splitlines() if ": closed " in line]
+    assert len(opens) == 3 and len(closes) == 3, log
+    for (size, _), line in zip(sizes, closes):
+        match = re.search(r"code=(\d+) up=(\d+)B down=(\d+)B", line)
+        assert match, line
+        assert match.groups() == ("1000", str(size), str(size)), line
+    for line in opens:
+        assert "127.0.0.1:%d" % echo_server.port in line
+    assert secret not in log, "the full token must never be logged"
+    assert "hunter2xyz" not in log, "query strings (passwords) must never be logged"
+    assert "Tk_" in log, "a redacted prefix tells connections apart"
