@@ -464,8 +464,10 @@ export class RFB {
             this._onEvent(event);
         } catch (err) {
             // A bug in the page's handler is not a protocol error: report it
-            // without tearing down the connection mid-message.
-            queueMicrotask(() => { throw err; });
+            // (the browser's reportError shows it in the console) without
+            // tearing down the connection mid-message.
+            if (typeof globalThis.reportError === 'function') globalThis.reportError(err);
+            else queueMicrotask(() => { throw err; });
         }
     }
 
@@ -722,7 +724,7 @@ export class RFB {
         if (!q.has(24 + nameLen)) return false;
         const width = q.u16(), height = q.u16();
         // The server's natural pixel format does not matter: we set ours next.
-        q.skip(16);
+        q.skip(16 + 4);   // ...and the name length, read above
         this._name = decodeServerText(q.bytes(nameLen));
         this._fbWidth = width;
         this._fbHeight = height;

@@ -1,0 +1,781 @@
+// Tests for web/core/rfb.js: a scripted fake server feeds bytes to an RFB object
+// and reads back what it sends. Needs: Node's test runner, node:zlib (to build
+// server-side Extended Clipboard data), and the real web/core modules (display,
+// decoders, des, inflate) -- no npm packages.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import zlib from 'node:zlib';
+
+import { RFB, STATES, PSEUDO, zlibStored, decodeServerText } from '../../web/core/rfb.js';
+import { Display } from '../../web/core/display.js';
+import { vncAuthResponse } from '../../web/core/des.js';
+import { Inflator } from '../../web/core/inflate.js';
+
+// ---------------------------------------------------------------------------
+// Byte building
+
+class W {
+    constructor() { this.a = []; }
+    u8(...v) { for (const x of v) this.a.push(x & 0xff); return this; }
+    u16(v) { return this.u8(v >>> 8, v); }
+    u32(v) { return this.u8(v >>> 24, v >>> 16, v >>> 8, v); }
+    s32(v) { return this.u32(v >>> 0); }
+    str(s) { for (const c of s) this.a.push(c.charCodeAt(0)); return this; }
+    bytes(b) { for (const x of b) this.a.push(x); return this; }
+    done() { return Uint8Array.from(this.a); }
+}
+const w = () => new W();
+const ascii = (s) => w().str(s).done();
+const utf8 = (s) => new TextEncoder().encode(s);
+
+function concat(chunks) {
+    const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+    let o = 0;
+    for (const c of chunks) { out.set(c, o); o += c.length; }
+    return out;
+}
+
+// The server's natural format (ignored by the client) and ServerInit.
+function serverInit(width, height, nameBytes) {
+    return w().u16(width).u16(height)
+        .u8(32, 24, 0, 1).u16(255).u16(255).u16(255).u8(16, 8, 0, 0, 0, 0)
+        .u32(nameBytes.length).bytes(nameBytes).done();
+}
+
+function rectHeader(x, y, width, height, encoding) {
+    return w().u16(x).u16(y).u16(width).u16(height).s32(encoding);
+}
+
+// RGBX pixels for a w*h raw rectangle, a distinct colour per pixel.
+function rawPixels(width, height, seed = 0) {
+    const out = new Uint8Array(width * height * 4);
+    for (let i = 0; i < width * height; i++) {
+        out[i * 4] = (i * 17 + seed) & 0xff;
+        out[i * 4 + 1] = (i * 41 + 3 * seed) & 0xff;
+        out[i * 4 + 2] = (i * 73 + 7 * seed) & 0xff;
+        out[i * 4 + 3] = 0x5a;   // X: must not leak into alpha
+    }
+    return out;
+}
+
+// ---------------------------------------------------------------------------
+// Client side: an RFB with a real Display, recording what it sends and emits.
+
+function makeClient(options = {}) {
+    const sent = [];
+    const events = [];
+    const display = new Display();
+    const rfb = new RFB({
+        display,
+        send: (b) => sent.push(Uint8Array.from(b)),
+        onEvent: (e) => events.push(e),
+        options,
+    });
+    return {
+        rfb, display, sent, events,
+        // Everything sent since the last take().
+        take() { const all = concat(sent); sent.length = 0; return all; },
+        eventsOf(type) { return events.filter((e) => e.type === type); },
+        states() { return events.filter((e) => e.type === 'state').map((e) => e.state); },
+    };
+}
+
+// Parses client-to-server messages after the handshake.
+function parseClientMessages(bytes) {
+    const out = [];
+    let o = 0;
+    const u16 = (i) => (bytes[i] << 8) | bytes[i + 1];
+    const u32 = (i) => ((bytes[i] << 24) | (bytes[i + 1] << 16) | (bytes[i + 2] << 8) | bytes[i + 3]) >>> 0;
+    while (o < bytes.length) {
+        const type = bytes[o];
+        let len;
+        const m = { type };
+        switch (type) {
+            case 0: len = 20; break;
+            case 2: {
+                const n = u16(o + 2);
+                len = 4 + 4 * n;
+                m.encodings = [];
+                for (let i = 0; i < n; i++) m.encodings.push(u32(o + 4 + 4 * i) | 0);
+                break;
+            }
+            case 3:
+                len = 10;
+                Object.assign(m, { incremental: bytes[o + 1], x: u16(o + 2), y: u16(o + 4), width: u16(o + 6), height: u16(o + 8) });
+                break;
+            case 4:
+                len = 8;
+                Object.assign(m, { down: bytes[o + 1], keysym: u32(o + 4) });
+                break;
+            case 5:
+                len = 6;
+                Object.assign(m, { mask: bytes[o + 1], x: u16(o + 2), y: u16(o + 4) });
+                break;
+            case 6: {
+                const signed = u32(o + 4) | 0;
+                const n = Math.abs(signed);
+                len = 8 + n;
+                if (signed < 0) {
+                    m.extended = true;
+                    m.flags = u32(o + 8);
+                    m.payload = bytes.slice(o + 12, o + len);
+                } else {
+                    m.text = bytes.slice(o + 8, o + len);
+                }
+                break;
+            }
+            case 150:
+                len = 10;
+                Object.assign(m, { enable: bytes[o + 1], x: u16(o + 2), y: u16(o + 4), width: u16(o + 6), height: u16(o + 8) });
+                break;
+            case 248:
+                len = 9 + bytes[o + 8];
+                Object.assign(m, { flags: u32(o + 4), payload: bytes.slice(o + 9, o + len) });
+                break;
+            case 251: {
+                const n = bytes[o + 6];
+                len = 8 + 16 * n;
+                Object.assign(m, { width: u16(o + 2), height: u16(o + 4), screens: [] });
+                for (let i = 0; i < n; i++) {
+                    const s = o + 8 + 16 * i;
+                    m.screens.push({ id: u32(s), x: u16(s + 4), y: u16(s + 6), width: u16(s + 8), height: u16(s + 10), flags: u32(s + 12) });
+                }
+                break;
+            }
+            case 255:
+                len = 12;
+                Object.assign(m, { sub: bytes[o + 1], down: u16(o + 2), keysym: u32(o + 4), keycode: u32(o + 8) });
+                break;
+            default:
+                throw new Error(`test parser: unknown client message ${type} at ${o}`);
+        }
+        assert.ok(o + len <= bytes.length, `client message ${type} truncated`);
+        m.bytes = bytes.slice(o, o + len);
+        out.push(m);
+        o += len;
+    }
+    return out;
+}
+
+// Runs a 3.8 / security None handshake to 'connected' and forgets what was sent.
+function connected(options = {}, { width = 4, height = 3, name = 'test desktop' } = {}) {
+    const c = makeClient(options);
+    c.rfb.receive(ascii('RFB 003.008\n'));
+    c.rfb.receive(Uint8Array.of(1, 1));
+    c.rfb.receive(w().u32(0).done());
+    c.rfb.receive(serverInit(width, height, utf8(name)));
+    assert.equal(c.rfb.state, 'connected');
+    c.init = parseClientMessages(c.take().subarray(12 + 1 + 1));
+    c.events.length = 0;
+    return c;
+}
+
+// ---------------------------------------------------------------------------
+// States table
+
+test('STATES: a table whose targets are all states; final states lead nowhere', () => {
+    for (const [state, next] of Object.entries(STATES)) {
+        for (const n of next) assert.ok(Object.hasOwn(STATES, n), `${state} -> ${n}`);
+    }
+    assert.deepEqual(STATES.failed, []);
+    assert.deepEqual(STATES.disconnected, []);
+    assert.deepEqual(Object.keys(STATES).sort(), ['authenticating', 'connected', 'connecting',
+        'disconnected', 'failed', 'protocol-version', 'security', 'server-init']);
+});
+
+// ---------------------------------------------------------------------------
+// Protocol versions
+
+test('RFB 3.8 with security None: full handshake, then init messages', () => {
+    const c = makeClient();
+    assert.equal(c.rfb.state, 'connecting');
+    c.rfb.receive(ascii('RFB 003.008\n'));
+    assert.deepEqual(c.take(), ascii('RFB 003.008\n'));
+    c.rfb.receive(Uint8Array.of(2, 2, 1));          // offers VncAuth and None
+    assert.deepEqual(c.take(), Uint8Array.of(1));   // picks None
+    c.rfb.receive(w().u32(0).done());               // SecurityResult OK
+    assert.deepEqual(c.take(), Uint8Array.of(1));   // ClientInit, shared
+    c.rfb.receive(serverInit(640, 480, utf8('desk')));
+    const msgs = parseClientMessages(c.take());
+    assert.deepEqual(msgs.map((m) => m.type), [0, 2, 3]);
+    // SetPixelFormat: 32 bpp, depth 24, little-endian, true colour, 255/255/255, shifts 0/8/16.
+    assert.deepEqual(Array.from(msgs[0].bytes.subarray(4, 17)), [32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 0, 8, 16]);
+    assert.deepEqual({ ...msgs[2], bytes: undefined }, { type: 3, incremental: 0, x: 0, y: 0, width: 640, height: 480, bytes: undefined });
+    assert.deepEqual(c.states(), ['protocol-version', 'security', 'authenticating', 'server-init', 'connected']);
+    assert.deepEqual(c.eventsOf('desktop-name'), [{ type: 'desktop-name', name: 'desk' }]);
+    assert.deepEqual(c.eventsOf('resize'), [{ type: 'resize', width: 640, height: 480 }]);
+    assert.equal(c.display.width, 640);
+    assert.equal(c.display.height, 480);
+});
+
+test('RFB 3.3: server picks None as a U32, no SecurityResult', () => {
+    const c = makeClient({ shared: false });
+    c.rfb.receive(ascii('RFB 003.003\n'));
+    assert.deepEqual(c.take(), ascii('RFB 003.003\n'));
+    c.rfb.receive(w().u32(1).done());
+    assert.deepEqual(c.take(), Uint8Array.of(0));   // ClientInit, not shared
+    assert.equal(c.rfb.state, 'server-init');
+    c.rfb.receive(serverInit(2, 2, utf8('x')));
+    assert.equal(c.rfb.state, 'connected');
+});
+
+test('RFB 3.7: client picks None and goes straight to ClientInit', () => {
+    const c = makeClient();
+    c.rfb.receive(ascii('RFB 003.007\n'));
+    assert.deepEqual(c.take(), ascii('RFB 003.007\n'));
+    c.rfb.receive(Uint8Array.of(1, 1));
+    assert.deepEqual(c.take(), Uint8Array.of(1, 1));  // type None, then ClientInit
+    c.rfb.receive(serverInit(2, 2, utf8('x')));
+    assert.equal(c.rfb.state, 'connected');
+});
+
+for (const [offered, answered] of [['RFB 003.889\n', 'RFB 003.008\n'], ['RFB 004.001\n', 'RFB 003.008\n'],
+    ['RFB 005.000\n', 'RFB 003.008\n'], ['RFB 003.005\n', 'RFB 003.003\n'], ['RFB 003.006\n', 'RFB 003.003\n']]) {
+    test(`server version ${JSON.stringify(offered)} is answered with ${JSON.stringify(answered)}`, () => {
+        const c = makeClient();
+        c.rfb.receive(ascii(offered));
+        assert.deepEqual(c.take(), ascii(answered));
+        assert.equal(c.rfb.state, 'security');
+    });
+}
+
+test("'RFB 003.002' fails clearly", () => {
+    const c = makeClient();
+    c.rfb.receive(ascii('RFB 003.002\n'));
+    assert.equal(c.rfb.state, 'failed');
+    assert.match(c.eventsOf('state').at(-1).detail, /3\.2.*older than 3\.3/);
+    assert.equal(c.take().length, 0);
+});
+
+test('a peer that is not an RFB server fails at once, showing what it sent', () => {
+    const c = makeClient();
+    c.rfb.receive(ascii('HTTP/1.1 400 Bad Request\r\n'));
+    assert.equal(c.rfb.state, 'failed');
+    assert.match(c.eventsOf('state').at(-1).detail, /not an RFB.*HTTP\/1\.1 400/);
+    const d = makeClient();
+    d.rfb.receive(ascii('RFB 03.8\n\n\n\n'));
+    assert.equal(d.rfb.state, 'failed');
+    assert.match(d.eventsOf('state').at(-1).detail, /malformed ProtocolVersion/);
+});
+
+test('the version arriving one byte at a time', () => {
+    const c = makeClient();
+    for (const b of ascii('RFB 003.008\n')) c.rfb.receive(Uint8Array.of(b));
+    assert.deepEqual(c.take(), ascii('RFB 003.008\n'));
+});
+
+// ---------------------------------------------------------------------------
+// Security
+
+const CHALLENGE = Uint8Array.from({ length: 16 }, (_, i) => (i * 29 + 7) & 0xff);
+
+test('VNC Authentication with the right password: response is vncAuthResponse(challenge)', () => {
+    const c = makeClient({ password: 'secret' });
+    c.rfb.receive(ascii('RFB 003.008\n'));
+    c.take();
+    c.rfb.receive(Uint8Array.of(1, 2));
+    assert.deepEqual(c.take(), Uint8Array.of(2));
+    assert.equal(c.rfb.state, 'authenticating');
+    c.rfb.receive(CHALLENGE);
+    assert.deepEqual(c.take(), vncAuthResponse('secret', CHALLENGE));
+    c.rfb.receive(w().u32(0).done());
+    assert.deepEqual(c.take(), Uint8Array.of(1));
+    c.rfb.receive(serverInit(2, 2, utf8('x')));
+    assert.equal(c.rfb.state, 'connected');
+});
+
+test('VNC Authentication with the wrong password: server reason surfaced, security-failure emitted', () => {
+    const c = makeClient({ password: 'wrong' });
+    c.rfb.receive(ascii('RFB 003.008\n'));
+    c.rfb.receive(Uint8Array.of(1, 2));
+    c.rfb.receive(CHALLENGE);
+    const reason = 'Authentication failed: bad password';
+    c.rfb.receive(w().u32(1).u32(reason.length).str(reason).done());
+    assert.equal(c.rfb.state, 'failed');
+    assert.deepEqual(c.eventsOf('security-failure'), [{ type: 'security-failure', reason }]);
+    assert.match(c.eventsOf('state').at(-1).detail, /bad password/);
+});
+
+test('VNC Authentication, reason split over many packets', () => {
+    const c = makeClient({ password: 'wrong' });
+    const reason = 'nope';
+    const all = concat([ascii('RFB 003.008\n'), Uint8Array.of(1, 2), CHALLENGE, w().u32(1).u32(reason.length).str(reason).done()]);
+    for (const b of all) c.rfb.receive(Uint8Array.of(b));
+    assert.deepEqual(c.eventsOf('security-failure'), [{ type: 'security-failure', reason }]);
+});
+
+test('VNC Authentication on 3.3: server picks type 2; failure without a reason', () => {
+    const c = makeClient({ password: 'pw' });
+    c.rfb.receive(ascii('RFB 003.003\n'));
+    c.take();
+    c.rfb.receive(w().u32(2).done());
+    c.rfb.receive(CHALLENGE);
+    assert.deepEqual(c.take(), vncAuthResponse('pw', CHALLENGE));
+    c.rfb.receive(w().u32(1).done());
+    assert.equal(c.rfb.state, 'failed');
+    assert.equal(c.eventsOf('security-failure').length, 1);
+});
+
+test('no password given: credentials-required, then sendPassword() continues', () => {
+    const c = makeClient();
+    c.rfb.receive(ascii('RFB 003.008\n'));
+    c.rfb.receive(Uint8Array.of(1, 2));
+    c.rfb.receive(CHALLENGE);
+    c.take();
+    assert.deepEqual(c.eventsOf('credentials-required'), [{ type: 'credentials-required', types: ['password'] }]);
+    assert.equal(c.rfb.state, 'authenticating');
+    c.rfb.receive(w().u32(0).done());          // early SecurityResult waits in the queue
+    assert.equal(c.take().length, 0);
+    c.rfb.sendPassword('later');
+    assert.deepEqual(c.take(), concat([vncAuthResponse('later', CHALLENGE), Uint8Array.of(1)]));
+    assert.equal(c.rfb.state, 'server-init');
+});
+
+test('VeNCrypt Plain: version 0.2, subtype 256, username and password', () => {
+    const c = makeClient({ username: 'üser', password: 'pässword' });
+    c.rfb.receive(ascii('RFB 003.008\n'));
+    c.take();
+    c.rfb.receive(Uint8Array.of(1, 19));
+    assert.deepEqual(c.take(), Uint8Array.of(19));
+    c.rfb.receive(Uint8Array.of(0, 2));
+    assert.deepEqual(c.take(), Uint8Array.of(0, 2));
+    c.rfb.receive(Uint8Array.of(0));                              // ack
+    c.rfb.receive(w().u8(2).u32(262).u32(256).done());            // X509Plain, Plain
+    const user = utf8('üser'), pass = utf8('pässword');
+    assert.deepEqual(c.take(), w().u32(256).u32(user.length).u32(pass.length).bytes(user).bytes(pass).done());
+    c.rfb.receive(w().u32(0).done());
+    assert.deepEqual(c.take(), Uint8Array.of(1));
+    assert.equal(c.rfb.state, 'server-init');
+});
+
+test('VeNCrypt Plain without credentials asks for username and password', () => {
+    const c = makeClient();
+    c.rfb.receive(concat([ascii('RFB 003.008\n'), Uint8Array.of(1, 19), Uint8Array.of(0, 2, 0), w().u8(1).u32(256).done()]));
+    c.take();
+    assert.deepEqual(c.eventsOf('credentials-required'), [{ type: 'credentials-required', types: ['username', 'password'] }]);
+    c.rfb.sendPassword('pw', 'me');
+    assert.deepEqual(c.take(), w().u32(2).u32(2).str('me').str('pw').done());
+});
+
+test('VeNCrypt with only TLS/X509 subtypes fails with the TLS message', () => {
+    const c = makeClient({ username: 'u', password: 'p' });
+    c.rfb.receive(concat([ascii('RFB 003.008\n'), Uint8Array.of(1, 19), Uint8Array.of(0, 2, 0),
+        w().u8(3).u32(261).u32(262).u32(258).done()]));
+    assert.equal(c.rfb.state, 'failed');
+    assert.equal(c.eventsOf('state').at(-1).detail,
+        'server requires TLS security types only (VeNCrypt X509/TLS); enable VncAuth or None on the server');
+});
+
+test('VeNCrypt 0.1 only, or a rejected version, fails clearly', () => {
+    const c = makeClient();
+    c.rfb.receive(concat([ascii('RFB 003.008\n'), Uint8Array.of(1, 19), Uint8Array.of(0, 1)]));
+    assert.match(c.eventsOf('state').at(-1).detail, /VeNCrypt 0\.1/);
+    const d = makeClient();
+    d.rfb.receive(concat([ascii('RFB 003.008\n'), Uint8Array.of(1, 19), Uint8Array.of(0, 2, 1)]));
+    assert.match(d.eventsOf('state').at(-1).detail, /rejected VeNCrypt/);
+});
+
+test('unsupported security type sets give clear messages', () => {
+    const tls = makeClient();
+    tls.rfb.receive(concat([ascii('RFB 003.008\n'), Uint8Array.of(1, 18)]));
+    assert.equal(tls.rfb.state, 'failed');
+    assert.match(tls.eventsOf('state').at(-1).detail, /^server requires TLS security types only \(TLS \(18\)\); enable VncAuth or None/);
+    const other = makeClient();
+    other.rfb.receive(concat([ascii('RFB 003.008\n'), Uint8Array.of(2, 5, 16)]));
+    assert.match(other.eventsOf('state').at(-1).detail, /no supported security type.*RA2 \(5\), Tight \(16\)/);
+    const v33 = makeClient();
+    v33.rfb.receive(concat([ascii('RFB 003.003\n'), w().u32(16).done()]));
+    assert.match(v33.eventsOf('state').at(-1).detail, /Tight \(16\)/);
+});
+
+test('server refusing the connection (zero types) shows its reason', () => {
+    const c = makeClient();
+    const reason = 'Too many security failures';
+    c.rfb.receive(concat([ascii('RFB 003.008\n'), Uint8Array.of(0), w().u32(reason.length).str(reason).done()]));
+    assert.equal(c.rfb.state, 'failed');
+    assert.match(c.eventsOf('state').at(-1).detail, /refused.*Too many security failures/);
+    assert.equal(c.eventsOf('security-failure').length, 0);
+    const d = makeClient();
+    d.rfb.receive(concat([ascii('RFB 003.003\n'), w().u32(0).u32(3).str('bye').done()]));
+    assert.match(d.eventsOf('state').at(-1).detail, /bye/);
+});
+
+test('close() during the handshake is a failure; after connecting a disconnect', () => {
+    const c = makeClient();
+    c.rfb.receive(ascii('RFB 003.008\n'));
+    c.rfb.close('socket closed');
+    assert.equal(c.rfb.state, 'failed');
+    assert.match(c.eventsOf('state').at(-1).detail, /during security: socket closed/);
+    const d = connected();
+    d.rfb.close('bye');
+    assert.equal(d.rfb.state, 'disconnected');
+    d.rfb.receive(Uint8Array.of(2));   // ignored once final
+    assert.equal(d.eventsOf('bell').length, 0);
+});
+
+// ---------------------------------------------------------------------------
+// ServerInit and encodings
+
+test('ServerInit name with HTML stays a plain string; invalid UTF-8 reads as Latin-1', () => {
+    const html = '<img src=x onerror="alert(1)">&amp; <b>desk</b>';
+    const d = makeClient();
+    d.rfb.receive(concat([ascii('RFB 003.008\n'), Uint8Array.of(1, 1), w().u32(0).done(),
+        serverInit(2, 2, utf8(html))]));
+    assert.deepEqual(d.eventsOf('desktop-name'), [{ type: 'desktop-name', name: html }]);
+    assert.equal(typeof d.eventsOf('desktop-name')[0].name, 'string');
+    const latin = makeClient();
+    latin.rfb.receive(concat([ascii('RFB 003.008\n'), Uint8Array.of(1, 1), w().u32(0).done(),
+        serverInit(2, 2, Uint8Array.of(0x4d, 0xfc, 0x6c, 0x6c))]));
+    assert.deepEqual(latin.eventsOf('desktop-name'), [{ type: 'desktop-name', name: 'Müll' }]);
+    assert.equal(decodeServerText(Uint8Array.of(0x63, 0x61, 0x66, 0xe9)), 'café');
+    assert.equal(decodeServerText(utf8('Ünïcode ☃')), 'Ünïcode ☃');
+});
+
+test('SetEncodings: default order, quality and compression, forced encodings', () => {
+    const c = connected();
+    const enc = c.init.find((m) => m.type === 2).encodings;
+    assert.deepEqual(enc.slice(0, 7), [1, 7, 16, 5, 6, 2, 0]);
+    assert.ok(enc.includes(-32 + 6) && enc.includes(-256 + 2));
+    for (const p of [-223, -224, -239, -308, -307, -258, -312, -313, PSEUDO.EXTENDED_CLIPBOARD]) {
+        assert.ok(enc.includes(p), `pseudo-encoding ${p}`);
+    }
+    const d = connected({ encodings: ['hextile'], quality: 9, compression: 0 });
+    const enc2 = d.init.find((m) => m.type === 2).encodings;
+    assert.equal(enc2[0], 5);
+    assert.ok(!enc2.includes(7) && !enc2.includes(0));
+    assert.ok(enc2.includes(-23) && enc2.includes(-256));
+    assert.throws(() => makeClient({ encodings: ['nonsense'] }), /unknown encoding/);
+});
+
+test('lowColour asks for 8 bpp BGR233', () => {
+    const c = connected({ lowColour: true });
+    const pf = c.init.find((m) => m.type === 0).bytes;
+    assert.deepEqual(Array.from(pf.subarray(4, 17)), [8, 8, 0, 1, 0, 7, 0, 7, 0, 3, 0, 3, 6]);
+});
+
+// ---------------------------------------------------------------------------
+// FramebufferUpdate
+
+// An update with two raw rectangles, a DesktopName and a LastRect (count 65535).
+function sampleUpdate() {
+    return w().u8(0, 0).u16(0xffff)
+        .bytes(rectHeader(0, 0, 4, 2, 0).done()).bytes(rawPixels(4, 2, 1))
+        .bytes(rectHeader(1, 2, 3, 1, 0).done()).bytes(rawPixels(3, 1, 9))
+        .bytes(rectHeader(0, 0, 0, 0, -307).done()).u32(5).str('named')
+        .bytes(rectHeader(0, 0, 0, 0, -224).done())
+        .u8(2)   // and a Bell after the update
+        .done();
+}
+
+test('a Raw FramebufferUpdate split at every byte boundary yields the same framebuffer', () => {
+    const update = sampleUpdate();
+    const ref = connected();
+    ref.rfb.receive(update);
+    const expected = Uint8Array.from(ref.display.buffer);
+    // Spot-check the reference itself: pixel (1,0) is raw pixel 1, seed 1, alpha forced.
+    assert.deepEqual(ref.display.getPixel(1, 0), [18, 44, 80, 255]);
+    assert.deepEqual(ref.display.getPixel(1, 2), [9, 27, 63, 255]);
+    assert.deepEqual(ref.eventsOf('desktop-name'), [{ type: 'desktop-name', name: 'named' }]);
+    assert.equal(ref.eventsOf('update-done').length, 1);
+    assert.equal(ref.eventsOf('bell').length, 1);
+    const after = parseClientMessages(ref.take());
+    assert.deepEqual(after.map((m) => [m.type, m.incremental, m.width, m.height]), [[3, 1, 4, 3]]);
+
+    for (let k = 0; k <= update.length; k++) {
+        const c = connected();
+        c.rfb.receive(update.subarray(0, k));
+        c.rfb.receive(update.subarray(k));
+        assert.equal(c.rfb.state, 'connected', `split at ${k}`);
+        assert.deepEqual(Uint8Array.from(c.display.buffer), expected, `split at ${k}`);
+        assert.deepEqual(c.events.map((e) => e.type), ['desktop-name', 'update-done', 'bell'], `split at ${k}`);
+    }
+    const one = connected();
+    for (const b of update) one.rfb.receive(Uint8Array.of(b));
+    assert.deepEqual(Uint8Array.from(one.display.buffer), expected);
+});
+
+test('update with zero rectangles still completes and asks again', () => {
+    const c = connected();
+    c.rfb.receive(Uint8Array.of(0, 0, 0, 0));
+    assert.equal(c.eventsOf('update-done').length, 1);
+    assert.deepEqual(parseClientMessages(c.take()).map((m) => m.type), [3]);
+});
+
+test('CopyRect goes through the decoder table with the same queue and display', () => {
+    const c = connected();
+    c.rfb.receive(concat([w().u8(0, 0).u16(2).bytes(rectHeader(0, 0, 2, 1, 0).done()).done(), rawPixels(2, 1, 5),
+        rectHeader(2, 2, 2, 1, 1).u16(0).u16(0).done()]));
+    assert.deepEqual(c.display.getPixel(2, 2), c.display.getPixel(0, 0));
+    assert.deepEqual(c.display.getPixel(3, 2), c.display.getPixel(1, 0));
+    assert.equal(c.eventsOf('update-done').length, 1);
+});
+
+test('DesktopSize resizes the display and the next request covers the new size', () => {
+    const c = connected();
+    c.rfb.receive(w().u8(0, 0).u16(1).bytes(rectHeader(0, 0, 8, 6, -223).done()).done());
+    assert.deepEqual(c.eventsOf('resize'), [{ type: 'resize', width: 8, height: 6 }]);
+    assert.equal(c.display.width, 8);
+    assert.equal(c.display.height, 6);
+    const req = parseClientMessages(c.take()).find((m) => m.type === 3);
+    assert.deepEqual([req.incremental, req.width, req.height], [1, 8, 6]);
+    // A raw rectangle in the new area is accepted now.
+    c.rfb.receive(concat([w().u8(0, 0).u16(1).bytes(rectHeader(4, 4, 4, 2, 0).done()).done(), rawPixels(4, 2)]));
+    assert.equal(c.rfb.state, 'connected');
+});
+
+test('ExtendedDesktopSize: layout kept for SetDesktopSize; a refusal is a message, not a failure', () => {
+    const c = connected();
+    assert.equal(c.rfb.requestResize(100, 50), false);   // not confirmed yet
+    c.rfb.receive(w().u8(0, 0).u16(1).bytes(rectHeader(0, 0, 4, 3, -308).done())
+        .u8(1, 0, 0, 0).u32(0x1234).u16(0).u16(0).u16(4).u16(3).u32(0x80).done());
+    assert.equal(c.eventsOf('resize').length, 0);   // same size: layout only
+    c.take();
+    assert.equal(c.rfb.requestResize(100, 50), true);
+    const [msg] = parseClientMessages(c.take());
+    assert.equal(msg.type, 251);
+    assert.deepEqual([msg.width, msg.height], [100, 50]);
+    assert.deepEqual(msg.screens, [{ id: 0x1234, x: 0, y: 0, width: 100, height: 50, flags: 0x80 }]);
+    // Refused: reason 1 (this client), status 1.
+    c.rfb.receive(w().u8(0, 0).u16(1).bytes(rectHeader(1, 1, 0, 0, -308).done()).u8(0, 0, 0, 0).done());
+    assert.equal(c.rfb.state, 'connected');
+    assert.deepEqual(c.eventsOf('resize-rejected'), [{ type: 'resize-rejected', status: 1, message: 'resize is administratively prohibited' }]);
+    // Accepted: new size.
+    c.rfb.receive(w().u8(0, 0).u16(1).bytes(rectHeader(1, 0, 100, 50, -308).done())
+        .u8(1, 0, 0, 0).u32(0x1234).u16(0).u16(0).u16(100).u16(50).u32(0x80).done());
+    assert.deepEqual(c.eventsOf('resize'), [{ type: 'resize', width: 100, height: 50 }]);
+    assert.equal(c.display.width, 100);
+});
+
+test('Cursor pseudo-encoding: RGBA with the bitmask as alpha, hotspot from x/y', () => {
+    const c = connected();
+    const pixels = w().u8(255, 0, 0, 0, 0, 255, 0, 0, 0, 0, 255, 0, 9, 9, 9, 0).done();   // R, G / B, grey
+    const mask = Uint8Array.of(0b10000000, 0b01000000);                                   // (0,0) and (1,1)
+    c.rfb.receive(concat([w().u8(0, 0).u16(1).bytes(rectHeader(1, 0, 2, 2, -239).done()).done(), pixels, mask]));
+    const [cur] = c.eventsOf('cursor');
+    assert.deepEqual({ ...cur, rgba: Array.from(cur.rgba) }, {
+        type: 'cursor', width: 2, height: 2, hotX: 1, hotY: 0,
+        rgba: [255, 0, 0, 255, 0, 255, 0, 0, 0, 0, 255, 0, 9, 9, 9, 255],
+    });
+    assert.equal(c.eventsOf('update-done').length, 1);
+});
+
+test('Bell, SetColourMapEntries and QEMU audio are handled without losing sync', () => {
+    const c = connected();
+    c.rfb.receive(concat([
+        Uint8Array.of(2),
+        w().u8(1, 0).u16(0).u16(2).u16(1).u16(2).u16(3).u16(4).u16(5).u16(6).done(),
+        w().u8(255, 1).u16(1).done(),                                  // audio begin
+        w().u8(255, 1).u16(2).u32(5).u8(1, 2, 3, 4, 5).done(),          // audio data
+        Uint8Array.of(2),
+    ]));
+    assert.equal(c.rfb.state, 'connected');
+    assert.equal(c.eventsOf('bell').length, 2);
+});
+
+test('malformed server input fails with a reason instead of throwing', () => {
+    const cases = [
+        [Uint8Array.of(77), /unknown message type 77/],
+        [w().u8(0, 0).u16(1).bytes(rectHeader(0, 0, 1, 1, 99).done()).done(), /encoding 99/],
+        [w().u8(0, 0).u16(1).bytes(rectHeader(3, 0, 2, 1, 0).done()).done(), /outside the 4x3 framebuffer/],
+        [w().u8(255, 7).done(), /QEMU message subtype 7/],
+        [w().u8(3, 0, 0, 0).s32(-2).u8(0, 0).done(), /malformed extended clipboard/],
+        [w().u8(0, 0).u16(1).bytes(rectHeader(0, 0, 5000, 5000, -239).done()).done(), /cursor, too large/],
+    ];
+    for (const [bytes, re] of cases) {
+        const c = connected();
+        assert.doesNotThrow(() => c.rfb.receive(bytes));
+        assert.equal(c.rfb.state, 'failed');
+        assert.match(c.eventsOf('state').at(-1).detail, re);
+    }
+});
+
+test('oversized ServerCutText is skipped as it streams, then parsing continues', () => {
+    const c = connected();
+    const size = 17 * 1024 * 1024;
+    c.rfb.receive(w().u8(3, 0, 0, 0).u32(size).done());
+    const chunk = new Uint8Array(1024 * 1024);
+    for (let left = size; left > 0; left -= chunk.length) c.rfb.receive(chunk.subarray(0, Math.min(chunk.length, left)));
+    c.rfb.receive(Uint8Array.of(2));
+    assert.equal(c.eventsOf('clipboard').length, 0);
+    assert.equal(c.eventsOf('bell').length, 1);
+});
+
+// ---------------------------------------------------------------------------
+// Clipboard
+
+test('clipboard, classic Latin-1 both ways', () => {
+    const c = connected();
+    c.rfb.receive(w().u8(3, 0, 0, 0).u32(6).u8(0x63, 0x61, 0x66, 0xe9, 0x0a, 0x21).done());
+    assert.deepEqual(c.eventsOf('clipboard'), [{ type: 'clipboard', text: 'café\n!' }]);
+    c.rfb.clipboardSend('né€\r\nx');
+    const [msg] = parseClientMessages(c.take());
+    assert.equal(msg.type, 6);
+    assert.deepEqual(Array.from(msg.text), [0x6e, 0xe9, 0x3f, 0x0a, 0x78]);
+});
+
+function extendedCut(flags, payload = new Uint8Array(0)) {
+    return w().u8(3, 0, 0, 0).s32(-(4 + payload.length)).u32(flags).bytes(payload).done();
+}
+const CAPS = 1 << 24, REQUEST = 1 << 25, PEEK = 1 << 26, NOTIFY = 1 << 27, PROVIDE = 1 << 28, TEXT = 1;
+
+function providedText(msg) {
+    const plain = zlib.inflateSync(Buffer.from(msg.payload));
+    const size = plain.readUInt32BE(0);
+    return new TextDecoder().decode(plain.subarray(4, 4 + size));
+}
+
+test('extended clipboard: caps exchange, provide to the server, notify/request/provide from it', () => {
+    const c = connected();
+    c.rfb.receive(extendedCut(CAPS | REQUEST | PEEK | NOTIFY | PROVIDE | TEXT | (1 << 2), w().u32(1 << 20).u32(0).done()));
+    const [caps] = parseClientMessages(c.take());
+    assert.ok(caps.extended);
+    assert.equal(caps.flags & 0xff0000ff, (CAPS | REQUEST | PEEK | NOTIFY | PROVIDE | TEXT) >>> 0);
+    assert.equal(caps.payload.length, 4);   // one size, for text
+
+    c.rfb.clipboardSend('héllo\nwörld ☃');
+    const [provide] = parseClientMessages(c.take());
+    assert.equal(provide.flags >>> 0, (PROVIDE | TEXT) >>> 0);
+    assert.equal(providedText(provide), 'héllo\r\nwörld ☃\0');
+
+    c.rfb.receive(extendedCut(NOTIFY | TEXT));
+    const [request] = parseClientMessages(c.take());
+    assert.equal(request.flags >>> 0, (REQUEST | TEXT) >>> 0);
+
+    const text = utf8('ünï\r\ncode\0');
+    const plain = concat([w().u32(text.length).done(), text]);
+    const compressed = zlib.deflateSync(plain);
+    c.rfb.receive(extendedCut(PROVIDE | TEXT, compressed));
+    assert.deepEqual(c.eventsOf('clipboard'), [{ type: 'clipboard', text: 'ünï\ncode' }]);
+
+    c.rfb.receive(extendedCut(REQUEST | TEXT));
+    const [again] = parseClientMessages(c.take());
+    assert.equal(providedText(again), 'héllo\r\nwörld ☃\0');
+
+    c.rfb.receive(extendedCut(PEEK));
+    const [notify] = parseClientMessages(c.take());
+    assert.equal(notify.flags >>> 0, (NOTIFY | TEXT) >>> 0);
+});
+
+test('extended clipboard: text over the server limit is announced with notify', () => {
+    const c = connected();
+    c.rfb.receive(extendedCut(CAPS | REQUEST | NOTIFY | PROVIDE | TEXT, w().u32(0).done()));
+    c.take();
+    c.rfb.clipboardSend('abc');
+    const [notify] = parseClientMessages(c.take());
+    assert.equal(notify.flags >>> 0, (NOTIFY | TEXT) >>> 0);
+    c.rfb.receive(extendedCut(REQUEST | TEXT));
+    assert.equal(providedText(parseClientMessages(c.take())[0]), 'abc\0');
+});
+
+test('zlibStored output inflates back, for small and multi-block inputs', () => {
+    for (const n of [0, 1, 65535, 65536, 200000]) {
+        const data = Uint8Array.from({ length: n }, (_, i) => (i * 7) & 0xff);
+        const z = zlibStored(data);
+        assert.deepEqual(new Uint8Array(zlib.inflateSync(Buffer.from(z))), data, `n=${n}`);
+        assert.deepEqual(new Inflator().inflate(z), data, `n=${n} (own inflater)`);
+    }
+});
+
+// ---------------------------------------------------------------------------
+// Fence and continuous updates
+
+test('ServerFence request is answered with Request cleared, unsupported bits dropped, same payload', () => {
+    const c = connected();
+    c.rfb.receive(w().u8(248, 0, 0, 0).u32(0x80000000 | 1 | 4 | (1 << 9)).u8(3).str('abc').done());
+    const [reply] = parseClientMessages(c.take());
+    assert.equal(reply.type, 248);
+    assert.equal(reply.flags, 1);
+    assert.deepEqual(Array.from(reply.payload), [0x61, 0x62, 0x63]);
+    c.rfb.receive(w().u8(248, 0, 0, 0).u32(2).u8(0).done());   // a response: nothing to send
+    assert.equal(c.take().length, 0);
+    assert.equal(c.rfb.state, 'connected');
+});
+
+test('ContinuousUpdates: first EndOfContinuousUpdates enables them; no more incremental requests', () => {
+    const c = connected();
+    c.rfb.receive(Uint8Array.of(150));
+    const [enable] = parseClientMessages(c.take());
+    assert.deepEqual([enable.type, enable.enable, enable.x, enable.y, enable.width, enable.height], [150, 1, 0, 0, 4, 3]);
+    c.rfb.receive(concat([w().u8(0, 0).u16(1).bytes(rectHeader(0, 0, 1, 1, 0).done()).done(), rawPixels(1, 1)]));
+    assert.equal(c.eventsOf('update-done').length, 1);
+    assert.equal(c.take().length, 0);
+    // A resize re-sends the area.
+    c.rfb.receive(w().u8(0, 0).u16(1).bytes(rectHeader(0, 0, 10, 10, -223).done()).done());
+    const msgs = parseClientMessages(c.take());
+    assert.deepEqual(msgs.map((m) => [m.type, m.width, m.height]), [[150, 10, 10]]);
+    // The server ending them: back to requests.
+    c.rfb.receive(Uint8Array.of(150));
+    assert.deepEqual(parseClientMessages(c.take()).map((m) => [m.type, m.incremental]), [[3, 1]]);
+});
+
+// ---------------------------------------------------------------------------
+// Input
+
+test('pointer and key events; keysym 0 with no scancode is not sent', () => {
+    const c = connected();
+    c.rfb.pointerEvent(2, 1, 0b1010000);   // buttons 5 and 7 (wheel down, wheel right)
+    c.rfb.pointerEvent(99, -5, 1);         // clamped into the framebuffer
+    c.rfb.keyEvent(0x61, true, 'KeyA');
+    c.rfb.keyEvent(0, true, 'Nothing');
+    const msgs = parseClientMessages(c.take());
+    assert.deepEqual(msgs.map((m) => m.type), [5, 5, 4]);
+    assert.deepEqual([msgs[0].mask, msgs[0].x, msgs[0].y], [0b1010000, 2, 1]);
+    assert.deepEqual([msgs[1].x, msgs[1].y], [3, 0]);
+    assert.deepEqual([msgs[2].down, msgs[2].keysym], [1, 0x61]);
+});
+
+test('QEMU Extended Key Event: after the server confirms, keys carry XT scancodes', () => {
+    const c = connected();
+    c.rfb.receive(w().u8(0, 0).u16(1).bytes(rectHeader(0, 0, 4, 3, -258).done()).done());
+    c.take();
+    c.rfb.keyEvent(0x61, true, 'KeyA');
+    c.rfb.keyEvent(0xff53, false, 'ArrowRight');
+    c.rfb.keyEvent(0x20ac, true, 'NoSuchCode');     // unknown code: plain KeyEvent
+    const msgs = parseClientMessages(c.take());
+    assert.deepEqual(msgs.map((m) => [m.type, m.sub, m.down, m.keysym, m.keycode]), [
+        [255, 0, 1, 0x61, 0x1e], [255, 0, 0, 0xff53, 0xcd], [4, undefined, 1, 0x20ac, undefined],
+    ]);
+    c.rfb.sendCtrlAltDel();
+    const cad = parseClientMessages(c.take());
+    assert.deepEqual(cad.map((m) => [m.down, m.keysym, m.keycode]), [
+        [1, 0xffe3, 0x1d], [1, 0xffe9, 0x38], [1, 0xffff, 0xd3],
+        [0, 0xffff, 0xd3], [0, 0xffe9, 0x38], [0, 0xffe3, 0x1d],
+    ]);
+});
+
+test('viewOnly drops all input', () => {
+    const c = connected({ viewOnly: true });
+    c.rfb.pointerEvent(1, 1, 1);
+    c.rfb.keyEvent(0x61, true, 'KeyA');
+    c.rfb.sendCtrlAltDel();
+    c.rfb.clipboardSend('x');
+    assert.equal(c.rfb.requestResize(10, 10), false);
+    assert.equal(c.take().length, 0);
+});
+
+test('input before connecting is dropped', () => {
+    const c = makeClient();
+    c.rfb.keyEvent(0x61, true);
+    c.rfb.pointerEvent(0, 0, 0);
+    assert.equal(c.take().length, 0);
+});
+
+test('an exception in the page handler does not break the protocol', () => {
+    const reported = [];
+    const saved = globalThis.reportError;
+    globalThis.reportError = (err) => reported.push(err);
+    try {
+        const rfb = new RFB({
+            display: new Display(), send: () => {}, options: {},
+            onEvent: (e) => { if (e.type === 'bell') throw new Error('page bug'); },
+        });
+        rfb.receive(concat([ascii('RFB 003.008\n'), Uint8Array.of(1, 1), w().u32(0).done(),
+            serverInit(2, 2, utf8('x')), Uint8Array.of(2, 2)]));
+        assert.equal(rfb.state, 'connected');
+        assert.deepEqual(reported.map((e) => e.message), ['page bug', 'page bug']);
+    } finally {
+        if (saved === undefined) delete globalThis.reportError;
+        else globalThis.reportError = saved;
+    }
+});
