@@ -112,15 +112,17 @@ class ZStream {
   constructor(level = 6) {
     this.d = zlib.createDeflate({ level });
     this.d.on('error', (err) => { throw err; });
+    // Flowing mode, so large outputs never stall on the readable side.
+    this.out = [];
+    this.d.on('data', (chunk) => this.out.push(chunk));
   }
   compress(data) {
     return new Promise((resolve) => {
       this.d.write(Buffer.from(data));
       this.d.flush(zlib.constants.Z_SYNC_FLUSH, () => {
-        const chunks = [];
-        let c;
-        while ((c = this.d.read()) !== null) chunks.push(c);
-        resolve(new Uint8Array(Buffer.concat(chunks)));
+        const piece = new Uint8Array(Buffer.concat(this.out));
+        this.out = [];
+        resolve(piece);
       });
     });
   }

@@ -1,5 +1,6 @@
-// web/core/bytequeue.js — ByteQueue: a growable FIFO of received bytes with big-endian readers, the one
-// buffer between the WebSocket and the RFB parser/decoders.
+// web/core/bytequeue.js — ByteQueue: a growable FIFO of received bytes with
+// big-endian readers; the one buffer between the WebSocket and the RFB
+// parser/decoders.
 // Needs: nothing (plain typed arrays; importable in Node and the browser).
 //
 // Readers never wait: callers check has(n) first and return "need more bytes"

@@ -1,5 +1,6 @@
-// web/core/display.js — Display: the client's framebuffer as RGBA bytes, with dirty-box tracking, an
-// optional canvas it flushes to, and ordered asynchronous image rectangles.
+// web/core/display.js — Display: the client's framebuffer as RGBA bytes, with
+// dirty-box tracking, an optional canvas it flushes to, and ordered
+// asynchronous image rectangles.
 // Needs: ./pixelformat.js (packed-colour helpers). Never touches window or
 // document; the canvas and the image decoder are handed in, so it runs in Node.
 //

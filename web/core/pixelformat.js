@@ -1,6 +1,7 @@
-// web/core/pixelformat.js — PixelFormat: the RFB PIXEL_FORMAT (RFC 6143 §7.4) the client asks for, its
-// 16-byte wire form and SetPixelFormat message, and conversion of wire pixels
-// (PIXEL, and the 3-byte CPIXEL/TPIXEL of ZRLE/Tight) to RGBA.
+// web/core/pixelformat.js — PixelFormat: the RFB PIXEL_FORMAT (RFC 6143 §7.4)
+// the client asks for, its 16-byte wire form and 20-byte SetPixelFormat message,
+// and conversion of wire pixels (PIXEL, and the 3-byte CPIXEL/TPIXEL of
+// ZRLE/Tight) to RGBA bytes or packed RGBA words.
 // Needs: nothing.
 //
 // The client asks for one of two formats (see web/CONTRACTS.md):

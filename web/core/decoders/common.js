@@ -1,5 +1,6 @@
-// web/core/decoders/common.js — Shared helpers for the decoders in this folder: the error type, the pixel
-// format a rectangle is in, reusable scratch memory, and Tight's compact length.
+// web/core/decoders/common.js — helpers shared by the decoders in this folder:
+// the error type, the pixel format a rectangle is in, reusable scratch memory,
+// and Tight's compact length.
 // Needs: ../pixelformat.js.
 
 import { PixelFormat } from '../pixelformat.js';

@@ -1,5 +1,6 @@
-// web/core/decoders/copyrect.js — CopyRect encoding (1): src-x-position, src-y-position (U16 each); the
-// rectangle is copied from elsewhere in the framebuffer (RFC 6143 §7.7.2).
+// web/core/decoders/copyrect.js — CopyRect encoding (1): src-x-position and
+// src-y-position (U16 each); the rectangle is copied from elsewhere in the
+// framebuffer (RFC 6143 §7.7.2).
 // Needs: nothing; the Display keeps the copy in order behind pending images.
 
 export class CopyRectDecoder {

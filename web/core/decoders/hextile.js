@@ -1,7 +1,7 @@
-// web/core/decoders/hextile.js — Hextile encoding (5): the rectangle in 16x16 tiles, left to right, top to
-// bottom, the last column/row narrower; each tile raw or background +
-// subrectangles, background/foreground carried over from the previous tile
-// (RFC 6143 §7.7.4). Needs: ./common.js.
+// web/core/decoders/hextile.js — Hextile encoding (5): the rectangle in 16x16
+// tiles, left to right, top to bottom, the last column/row narrower; each tile
+// raw or a background plus subrectangles, background/foreground carried over
+// from the previous tile (RFC 6143 §7.7.4). Needs: ./common.js.
 //
 // A tile is consumed only once all its bytes are in the queue (its length is
 // worked out by peeking), so the tile index is the whole resume state.

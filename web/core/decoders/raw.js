@@ -1,4 +1,5 @@
-// web/core/decoders/raw.js — Raw encoding (0): width*height PIXELs, row by row (RFC 6143 §7.7.1).
+// web/core/decoders/raw.js — Raw encoding (0): width*height PIXELs, row by
+// row (RFC 6143 §7.7.1).
 // Needs: ./common.js. Draws through Display blits.
 //
 // A full-screen raw update is megabytes, so rows are drawn as they arrive

@@ -1,6 +1,6 @@
-// web/core/decoders/rre.js — RRE encoding (2): number-of-subrectangles (U32), background PIXEL, then per
-// subrectangle a PIXEL and x, y, w, h (U16 each) relative to the rectangle
-// (RFC 6143 §7.7.3). Needs: ./common.js.
+// web/core/decoders/rre.js — RRE encoding (2): number-of-subrectangles (U32),
+// background PIXEL, then per subrectangle a PIXEL and x, y, w, h (U16 each)
+// relative to the rectangle (RFC 6143 §7.7.3). Needs: ./common.js.
 //
 // Subrectangles are drawn as they arrive, so the count left is the resume state.
 

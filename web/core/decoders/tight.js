@@ -169,13 +169,14 @@ export class TightDecoder {
     const v = (this._bytes = growU8(this._bytes, n));
     v.set(src.subarray(0, n));
     const stride = w * 3;
-    for (let row = 0; row < h; row++) {
-      const base = row * stride;
-      for (let i = base, end = base + stride; i < end; i++) {
-        const left = i - base >= 3 ? v[i - 3] : 0;
-        const up = row > 0 ? v[i - stride] : 0;
-        const upLeft = row > 0 && i - base >= 3 ? v[i - stride - 3] : 0;
-        let p = left + up - upLeft;
+    // First row: nothing above, so the prediction is just the left neighbour.
+    for (let i = 3; i < stride; i++) v[i] = (v[i] + v[i - 3]) & 255;
+    for (let row = 1; row < h; row++) {
+      const base = row * stride, end = base + stride;
+      // First pixel of a row: nothing to the left, so the prediction is "above".
+      for (let i = base; i < base + 3; i++) v[i] = (v[i] + v[i - stride]) & 255;
+      for (let i = base + 3; i < end; i++) {
+        let p = v[i - 3] + v[i - stride] - v[i - stride - 3];
         if (p < 0) p = 0; else if (p > 255) p = 255;
         v[i] = (v[i] + p) & 255;
       }
