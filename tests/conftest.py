@@ -451,3 +451,7 @@ def web_root(tmp_path_factory):
     (root / "sub").mkdir()
     (root / "sub" / "index.html").write_text("<p>sub</p>\n")
     return root
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: waits on a real timeout (seconds); still run by default")

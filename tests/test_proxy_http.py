@@ -1,0 +1,414 @@
+"""HTTP as a user (or a misbehaving client) sees it: the proxy subprocess on
+127.0.0.1, raw sockets for what real clients never send, websockets/wsproto
+for the rest.  Static files come from a small web root in tmp."""
+
+import base64
+import email.utils
+import os
+import socket
+import threading
+import time
+
+import pytest
+import websockets
+from websockets.sync.client import connect
+import wsproto
+import wsproto.events as wse
+from wsproto.connection import ConnectionType
+
+from conftest import (dead_port, get_request, http_exchange, read_response, upgrade_headers)
+
+
+@pytest.fixture(scope="module")
+def proxy(module_start_proxy, module_echo_server, web_root):
+    return module_start_proxy("--web", str(web_root), "127.0.0.1:%d" % module_echo_server.port)
+
+
+# A slowloris client starts as soon as the module's proxy is up and is
+# checked by the last test, so its ~10 s wait overlaps the other tests.
+@pytest.fixture(scope="module")
+def slowloris(proxy):
+    result = {}
+
+    def trickle():
+        start = time.monotonic()
+        sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=20)
+        request = get_request("/vnc.html", [("X-Pad", "a" * 40)])
+        received = b""
+        try:
+            sock.settimeout(1.0)
+            for byte in request[:-4]:  # never completes the head
+                try:
+                    sock.send(bytes([byte]))
+                except OSError:
+                    break
+                try:
+                    chunk = sock.recv(4096)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    break
+                received += chunk
+                if not chunk or b"\r\n\r\n" in received:
+                    break
+                if time.monotonic() - start > 15:
+                    break
+            sock.settimeout(3)
+            try:
+                while True:
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        break
+                    received += chunk
+            except OSError:
+                pass
+        finally:
+            result["elapsed"] = time.monotonic() - start
+            result["received"] = received
+            sock.close()
+
+    thread = threading.Thread(target=trickle, name="slowloris", daemon=True)
+    thread.start()
+    yield thread, result
+    thread.join(20)
+
+
+def request(proxy, path, headers=(), method="GET", version="1.1", head_only=False):
+    return http_exchange(proxy.port, get_request(path, headers, method, version), head_only=head_only)
+
+
+def upgrade(proxy, path="/websockify", key=None, protocols=None, extra=(), version="1.1"):
+    return request(proxy, path, list(upgrade_headers(key, protocols)) + list(extra), version=version)
+
+
+def test_slowloris_started(slowloris):
+    thread, _ = slowloris
+    assert thread.is_alive()
+
+
+# ---------------------------------------------------------------------------
+# malformed request heads
+# ---------------------------------------------------------------------------
+
+
+def test_oversized_head_is_431(proxy):
+    # Just over the 16 KiB limit and no end of head: the server reads it all
+    # (no reset from unread bytes) and answers 431.
+    data = b"GET / HTTP/1.1\r\nX-Big: " + b"a" * (16 * 1024)
+    response = http_exchange(proxy.port, data)
+    assert response.status == 431
+    assert b"larger than" in response.body
+
+
+def test_too_many_headers_is_431(proxy):
+    response = request(proxy, "/vnc.html", [("X-H%d" % i, "v") for i in range(101)])
+    assert response.status == 431
+    assert b"header" in response.body
+
+
+def test_garbage_before_the_head_is_400(proxy):
+    response = http_exchange(proxy.port, b"\x00\x01\x02garbage\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert response.status == 400
+
+
+def test_http_1_0_upgrade_is_400(proxy):
+    response = upgrade(proxy, version="1.0")
+    assert response.status == 400
+    assert b"HTTP/1.1" in response.body
+
+
+def test_wrong_websocket_version_is_426_with_supported_version(proxy):
+    headers = [h for h in upgrade_headers() if h[0] != "Sec-WebSocket-Version"] + [("Sec-WebSocket-Version", "8")]
+    response = request(proxy, "/websockify", headers)
+    assert response.status == 426
+    assert response.header("sec-websocket-version") == "13"
+
+
+def test_bad_key_is_400(proxy):
+    assert upgrade(proxy, key="not-base64!").status == 400
+    short = base64.b64encode(b"short").decode()
+    response = upgrade(proxy, key=short)
+    assert response.status == 400 and b"Sec-WebSocket-Key" in response.body
+
+
+def test_repeated_key_is_400(proxy):
+    response = upgrade(proxy, extra=[("Sec-WebSocket-Key", base64.b64encode(os.urandom(16)).decode())])
+    assert response.status == 400
+
+
+def test_post_is_405(proxy):
+    response = request(proxy, "/vnc.html", [("Content-Length", "0")], method="POST")
+    assert response.status == 405
+    assert "GET" in response.header("allow")
+
+
+# ---------------------------------------------------------------------------
+# static files
+# ---------------------------------------------------------------------------
+
+
+def test_static_get_headers(proxy, web_root):
+    response = request(proxy, "/app.js")
+    assert response.status == 200
+    assert response.body == (web_root / "app.js").read_bytes()
+    assert response.header("content-type").startswith("text/javascript")
+    assert response.header("cache-control") == "no-cache"
+    mtime = os.stat(web_root / "app.js").st_mtime
+    assert email.utils.parsedate_to_datetime(response.header("last-modified")).timestamp() == int(mtime)
+    assert request(proxy, "/style.css").header("content-type").startswith("text/css")
+
+
+def test_head_has_content_length_and_no_body(proxy, web_root):
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+        sock.sendall(get_request("/app.js", [("Connection", "close")], method="HEAD"))
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"Content-Length: %d" % len((web_root / "app.js").read_bytes()) in head
+    assert body == b""
+
+
+def test_if_modified_since_gets_304(proxy):
+    first = request(proxy, "/app.js")
+    again = request(proxy, "/app.js", [("If-Modified-Since", first.header("last-modified"))])
+    assert again.status == 304
+    assert again.body == b""
+    older = email.utils.formatdate(0, usegmt=True)
+    assert request(proxy, "/app.js", [("If-Modified-Since", older)]).status == 200
+
+
+def test_root_serves_vnc_html(proxy, web_root):
+    response = request(proxy, "/")
+    assert response.status == 200
+    assert response.body == (web_root / "vnc.html").read_bytes()
+    assert response.header("content-type").startswith("text/html")
+    assert request(proxy, "/sub/").body == (web_root / "sub" / "index.html").read_bytes()
+
+
+@pytest.mark.parametrize("path", ["/../wsproxy.py", "/%2e%2e/wsproxy.py", "/sub/%2E%2E/%2e%2e/wsproxy.py",
+                                  "//evil.example/", "//evil.example/vnc.html", "/.hidden", "/sub",
+                                  "/missing.js", "/sub/..%2fvnc.html"])
+def test_traversal_and_odd_paths_are_404_never_redirects(proxy, path):
+    response = request(proxy, path)
+    assert not 300 <= response.status < 400, "never a redirect (CVE-2021-3654): %r" % response
+    assert response.header("location") is None
+    if path == "/sub":
+        assert response.status in (200, 404)  # a directory's index, or nothing
+    else:
+        assert response.status in (400, 404), response
+    assert b"import socket" not in response.body, "wsproxy.py itself must never be served"
+
+
+def test_keep_alive_two_requests_on_one_connection(proxy, web_root):
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+        buf = bytearray()
+        sock.sendall(get_request("/app.js"))
+        first = read_response(sock, buffer=buf)
+        assert first.status == 200 and first.header("connection") == "keep-alive"
+        sock.sendall(get_request("/vnc.html"))
+        second = read_response(sock, buffer=buf)
+        assert second.status == 200
+        assert second.body == (web_root / "vnc.html").read_bytes()
+        # Pipelined, too.
+        sock.sendall(get_request("/style.css") + get_request("/app.js", [("Connection", "close")]))
+        assert read_response(sock, buffer=buf).body == (web_root / "style.css").read_bytes()
+        last = read_response(sock, buffer=buf)
+        assert last.body == (web_root / "app.js").read_bytes()
+        assert last.header("connection") == "close"
+
+
+# ---------------------------------------------------------------------------
+# subprotocols
+# ---------------------------------------------------------------------------
+
+
+def test_binary_chosen_wherever_offered(proxy):
+    with connect(proxy.url(), subprotocols=["foo", "binary"]) as ws:
+        assert ws.subprotocol == "binary"
+        ws.send(b"hi")
+        assert ws.recv(timeout=5) == b"hi"
+
+
+def test_no_subprotocol_when_none_offered(proxy):
+    with connect(proxy.url()) as ws:
+        assert ws.subprotocol is None
+    response = upgrade(proxy, protocols="foo, bar")
+    assert response.status == 101
+    assert response.header("sec-websocket-protocol") is None
+
+
+def test_base64_only_is_400_with_clear_body(proxy):
+    with pytest.raises(websockets.exceptions.InvalidStatus) as info:
+        connect(proxy.url(), subprotocols=["base64"], open_timeout=5)
+    assert info.value.response.status_code == 400
+    assert b"base64" in info.value.response.body
+
+
+# ---------------------------------------------------------------------------
+# targets: fixed dead target, tokens
+# ---------------------------------------------------------------------------
+
+
+def test_fixed_dead_target_is_502(start_proxy):
+    port = dead_port()
+    proxy = start_proxy("--no-web", "127.0.0.1:%d" % port)
+    with pytest.raises(websockets.exceptions.InvalidStatus) as info:
+        connect(proxy.url(), open_timeout=5)
+    assert info.value.response.status_code == 502
+    assert b"unreachable" in info.value.response.body
+
+
+@pytest.fixture
+def token_proxy(start_proxy, echo_server, tmp_path, web_root):
+    tokens = tmp_path / "tokens.conf"
+    tokens.write_text("good: 127.0.0.1:%d\ndead: 127.0.0.1:%d\n" % (echo_server.port, dead_port()))
+    proxy = start_proxy("--web", str(web_root), "--token-source", str(tokens))
+    proxy.tokens = tokens
+    return proxy
+
+
+def _status(proxy, path):
+    try:
+        with connect(proxy.url(path), open_timeout=5) as ws:
+            ws.send(b"ping?")
+            assert ws.recv(timeout=5) == b"ping?"
+            return 101, b""
+    except websockets.exceptions.InvalidStatus as exc:
+        return exc.response.status_code, exc.response.body
+
+
+def test_token_routes_to_its_target(token_proxy):
+    assert _status(token_proxy, "/websockify?token=good") == (101, b"")
+    # Cookie fallback, as websockify accepts.
+    response = upgrade(token_proxy, extra=[("Cookie", "a=b; token=good")])
+    assert response.status == 101
+
+
+def test_unknown_and_missing_token_are_404_with_reason(token_proxy):
+    status, body = _status(token_proxy, "/websockify?token=nope")
+    assert status == 404 and b"unknown token" in body
+    status, body = _status(token_proxy, "/websockify")
+    assert status == 404 and b"token" in body
+
+
+def test_token_with_dead_target_is_502_not_101(token_proxy):
+    status, body = _status(token_proxy, "/websockify?token=dead")
+    assert status == 502
+    assert b"unreachable" in body
+
+
+def test_plain_get_explains_what_an_upgrade_would_get(token_proxy):
+    unknown = request(token_proxy, "/websockify?token=x")
+    assert unknown.status == 404 and b"unknown token" in unknown.body
+    dead = request(token_proxy, "/websockify?token=dead")
+    assert dead.status == 502 and b"unreachable" in dead.body
+    good = request(token_proxy, "/websockify?token=good")
+    assert good.status == 426 and b"reachable" in good.body
+    assert good.header("upgrade") == "websocket"
+
+
+def test_token_file_edit_takes_effect_on_next_connection(token_proxy, echo_server):
+    assert _status(token_proxy, "/websockify?token=good")[0] == 101
+    assert _status(token_proxy, "/websockify?token=fresh")[0] == 404
+    token_proxy.tokens.write_text("fresh: 127.0.0.1:%d\n# good was revoked\n" % echo_server.port)
+    assert _status(token_proxy, "/websockify?token=fresh")[0] == 101
+    assert _status(token_proxy, "/websockify?token=good")[0] == 404
+    assert "reloaded" in token_proxy.wait_stderr(lambda t: "reloaded" in t)
+
+
+def test_host_token(start_proxy, echo_server, tmp_path):
+    tokens = tmp_path / "tokens.conf"
+    tokens.write_text("vm1: 127.0.0.1:%d\n" % echo_server.port)
+    proxy = start_proxy("--no-web", "--token-source", str(tokens), "--host-token")
+
+    def try_host(host):
+        sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
+        ws = wsproto.WSConnection(ConnectionType.CLIENT)
+        sock.sendall(ws.send(wse.Request(host=host, target="/websockify")))
+        with sock:
+            while True:
+                data = sock.recv(65536)
+                assert data, "closed without a response"
+                ws.receive_data(data)
+                for event in ws.events():
+                    if isinstance(event, wse.AcceptConnection):
+                        sock.sendall(ws.send(wse.Message(data=b"via host")))
+                        echoed = b""
+                        while len(echoed) < 8:
+                            ws.receive_data(sock.recv(65536))
+                            for ev in ws.events():
+                                echoed += ev.data
+                        return 101, echoed
+                    if isinstance(event, wse.RejectConnection):
+                        return event.status_code, b""
+
+    assert try_host("vm1:%d" % proxy.port) == (101, b"via host")
+    assert try_host("vm1") == (101, b"via host")
+    assert try_host("vm2:%d" % proxy.port)[0] == 404
+
+
+# ---------------------------------------------------------------------------
+# auth plugins
+# ---------------------------------------------------------------------------
+
+
+def _basic(user_pw: str):
+    return ("Authorization", "Basic " + base64.b64encode(user_pw.encode()).decode())
+
+
+def test_basic_auth(start_proxy, echo_server, web_root):
+    proxy = start_proxy("--web", str(web_root), "--auth-plugin", "BasicHTTPAuth",
+                        "--auth-source", "alice:s3cretpw", "127.0.0.1:%d" % echo_server.port)
+    for extra in ([], [_basic("alice:wrong")], [_basic("bob:s3cretpw")], [("Authorization", "Basic !!!")]):
+        response = upgrade(proxy, extra=extra)
+        assert response.status == 401, extra
+        assert response.header("www-authenticate", "").startswith("Basic ")
+    assert upgrade(proxy, extra=[_basic("alice:s3cretpw")]).status == 101
+    with connect(proxy.url(), additional_headers=[_basic("alice:s3cretpw")]) as ws:
+        ws.send(b"in")
+        assert ws.recv(timeout=5) == b"in"
+    # Without --web-auth, static files stay public.
+    assert request(proxy, "/vnc.html").status == 200
+    assert "s3cretpw" not in proxy.stderr
+
+
+def test_web_auth_protects_static_files(start_proxy, echo_server, web_root):
+    proxy = start_proxy("--web", str(web_root), "--auth-plugin", "BasicHTTPAuth", "--auth-source",
+                        "alice:s3cretpw", "--web-auth", "127.0.0.1:%d" % echo_server.port)
+    response = request(proxy, "/vnc.html")
+    assert response.status == 401 and response.header("www-authenticate")
+    assert b"<title>" not in response.body
+    ok = request(proxy, "/vnc.html", [_basic("alice:s3cretpw")])
+    assert ok.status == 200 and ok.body == (web_root / "vnc.html").read_bytes()
+
+
+def test_expect_origin_allow_list(start_proxy, echo_server):
+    proxy = start_proxy("--no-web", "--auth-plugin", "ExpectOrigin", "--auth-source",
+                        "http://good.example https://also.example", "127.0.0.1:%d" % echo_server.port)
+    with connect(proxy.url(), origin="http://good.example") as ws:
+        ws.send(b"o")
+        assert ws.recv(timeout=5) == b"o"
+    assert upgrade(proxy, extra=[("Origin", "https://also.example")]).status == 101
+    for origin in ("http://evil.example", "http://good.example.evil", "null"):
+        response = upgrade(proxy, extra=[("Origin", origin)])
+        assert response.status == 403, origin
+    assert upgrade(proxy).status == 403, "no Origin is not an allowed origin"
+
+
+# ---------------------------------------------------------------------------
+# last: the slowloris client started at the top of this module
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_slowloris_gets_408_within_head_timeout(slowloris):
+    thread, result = slowloris
+    thread.join(20)
+    assert not thread.is_alive()
+    assert result["received"].startswith(b"HTTP/1.1 408"), result
+    assert result["elapsed"] <= 12.5, "closed after %.1fs" % result["elapsed"]
