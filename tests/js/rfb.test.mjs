@@ -590,6 +590,15 @@ test('malformed server input fails with a reason instead of throwing', () => {
     }
 });
 
+test('corrupt data inside a decoder (a bad zlib stream) fails the connection with a reason', () => {
+    const c = connected();
+    const garbage = Uint8Array.of(0x78, 0x9c, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff);
+    assert.doesNotThrow(() => c.rfb.receive(concat([
+        w().u8(0, 0).u16(1).bytes(rectHeader(0, 0, 2, 2, 6).done()).u32(garbage.length).done(), garbage])));
+    assert.equal(c.rfb.state, 'failed');
+    assert.match(c.eventsOf('state').at(-1).detail, /^protocol error: /);
+});
+
 test('oversized ServerCutText is skipped as it streams, then parsing continues', () => {
     const c = connected();
     const size = 17 * 1024 * 1024;
