@@ -94,6 +94,10 @@ CLOSE_TIMEOUT = 3.0
 # VNC clients send small messages (input events, clipboard); 16 MiB still
 # admits a large clipboard paste.  Payload is streamed, never held whole.
 DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024
+# Text messages are held until complete and valid UTF-8 (so the target
+# never gets part of an invalid one); this caps that buffer.  VNC clients
+# send binary; text is rare and small.
+MAX_TEXT_MESSAGE = 1024 * 1024
 # Bytes read from a socket at once.  Also the most that waits in user space
 # in each direction: a side is not read while the other side is backed up.
 RELAY_CHUNK = 64 * 1024
@@ -623,32 +627,48 @@ class WebSocketSession:
 
     ``receive(data)`` returns events; bytes to send back (pongs, the close
     reply) collect in ``outgoing`` and are taken with ``take_outgoing()``.
-    Text messages are checked as UTF-8 as they arrive (1007 on the first bad
-    byte) and their bytes relayed like binary ones.  After a Close frame is
-    received, further input is ignored.
+    Binary payload is handed on as it arrives.  Text messages are checked as
+    UTF-8 as they arrive (1007 at the first bad byte) and handed on whole,
+    once valid, as bytes: the target never sees a part of an invalid message.
+    A protocol violation does not lose the events before it: ``receive``
+    returns them and sets ``failure`` (a ProtocolError) for the caller to
+    close with; after a failure or a received Close, input is ignored.
     """
 
     def __init__(self, max_message_size: int = DEFAULT_MAX_MESSAGE, require_mask: bool = True):
         self.decoder = FrameDecoder(max_message_size, require_mask)
+        self.max_text_message = min(max_message_size, MAX_TEXT_MESSAGE)
         self.outgoing = bytearray()
         self.close_sent = False
         self.close_received = False
-        self._utf8 = None  # incremental decoder while a text message is open
+        self.failure = None       # type: Optional[ProtocolError]
+        self._utf8 = None         # incremental decoder while a text message is open
+        self._text = bytearray()  # the open text message, held until it is complete
 
     def receive(self, data: bytes) -> list:
-        if self.close_received:
+        if self.close_received or self.failure is not None:
             return []
+        events = []
+        try:
+            self._receive(data, events)
+        except ProtocolError as exc:
+            self.failure = exc
+        return events
+
+    def _receive(self, data: bytes, events: list) -> None:
         decoder = self.decoder
         decoder.feed(data)
-        events = []
         while True:
             piece = decoder.next_piece()
             if piece is None:
-                return events
+                return
             opcode = piece.opcode
             if opcode < 0x8:
-                self._check_text(piece)
-                if piece.payload:
+                if opcode == Opcode.TEXT or self._utf8 is not None:
+                    message = self._add_text(piece)
+                    if message is not None:
+                        events.append(DataReceived(message))
+                elif piece.payload:
                     events.append(DataReceived(piece.payload))
             elif opcode == Opcode.PING:
                 if not self.close_sent:
@@ -664,20 +684,28 @@ class WebSocketSession:
                     self.outgoing += encode_frame(Opcode.CLOSE, encode_close(reply))
                     self.close_sent = True
                 events.append(CloseReceived(code, reason))
-                return events
+                return
 
-    def _check_text(self, piece: FramePiece) -> None:
+    def _add_text(self, piece: FramePiece) -> Optional[bytes]:
+        """Validate and collect a text piece; the whole message once it is complete."""
         if piece.opcode == Opcode.TEXT:
             self._utf8 = codecs.getincrementaldecoder("utf-8")()
-        if self._utf8 is None:
-            return
+            self._text.clear()
         final = piece.fin and piece.frame_end
         try:
             self._utf8.decode(piece.payload, final)
         except UnicodeDecodeError:
             raise ProtocolError(CloseCode.INVALID_DATA, "text message is not valid UTF-8") from None
-        if final:
-            self._utf8 = None
+        if len(self._text) + len(piece.payload) > self.max_text_message:
+            raise ProtocolError(CloseCode.MESSAGE_TOO_BIG,
+                                "text message larger than %d bytes" % self.max_text_message)
+        self._text += piece.payload
+        if not final:
+            return None
+        self._utf8 = None
+        message = bytes(self._text)
+        self._text.clear()
+        return message or None
 
     def send_close(self, code: int, reason: str = "") -> None:
         if not self.close_sent:
@@ -1121,7 +1149,8 @@ class Relay:
             return False
         if self._client_out:
             return self._close_deadline is not None and self._now > self._close_deadline
-        if self.session.close_received:
+        if self.session.close_received or self.session.failure is not None:
+            # A failed connection is not owed a wait for the peer's Close (RFC 6455 7.1.7).
             return not self._target_out or not self._target_writable
         return self._close_deadline is not None and self._now > self._close_deadline
 
@@ -1201,6 +1230,11 @@ class Relay:
             self._queue_client(session.take_outgoing())
         if self._target_out:
             self._flush_target()
+        if session.failure is not None:
+            # What came before the violation is delivered; then we close.
+            self._target_open = False
+            self._begin_close(session.failure.close_code, session.failure.reason)
+            self.stats.close_reason = "client protocol error: " + session.failure.reason
         if session.close_received and not self._target_out:
             self._shutdown_target()
 
