@@ -688,7 +688,9 @@ class WebSocketSession:
 
     def _add_text(self, piece: FramePiece) -> Optional[bytes]:
         """Validate and collect a text piece; the whole message once it is complete."""
-        if piece.opcode == Opcode.TEXT:
+        # Every piece of the first frame carries TEXT, not just its first one:
+        # start over only when no text message is open.
+        if piece.opcode == Opcode.TEXT and self._utf8 is None:
             self._utf8 = codecs.getincrementaldecoder("utf-8")()
             self._text.clear()
         final = piece.fin and piece.frame_end
