@@ -93,6 +93,7 @@ let reconnectTimer = 0;
 let desktopName = '';
 let frameLoop = 0;
 let wsUrl = '';
+let clipboardSent = null;  // clipboard text the server already has (from us or from it): no repeats
 
 const display = new Display({
     canvas: ui.canvas,
@@ -167,6 +168,7 @@ function endpointLabel() {
 
 function setStatus(text, { error = false } = {}) {
     ui.status.textContent = text;
+    ui.placeholder.textContent = text; // shown over the screen until a frame arrives
     ui.status.title = text; // the line may be cut off with an ellipsis on a phone
     document.body.classList.toggle('has-error', error);
 }
@@ -197,6 +199,7 @@ function connect() {
     reachedConnected = false;
     ended = false;
     desktopName = '';
+    clipboardSent = null;
 
     try {
         wsUrl = buildWebSocketUrl(config, window.location);
@@ -351,6 +354,7 @@ function onRfbEvent(e) {
             return;
         case 'clipboard':
             ui.clipboardText.value = String(e.text ?? '');
+            clipboardSent = ui.clipboardText.value;
             return;
         case 'cursor': return cursor.set(e);
         case 'bell': return ring();
@@ -529,7 +533,9 @@ ui.clipboardToggle.addEventListener('click', () => {
 
 function sendClipboard() {
     if (!rfb || rfb.state !== 'connected') return;
-    rfb.clipboardSend(ui.clipboardText.value);
+    if (ui.clipboardText.value === clipboardSent) return;
+    clipboardSent = ui.clipboardText.value;
+    rfb.clipboardSend(clipboardSent);
     log.debug('clipboard sent', ui.clipboardText.value.length, 'chars');
 }
 ui.clipboardSend.addEventListener('click', sendClipboard);
@@ -564,7 +570,6 @@ if (config.viewOnly) {
 input.attach();
 setBodyState('disconnected');
 layout();
-ui.placeholder.textContent = 'Not connected.';
 if (config.autoconnect) {
     connect();
 } else {
