@@ -753,15 +753,30 @@ def parse_host_port(text: str, what: str = "address", need_host: bool = True) ->
         host, port_text = text[1:close], text[close + 2:]
     elif ":" in text:
         host, port_text = text.rsplit(":", 1)
+        # Bare IPv6 (fe80::1:5900): what is left must still be an address, or
+        # "fe80::1" with the port forgotten would mean host "fe80:" port 1.
+        if ":" in host and not _is_ipv6(host):
+            raise ValueError("%s %r: expected host:port (IPv6 as [address]:port)" % (what, text))
     elif need_host:
         raise ValueError("%s %r: expected host:port" % (what, text))
     else:
         host, port_text = "", text
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    # isascii: str.isdigit() also accepts digits like "\u00b2" that int() refuses
+    # or reads as some other number; the length check keeps int() cheap.
+    if (not (port_text.isascii() and port_text.isdigit()) or len(port_text) > 5
+            or not 0 < int(port_text) < 65536):
         raise ValueError("%s %r: port must be a number from 1 to 65535" % (what, text))
     if need_host and not host:
         raise ValueError("%s %r: missing host" % (what, text))
     return host, int(port_text)
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text.split("%", 1)[0])  # a zone (%eth0) needs 3.9
+    except ValueError:
+        return False
+    return True
 
 
 _TOKEN_SPLIT_RE = re.compile(r":\s+")
