@@ -951,12 +951,17 @@ def resolve_static_path(web_root: str, url_path: str) -> str:
         raise HandshakeError(404, "not found")
     candidate = os.path.join(web_root, *parts)
     real = os.path.realpath(candidate)
-    if real != web_root and not real.startswith(web_root.rstrip(os.sep) + os.sep):
+    inside = web_root.rstrip(os.sep) + os.sep
+    if real != web_root and not real.startswith(inside):
         raise HandshakeError(404, "not found")
     if os.path.isdir(real):
         for index in INDEX_FILES:
             index_path = os.path.join(real, index)
             if os.path.isfile(index_path):
+                # The index may itself be a symlink out of the root.
+                index_path = os.path.realpath(index_path)
+                if not index_path.startswith(inside):
+                    raise HandshakeError(404, "not found")
                 return index_path
         raise HandshakeError(404, "not found")
     if not os.path.isfile(real):
