@@ -281,7 +281,9 @@ async function onSocketClose(ev, sock, id) {
     if (rfb) {
         try { rfb.close(reason || 'closed'); } catch (err) { log.warn('rfb.close:', err); }
     }
-    endSession(reason, !userClosed && !!reason && !(ev.wasClean && ev.code === 1000 && reachedConnected));
+    // Red unless it was an orderly end: the user's, or a clean close of a running session.
+    const failed = (rfb && rfb.state === 'failed') || !reachedConnected || !ev.wasClean;
+    endSession(reason, !userClosed && failed);
 }
 
 async function probe(url) {
