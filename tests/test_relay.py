@@ -479,3 +479,92 @@ def test_log_has_one_open_and_one_close_line_per_connection(start_proxy, echo_se
     assert secret not in log, "the full token must never be logged"
     assert "hunter2xyz" not in log, "query strings (passwords) must never be logged"
     assert "Tk_" in log, "a redacted prefix tells connections apart"
+
+
+# ---------------------------------------------------------------------------
+# Close ordering and timers through the proxy process
+# ---------------------------------------------------------------------------
+
+
+class OneShotTarget:
+    """Accepts one connection; sends ``greeting`` then closes, or records until EOF."""
+
+    def __init__(self, greeting: bytes = b""):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.port = self.sock.getsockname()[1]
+        self.greeting = greeting
+        self.received = bytearray()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(10)
+            try:
+                if self.greeting:
+                    conn.sendall(self.greeting)
+                    return
+                while True:
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    self.received += data
+            except OSError:
+                pass
+            finally:
+                self.done.set()
+
+    def close(self):
+        self.sock.close()
+        self.thread.join(5)
+
+
+def test_proxy_target_close_delivers_everything_then_1000(start_proxy):
+    greeting = random.Random(20).randbytes(700_000)
+    target = OneShotTarget(greeting)
+    try:
+        proxy = start_proxy("--no-web", "127.0.0.1:%d" % target.port)
+        with connect(proxy.url(), max_size=None) as ws:
+            got = bytearray()
+            with pytest.raises(websockets.exceptions.ConnectionClosedOK) as info:
+                while True:
+                    got += ws.recv(timeout=5)
+            assert bytes(got) == greeting
+            assert info.value.rcvd.code == 1000
+    finally:
+        target.close()
+
+
+def test_proxy_client_close_delivers_everything_then_eof(start_proxy):
+    target = OneShotTarget()
+    try:
+        proxy = start_proxy("--no-web", "127.0.0.1:%d" % target.port)
+        data = random.Random(21).randbytes(500_000)
+        with connect(proxy.url(), max_size=None) as ws:
+            for i in range(0, len(data), 50_000):
+                ws.send(data[i:i + 50_000])
+        assert target.done.wait(5), "target never saw EOF"
+        assert bytes(target.received) == data
+    finally:
+        target.close()
+
+
+def test_proxy_idle_timeout_option(start_proxy, echo_server):
+    proxy = start_proxy("--no-web", "--idle-timeout", "0.6", "127.0.0.1:%d" % echo_server.port)
+    with connect(proxy.url()) as ws:
+        for _ in range(3):  # traffic every 0.4 s keeps it open
+            time.sleep(0.4)
+            ws.send(b"k")
+            assert ws.recv(timeout=5) == b"k"
+        start = time.monotonic()
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as info:
+            ws.recv(timeout=5)
+        assert info.value.rcvd.code == 1001
+        assert 0.4 <= time.monotonic() - start <= 2.0
