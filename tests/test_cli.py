@@ -1,0 +1,302 @@
+"""Section 12: websockify command lines to Config, and the errors people see."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+import wsproxy
+from wsproxy import ConfigError, Target, parse_args
+
+WSPROXY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "wsproxy.py")
+
+
+@pytest.fixture
+def files(tmp_path):
+    """Paths that exist, for options that check the filesystem."""
+    tokens = tmp_path / "tokens.conf"
+    tokens.write_text("vm1: localhost:5901\n")
+    tokens_dir = tmp_path / "tokens.d"
+    tokens_dir.mkdir()
+    cert = tmp_path / "server.pem"
+    cert.write_text("not checked until the server starts")
+    key = tmp_path / "server.key"
+    key.write_text("")
+    web = tmp_path / "web"
+    web.mkdir()
+    return {"tokens": str(tokens), "tokens_dir": str(tokens_dir), "cert": str(cert), "key": str(key),
+            "web": str(web), "missing": str(tmp_path / "missing"), "sock": str(tmp_path / "vnc.sock")}
+
+
+def fill(argv, files):
+    return [arg.format(**files) for arg in argv]
+
+
+def config_error(argv):
+    with pytest.raises(ConfigError) as info:
+        parse_args(argv)
+    return str(info.value)
+
+
+# -- websockify command lines that work ------------------------------------------------
+
+
+def test_port_and_target():
+    config = parse_args(["6080", "localhost:5901"])
+    assert (config.listen_host, config.listen_port) == ("", 6080)
+    assert config.target == Target("localhost", 5901)
+    assert config.token_source == "" and config.unix_listen == ""
+    assert not config.daemon and not config.ssl_only
+
+
+def test_ipv6_listen_and_target():
+    config = parse_args(["[::1]:6080", "[::1]:5901"])
+    assert (config.listen_host, config.listen_port) == ("::1", 6080)
+    assert config.target == Target("::1", 5901)
+
+
+def test_bare_ipv6_target():
+    assert parse_args(["6080", "fe80::1:5901"]).target == Target("fe80::1", 5901)
+
+
+def test_colon_port_listens_everywhere():
+    config = parse_args([":6080", "localhost:5901"])
+    assert (config.listen_host, config.listen_port) == ("", 6080)
+
+
+def test_host_and_port_to_listen_on():
+    config = parse_args(["127.0.0.1:6081", "10.1.2.3:5900"])
+    assert (config.listen_host, config.listen_port) == ("127.0.0.1", 6081)
+    assert config.target == Target("10.1.2.3", 5900)
+
+
+def test_novnc_proxy_style_listen_and_vnc():
+    config = parse_args(["--listen", "6080", "--vnc", "localhost:5901"])
+    assert config.listen_port == 6080
+    assert config.target == Target("localhost", 5901)
+
+
+def test_listen_option_with_positional_target():
+    config = parse_args(["--listen", "0.0.0.0:6090", "localhost:5901"])
+    assert (config.listen_host, config.listen_port) == ("0.0.0.0", 6090)
+    assert config.target == Target("localhost", 5901)
+
+
+def test_options_may_follow_the_addresses():
+    config = parse_args(["6080", "localhost:5901", "--heartbeat", "30", "--idle-timeout", "600", "-v"])
+    assert config.heartbeat == 30 and config.idle_timeout == 600 and config.verbose
+
+
+@pytest.mark.parametrize("argv, plugin", [
+    (["--token-plugin", "TokenFile", "--token-source", "{tokens}", "6080"], "TokenFile"),
+    (["--token-plugin", "ReadOnlyTokenFile", "--token-source", "{tokens}", "6080"], "ReadOnlyTokenFile"),
+    (["--token-source", "{tokens}", "6080"], "TokenFile"),
+    (["--target-config", "{tokens}", "6080"], "TokenFile"),          # websockify's legacy spelling
+    (["--token-plugin", "TokenFile", "--token-source", "{tokens_dir}", "6080"], "TokenFile"),
+])
+def test_token_sources(files, argv, plugin):
+    config = parse_args(fill(argv, files))
+    assert config.token_plugin == plugin
+    assert config.token_source in (files["tokens"], files["tokens_dir"])
+    assert config.target is None
+    assert config.listen_port == 6080
+
+
+def test_host_token_with_a_token_source(files):
+    config = parse_args(["--token-source", files["tokens"], "--host-token", "6080"])
+    assert config.host_token
+
+
+@pytest.mark.skipif(os.name != "posix" or not hasattr(os, "fork"), reason="POSIX only")
+@pytest.mark.parametrize("flag", ["--daemon", "-D"])
+def test_daemon_is_accepted_on_posix(flag):
+    assert parse_args([flag, "6080", "localhost:5901"]).daemon
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs Unix sockets")
+def test_unix_listen_and_unix_target(files):
+    config = parse_args(["--unix-listen", files["sock"], "localhost:5901"])
+    assert config.unix_listen == files["sock"]
+    assert config.target == Target("localhost", 5901)
+    config = parse_args(["--unix-target", files["sock"], "6080"])
+    assert config.target == Target(unix_path=files["sock"])
+    assert config.listen_port == 6080
+
+
+def test_tls_options(files):
+    config = parse_args(["--cert", files["cert"], "--key", files["key"], "--ssl-only",
+                         "--ssl-version", "tlsv1_3", "443", "localhost:5901"])
+    assert (config.cert, config.key, config.ssl_only, config.ssl_version) == (
+        files["cert"], files["key"], True, "tlsv1_3")
+    assert parse_args(["--cert", files["cert"], "6080", "h:1"]).ssl_version == "tlsv1_2"
+
+
+def test_web_options(files):
+    assert parse_args(["--web", files["web"], "6080", "h:1"]).web == files["web"]
+    assert parse_args(["--no-web", "6080", "h:1"]).web is None
+    assert parse_args(["--file-only", "6080", "h:1"]).target == Target("h", 1)  # accepted, no effect
+
+
+def test_default_web_is_the_directory_beside_wsproxy():
+    beside = os.path.join(os.path.dirname(WSPROXY), "web")
+    expected = beside if os.path.isdir(beside) else None
+    assert parse_args(["6080", "h:1"]).web == expected
+
+
+def test_access_control_and_limits():
+    config = parse_args(["--auth-plugin", "BasicHTTPAuth", "--auth-source", "user:pa:ss", "--web-auth",
+                         "--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "::1",
+                         "--max-message-size", "1024", "6080", "h:1"])
+    assert (config.auth_plugin, config.auth_source, config.web_auth) == ("BasicHTTPAuth", "user:pa:ss", True)
+    assert config.trusted_proxies == ["10.0.0.0/8", "::1"]
+    assert config.max_message_size == 1024
+    config = parse_args(["--auth-plugin", "ExpectOrigin", "--auth-source", "https://a https://b", "6080", "h:1"])
+    assert config.auth_plugin == "ExpectOrigin"
+
+
+# -- invalid combinations: one clear sentence each ------------------------------------------
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    ([], ["missing listen port"]),
+    (["6080"], ["no target"]),
+    (["6080", "h:1", "h:2"], ["too many addresses"]),
+    (["--listen", "6080", "a:1", "b:2"], ["too many addresses"]),
+    (["--listen", "6080", "--unix-listen", "{sock}", "h:1"], ["--listen", "--unix-listen"]),
+    (["6080", "h:1", "--vnc", "h:2"], ["--vnc", "positionally"]),
+    (["--record", "{missing}", "6080", "h:1"], ["--record", "not yet supported"]),
+    (["--token-plugin", "TokenRedis", "--token-source", "{tokens}", "6080"],
+     ["TokenRedis", "TokenFile", "ReadOnlyTokenFile"]),
+    (["--token-plugin", "TokenFile", "6080"], ["--token-source"]),
+    (["--token-source", "{missing}", "6080"], ["{missing}", "does not exist"]),
+    (["--token-source", "{tokens}", "6080", "h:1"], ["one kind of target"]),
+    (["--unix-target", "{sock}", "6080", "h:1"], ["one kind of target"]),
+    (["--host-token", "6080", "h:1"], ["--host-token", "token source"]),
+    (["--ssl-only", "6080", "h:1"], ["--ssl-only", "--cert"]),
+    (["--key", "{key}", "6080", "h:1"], ["--key", "--cert"]),
+    (["--cert", "{missing}", "6080", "h:1"], ["--cert", "{missing}"]),
+    (["--web", "{missing}", "6080", "h:1"], ["--web", "not a directory"]),
+    (["--auth-plugin", "Ldap", "--auth-source", "x", "6080", "h:1"], ["Ldap", "BasicHTTPAuth", "ExpectOrigin"]),
+    (["--auth-plugin", "BasicHTTPAuth", "6080", "h:1"], ["--auth-source"]),
+    (["--auth-plugin", "BasicHTTPAuth", "--auth-source", "nopassword", "6080", "h:1"], ["user:password"]),
+    (["--web-auth", "6080", "h:1"], ["--auth-plugin"]),
+    (["--trusted-proxy", "proxy.example", "6080", "h:1"], ["proxy.example"]),
+    (["--heartbeat", "-1", "6080", "h:1"], ["--heartbeat", "negative"]),
+    (["--idle-timeout", "-5", "6080", "h:1"], ["--idle-timeout", "negative"]),
+    (["--max-message-size", "0", "6080", "h:1"], ["--max-message-size"]),
+    # bad ports and addresses
+    (["0", "h:1"], ["1 to 65535"]),
+    (["65536", "h:1"], ["1 to 65535"]),
+    (["http", "h:1"], ["1 to 65535"]),
+    (["6080", "localhost"], ["host:port"]),
+    (["6080", "localhost:0"], ["1 to 65535"]),
+    (["6080", "localhost:99999"], ["1 to 65535"]),
+    (["6080", "localhost:vnc"], ["1 to 65535"]),
+    (["6080", ":5901"], ["missing host"]),
+    (["6080", "[::1]5901"], ["[IPv6]:port"]),
+    (["6080", "::1"], ["host:port"]),              # IPv6 target without a port
+    (["--vnc", "localhost", "6080"], ["host:port"]),
+])
+def test_invalid_command_lines(files, argv, fragments):
+    message = config_error(fill(argv, files))
+    for fragment in fill(fragments, files):
+        assert fragment in message, message
+    assert "\n" not in message and message == message.strip()
+    assert len(message) < 200
+    assert "Traceback" not in message and "invalid literal" not in message
+
+
+@pytest.mark.skipif(os.name == "posix" and hasattr(os, "fork"), reason="non-POSIX only")
+def test_daemon_refused_without_posix():
+    assert "POSIX" in config_error(["--daemon", "6080", "h:1"])
+
+
+@pytest.mark.parametrize("argv", [
+    ["--bogus", "6080", "h:1"],
+    ["--heartbeat", "soon", "6080", "h:1"],
+    ["--ssl-version", "sslv3", "6080", "h:1"],
+    ["--listen"],
+])
+def test_argparse_errors_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        parse_args(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "wsproxy.py: error: " in err
+
+
+def test_main_returns_2_with_the_sentence(capsys):
+    assert wsproxy.main(["6080"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("wsproxy.py: error: no target")
+    assert captured.err.count("\n") == 1
+    assert captured.out == ""
+
+
+# -- the real command --------------------------------------------------------------------------
+
+
+def run(*argv):
+    return subprocess.run([sys.executable, WSPROXY] + list(argv), capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.parametrize("argv, sentence", [
+    ([], "missing listen port"),
+    (["6080"], "no target"),
+    (["--record", "session.log", "6080", "localhost:5901"], "--record is not yet supported"),
+    (["--ssl-only", "6080", "localhost:5901"], "--ssl-only needs --cert"),
+    (["--token-plugin", "Nope", "6080"], "unsupported --token-plugin 'Nope'"),
+    (["6080", "localhost:70000"], "port must be a number from 1 to 65535"),
+    (["--no-such-option", "6080", "localhost:5901"], "unrecognized arguments: --no-such-option"),
+])
+def test_command_exits_2_with_the_sentence_on_stderr(argv, sentence):
+    result = run(*argv)
+    assert result.returncode == 2, result
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(error_lines) == 1, result.stderr
+    assert error_lines[0].startswith("wsproxy.py: error: ")
+    assert sentence in error_lines[0]
+
+
+GROUPS = ["where to listen and where to connect", "many targets by token", "web files", "TLS",
+          "access control", "connections", "logging and process"]
+OPTIONS = ["--listen", "--vnc", "--unix-listen", "--unix-target",
+           "--token-plugin", "--token-source", "--target-config", "--host-token",
+           "--web", "--no-web", "--file-only",
+           "--cert", "--key", "--ssl-only", "--ssl-version", "--ssl-ciphers", "--ssl-target",
+           "--auth-plugin", "--auth-source", "--web-auth", "--trusted-proxy",
+           "--heartbeat", "--idle-timeout", "--timeout", "--max-message-size",
+           "--verbose", "--log-file", "--syslog", "--daemon", "--record", "--version"]
+
+
+def test_help_lists_every_option_group():
+    result = run("--help")
+    assert result.returncode == 0
+    text = result.stdout
+    for group in GROUPS:
+        assert "\n%s:\n" % group in text, group
+    for option in OPTIONS:
+        assert option in text, option
+    assert "wsproxy.py 6080 localhost:5901" in text  # an example to copy
+
+
+def test_help_shows_every_option_the_parser_knows(capsys):
+    # Nothing is hidden: an option added later shows up in --help too.
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    text = capsys.readouterr().out
+    parser = wsproxy.build_parser()
+    for action in parser._actions:
+        for option in action.option_strings:
+            assert option in text, option
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        parse_args(["--version"])
+    assert info.value.code == 0
+    assert wsproxy.__version__ in capsys.readouterr().out
