@@ -1479,6 +1479,8 @@ class ConnectionHandler:
                 if self.buffer:
                     raise HandshakeError(408, "request head not received within %gs" % timeout)
                 raise _ClosedError("idle")
+            if not self._wait_readable(remaining):
+                continue
             self.sock.settimeout(remaining)
             try:
                 chunk = self.sock.recv(4096)
@@ -1491,6 +1493,22 @@ class ConnectionHandler:
                     raise _ClosedError("client closed mid-request")
                 return None
             self.buffer += chunk
+
+    def _wait_readable(self, timeout: float) -> bool:
+        """Wait for request bytes, but give up at once when the server stops,
+        so an idle keep-alive connection never delays shutdown."""
+        if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
+            return True
+        poller = _Poller()
+        try:
+            poller.set(self.sock.fileno(), _POLL_IN)
+            poller.set(self.server.stop_reader_fd, _POLL_IN)
+            ready = {fd for fd, _ in poller.wait(timeout)}
+        finally:
+            poller.close()
+        if self.server.stop_reader_fd in ready:
+            raise _ClosedError("server stopping")
+        return bool(ready)
 
     def _send(self, data: bytes) -> None:
         self.sock.settimeout(HEAD_TIMEOUT)
@@ -1697,6 +1715,8 @@ class ConnectionHandler:
             except HandshakeError:
                 if not self._is_websocket_path(head):
                     raise
+        elif not self._is_websocket_path(head) and head.path != "/":
+            raise HandshakeError(404, "not found (no web files are served)")
         if path is None:
             return self._explain_websocket_endpoint(head)
         try:
