@@ -115,3 +115,28 @@ def test_browser_sees_http_reason_for_bad_token_and_dead_target(tmp_path):
     log = wsp.log()
     assert "404 unknown token" in log and "502" in log  # each failure has its log line
     assert "nosuch" not in log  # tokens are redacted in the log
+
+
+def test_seed_commands_work_as_written(tmp_path):
+    """The seed's exact usage: `--web DIR --token-plugin TokenFile --token-source
+    token.conf PORT`, then vnc.html?path=websockify/?token=test1 and Connect."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with realpeers.xvnc("320x200") as (display, vnc_port):
+        tokens = tmp_path / "token.conf"
+        tokens.write_text("test1: 127.0.0.1:%d\n" % vnc_port)
+        web = os.path.join(realpeers.ROOT, "web")
+        with realpeers.proxy("--web", web, "--token-plugin", "TokenFile", "--token-source", str(tokens)) as wsp:
+            with realpeers.chromium() as driver:
+                driver.get("http://127.0.0.1:%d/vnc.html?path=websockify/?token=test1" % wsp.port)
+                driver.find_element(By.ID, "btn-connect").click()
+                WebDriverWait(driver, 15).until(
+                    lambda d: d.execute_script("return document.body.dataset.state") == "connected")
+                status = driver.find_element(By.ID, "status").text
+                size = driver.execute_script(
+                    "const c = document.querySelector('canvas'); return [c.width, c.height];")
+        banner = wsp.banner()
+    assert status.startswith("Connected to ")
+    assert size == [320, 200]
+    assert "Open http://127.0.0.1:%d/vnc.html?path=websockify?token=test1" % wsp.port in banner
