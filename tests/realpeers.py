@@ -65,16 +65,42 @@ def stop(proc: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 5.0) -> No
             proc.wait()
 
 
+_claimed_displays = set()
+
+
+def free_display() -> int:
+    """An X display number with no socket or lock file (and not handed out before)."""
+    for number in range(40, 99):
+        if number in _claimed_displays:
+            continue
+        if not os.path.exists("/tmp/.X11-unix/X%d" % number) and not os.path.exists("/tmp/.X%d-lock" % number):
+            _claimed_displays.add(number)
+            return number
+    raise RuntimeError("no free X display number in :40-:98")
+
+
+def wait_for_x(display: str, proc, timeout: float = 10.0) -> None:
+    """Until the X server behind DISPLAY accepts clients on its Unix socket."""
+    path = "/tmp/.X11-unix/X%s" % display.lstrip(":")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("X server %s exited with %s" % (display, proc.returncode))
+        try:
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.connect(path)
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("X server %s not up after %gs" % (display, timeout))
+
+
 @contextlib.contextmanager
 def xvnc(geometry: str = "320x200", security: str = "None", password: str = "", extra=()):
     """A TigerVNC server on a free display and loopback port; yields (display, port)."""
     exe = require_tool("Xvnc")
     port = free_port()
-    display = None
-    for number in range(40, 99):
-        if not os.path.exists("/tmp/.X11-unix/X%d" % number) and not os.path.exists("/tmp/.X%d-lock" % number):
-            display = number
-            break
+    display = free_display()
     tmp = tempfile.mkdtemp(prefix="wsproxy-xvnc-")
     args = [exe, ":%d" % display, "-rfbport", str(port), "-localhost", "-geometry", geometry,
             "-depth", "24", "-SecurityTypes", security, "-AlwaysShared", "-nolisten", "tcp"]
@@ -151,3 +177,63 @@ def chromium(window: str = "1280,800"):
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def xvfb(geometry: str = "320x200"):
+    """A virtual X server (Xvfb, depth 24, no TCP); yields its display name."""
+    exe = require_tool("Xvfb")
+    display = ":%d" % free_display()
+    tmp = tempfile.mkdtemp(prefix="wsproxy-xvfb-")
+    log = open(os.path.join(tmp, "xvfb.log"), "wb")
+    proc = subprocess.Popen([exe, display, "-screen", "0", geometry + "x24", "-nolisten", "tcp"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_x(display, proc)
+        yield display
+    finally:
+        stop(proc)
+        log.close()
+
+
+@contextlib.contextmanager
+def x11vnc(display: str, extra=()):
+    """x11vnc sharing DISPLAY on a free loopback port, no password; yields the port."""
+    exe = require_tool("x11vnc")
+    port = free_port()
+    tmp = tempfile.mkdtemp(prefix="wsproxy-x11vnc-")
+    log = open(os.path.join(tmp, "x11vnc.log"), "wb")
+    proc = subprocess.Popen([exe, "-display", display, "-rfbport", str(port), "-localhost", "-noipv6",
+                             "-nopw", "-forever", "-shared", "-quiet"] + list(extra),
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, proc=proc, timeout=20)
+        yield port
+    finally:
+        stop(proc)
+        log.close()
+
+
+@contextlib.contextmanager
+def x_process(args, display: str, stdin=None):
+    """An X client (xev, xclip...) on DISPLAY with its output in a file; yields
+    (proc, read_output) where read_output() returns everything written so far."""
+    require_tool(args[0])
+    tmp = tempfile.mkdtemp(prefix="wsproxy-xclient-")
+    out_path = os.path.join(tmp, "out")
+    env = dict(os.environ, DISPLAY=display)
+    with open(out_path, "wb") as out:
+        proc = subprocess.Popen(list(args), stdout=out, stderr=subprocess.STDOUT, env=env,
+                                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL)
+    if stdin is not None:
+        proc.stdin.write(stdin)
+        proc.stdin.close()
+
+    def read_output() -> str:
+        with open(out_path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+
+    try:
+        yield proc, read_output
+    finally:
+        stop(proc)

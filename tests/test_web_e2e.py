@@ -1,0 +1,430 @@
+"""web/ end to end: the real page in headless Chromium, through wsproxy, against
+real VNC servers (TigerVNC Xvnc; x11vnc sharing an Xvfb).
+
+* Pixels: for every encoding each server offers, the page is opened with
+  `encoding=NAME`, a known picture is drawn on the X display (tests/x11.py
+  speaks X11 itself: PutImage, CopyArea, fills), and the canvas (and the
+  display's framebuffer) must equal the server's screen as `xwd -root` dumps it,
+  pixel for pixel — Tight with JPEG within a small mean error instead.  The
+  page is instrumented to count the rectangles each decoder finished, so a
+  test also proves the encoding it forced was really used.
+* Input: keys typed and clicks made in the page arrive as X events (xev -root).
+* Clipboard both ways (xclip), VNC password right and wrong (and retry),
+  remote resize (xdpyinfo), wsproxy's failure reasons in the status line.
+
+One browser serves the whole module; every process is stopped by PID.
+"""
+
+import base64
+import contextlib
+import os
+import re
+import subprocess
+import time
+import urllib.parse
+
+import pytest
+
+import realpeers
+import x11
+
+GEOMETRY = (341, 219)   # odd on purpose: partial Hextile/ZRLE/Tight tiles at the edges
+WEB = os.path.join(realpeers.ROOT, "web")
+CONVERGE_SECONDS = 15
+# Tight JPEG is lossy: the mean absolute error per channel over the whole screen.
+JPEG_MEAN_ERROR = 4.0
+
+ENCODING_NUMBER = {"raw": 0, "copyrect": 1, "rre": 2, "hextile": 5, "zlib": 6, "tight": 7, "zrle": 16}
+
+# ---------------------------------------------------------------- page-side scripts
+
+# Counts finished rectangles per encoding, update-done events, JPEG images and
+# CopyRects by wrapping the session's decoders and display (test-only hooks on
+# the objects app.js exposes as window.wsproxyClient).
+INSTRUMENT_JS = r"""
+const c = window.wsproxyClient, r = c.rfb, d = c.display;
+const s = window.__e2e = {updates: 0, rects: {}, images: 0, copies: 0};
+if (!r.__e2e) {
+    r.__e2e = true;
+    const onEvent = r._onEvent;
+    r._onEvent = (e) => { if (e.type === 'update-done') window.__e2e.updates++; onEvent(e); };
+    for (const [enc, dec] of r._decoders) {
+        const decode = dec.decode.bind(dec);
+        dec.decode = (rect, ...rest) => {
+            const done = decode(rect, ...rest);
+            if (done) window.__e2e.rects[enc] = (window.__e2e.rects[enc] || 0) + 1;
+            return done;
+        };
+    }
+}
+if (!d.__e2e) {
+    d.__e2e = true;
+    const imageRect = d.imageRect.bind(d), copyRect = d.copyRect.bind(d);
+    d.imageRect = (...a) => { window.__e2e.images++; return imageRect(...a); };
+    d.copyRect = (...a) => { window.__e2e.copies++; return copyRect(...a); };
+}
+return true;
+"""
+
+READ_JS = r"""
+const c = window.wsproxyClient, d = c.display, cv = document.getElementById('canvas');
+const b64 = (u8) => {
+    let s = '';
+    for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode.apply(null, u8.subarray(i, i + 0x8000));
+    return btoa(s);
+};
+const w = cv.width, h = cv.height;
+const canvas = w && h ? cv.getContext('2d').getImageData(0, 0, w, h).data : new Uint8ClampedArray(0);
+return {
+    width: w, height: h, canvas: b64(canvas),
+    dwidth: d.width, dheight: d.height,
+    buffer: b64(new Uint8Array(d.buffer.buffer, d.buffer.byteOffset, d.buffer.length)),
+    pending: d.pending, stats: window.__e2e || null, state: c.state(),
+};
+"""
+
+
+class Page:
+    """vnc.html in the shared browser."""
+
+    def __init__(self, driver):
+        self.driver = driver
+
+    def open(self, proxy_port, fragment="", **params):
+        query = {"host": "127.0.0.1", "port": str(proxy_port), "path": "websockify", "autoconnect": "1"}
+        query.update({k: str(v) for k, v in params.items()})
+        url = "http://127.0.0.1:%d/vnc.html?%s" % (proxy_port, urllib.parse.urlencode(query))
+        # A new document every time: a fragment-only change would not reload the page.
+        self.driver.get("about:blank")
+        self.driver.get(url + ("#" + fragment if fragment else ""))
+
+    def state(self):
+        return self.driver.execute_script("return document.body.dataset.state")
+
+    def status(self):
+        return self.driver.execute_script("return document.getElementById('status').textContent")
+
+    def wait(self, predicate, what, timeout=15.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError("timed out waiting for %s; state=%r status=%r console=%r" % (
+                    what, self.state(), self.status(), self.console()))
+            time.sleep(0.05)
+
+    def wait_state(self, wanted, timeout=15.0):
+        self.wait(lambda: self.state() == wanted, "state %s" % wanted, timeout)
+
+    def console(self):
+        try:
+            return [entry["message"] for entry in self.driver.get_log("browser")
+                    if entry["level"] in ("SEVERE", "WARNING") and "willReadFrequently" not in entry["message"]]
+        except Exception:  # noqa: BLE001 - diagnostics only, never the failure itself
+            return []
+
+    def instrument(self):
+        self.driver.execute_script(INSTRUMENT_JS)
+
+    def stats(self):
+        return self.driver.execute_script("return window.__e2e")
+
+    def read(self):
+        """(canvas image, framebuffer image, raw result) as RGB Images."""
+        out = self.driver.execute_script(READ_JS)
+        canvas = x11.Image(out["width"], out["height"], x11.rgba_to_rgb(base64.b64decode(out["canvas"])))
+        buffer = x11.Image(out["dwidth"], out["dheight"], x11.rgba_to_rgb(base64.b64decode(out["buffer"])))
+        return canvas, buffer, out
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with realpeers.chromium() as driver:
+        driver.set_script_timeout(30)
+        yield driver
+
+
+@pytest.fixture
+def page(browser):
+    p = Page(browser)
+    yield p
+    browser.get("about:blank")  # closes the WebSocket before the next test
+
+
+class Server:
+    def __init__(self, name, display, vnc_port, proxy):
+        self.name, self.display, self.vnc_port, self.proxy = name, display, vnc_port, proxy
+
+
+@pytest.fixture(scope="module")
+def xvnc_server():
+    with realpeers.xvnc("%dx%d" % GEOMETRY) as (display, vnc_port):
+        with realpeers.proxy("--web", WEB, "--vnc", "127.0.0.1:%d" % vnc_port) as wsp:
+            yield Server("xvnc", display, vnc_port, wsp)
+
+
+@pytest.fixture(scope="module")
+def x11vnc_server():
+    with realpeers.xvfb("%dx%d" % GEOMETRY) as display:
+        with realpeers.x11vnc(display) as vnc_port:
+            with realpeers.proxy("--web", WEB, "--vnc", "127.0.0.1:%d" % vnc_port) as wsp:
+                yield Server("x11vnc", display, vnc_port, wsp)
+
+
+# ---------------------------------------------------------------- pixel comparison
+
+
+def converge(page, display, tolerance_mean=None, timeout=CONVERGE_SECONDS):
+    """Poll until the page shows the server's screen: exactly (canvas and
+    framebuffer), or within TOLERANCE_MEAN mean channel error.  Returns the
+    final (mismatches, mean error)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        server = x11.capture(display)
+        canvas, buffer, out = page.read()
+        c_bad, c_mean, c_first = x11.compare(server, canvas)
+        b_bad, b_mean, b_first = x11.compare(server, buffer)
+        if tolerance_mean is None:
+            if c_bad == 0 and b_bad == 0 and not out["pending"]:
+                return 0, 0.0
+        elif c_mean <= tolerance_mean and b_mean <= tolerance_mean and not out["pending"] \
+                and canvas.rgb == buffer.rgb:
+            return c_bad, c_mean
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                "page never matched the server's screen within %gs: canvas %d pixels off (mean %.3f, first %r), "
+                "framebuffer %d off (mean %.3f, first %r); pending=%r state=%r stats=%r console=%r" % (
+                    timeout, c_bad, c_mean, c_first, b_bad, b_mean, b_first, out["pending"], out["state"],
+                    out["stats"], page.console()))
+        time.sleep(0.2)
+
+
+def incremental_changes(conn, seed):
+    """A CopyRect-able move of a clean area, then solid fills (RRE/Hextile/Tight fill)."""
+    w, h = conn.width, conn.height
+    conn.copy_area(5, 5, w // 3, h // 3, w // 2, h // 2)
+    for i in range(6):
+        colour = ((seed * 40 + i * 70) % 256, (seed * 90 + i * 30) % 256, (i * 111 + seed) % 256)
+        conn.fill((i * 53 + seed) % (w - 40), (i * 31 + seed * 7) % (h - 30), 17 + i * 5, 9 + i * 3, colour)
+    conn.sync()
+
+
+# (server, encoding, picture for tight: lossless-friendly or photo-like)
+CASES = [
+    ("xvnc", "raw"), ("xvnc", "copyrect"), ("xvnc", "rre"), ("xvnc", "hextile"), ("xvnc", "zlib"),
+    ("xvnc", "zrle"), ("xvnc", "tight"), ("xvnc", "tight-jpeg"),
+    ("x11vnc", "raw"), ("x11vnc", "copyrect"), ("x11vnc", "rre"), ("x11vnc", "hextile"), ("x11vnc", "zlib"),
+    ("x11vnc", "zrle"), ("x11vnc", "tight"), ("x11vnc", "tight-jpeg"),
+]
+# Encodings a server does not implement: it falls back to Raw (always allowed).
+NOT_OFFERED = {("xvnc", "zlib")}
+# CopyRect needs the server to see the copy: Xvnc hooks X's CopyArea; x11vnc polls
+# the screen (its CopyRect comes only from window-move heuristics).
+COPYRECT_SEEN = {"xvnc"}
+
+
+@pytest.mark.parametrize("server_name,case", CASES, ids=["%s-%s" % c for c in CASES])
+def test_pixels_match_server_framebuffer(request, page, server_name, case):
+    server = request.getfixturevalue(server_name + "_server")
+    encoding = case.split("-")[0]
+    jpeg = case.endswith("-jpeg")
+    seed = CASES.index((server_name, case)) + 1
+    page.open(server.proxy.port, encoding=encoding)
+    page.wait_state("connected")
+    page.instrument()
+    with x11.XConnection(server.display) as conn:
+        # A known starting point, then the picture as one big incremental change.
+        conn.fill(0, 0, conn.width, conn.height, (seed * 13 % 256, 40, 200))
+        conn.sync()
+        converge(page, server.display)
+        page.instrument()  # counters from here on
+        picture = x11.test_picture(conn.width, conn.height, seed, lossless_friendly=not jpeg)
+        conn.put_rgb(picture)
+        assert x11.compare(picture, x11.capture(server.display))[0] == 0, "the X server did not keep the picture"
+        first = converge(page, server.display, JPEG_MEAN_ERROR if jpeg else None)
+        incremental_changes(conn, seed)
+        second = converge(page, server.display, JPEG_MEAN_ERROR if jpeg else None)
+    stats = page.stats()
+    print("%s %s: %r mismatches/mean %r then %r" % (server_name, case, stats, first, second))
+    rects = {int(k): v for k, v in stats["rects"].items()}
+    assert stats["updates"] >= 2, stats
+    assert set(rects) <= {ENCODING_NUMBER[encoding], 0, 1}, "decoders used beyond what was asked: %r" % rects
+    if (server_name, encoding) in NOT_OFFERED:
+        assert rects.get(ENCODING_NUMBER[encoding], 0) == 0 and rects.get(0, 0) > 0, rects
+    elif encoding == "copyrect":
+        if server_name in COPYRECT_SEEN:
+            assert stats["copies"] > 0, "Xvnc sent no CopyRect for an X CopyArea: %r" % stats
+    else:
+        assert rects.get(ENCODING_NUMBER[encoding], 0) > 0, "no %s rectangle arrived: %r" % (encoding, rects)
+    if jpeg:
+        assert stats["images"] > 0, "tight with a photo-like picture used no JPEG: %r" % stats
+    elif encoding == "tight":
+        assert stats["images"] == 0, "the palette-only picture was sent as JPEG: %r" % stats
+
+
+# ---------------------------------------------------------------- input
+
+
+KEY_RE = re.compile(r"KeyPress event.*?\n.*?\n.*?keysym 0x([0-9a-f]+), ([^)]+)\)", re.S)
+BUTTON_RE = re.compile(r"ButtonPress event.*?\n\s+root 0x[0-9a-f]+, subw 0x[0-9a-f]+, time \d+, \((-?\d+),(-?\d+)\)"
+                       r".*?\n.*?button (\d+)", re.S)
+
+
+def test_keys_and_clicks_arrive_as_x_events(page, xvnc_server):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    display = xvnc_server.display
+    xev = ["xev", "-root", "-display", display, "-event", "keyboard", "-event", "button"]
+    with realpeers.x_process(xev, display) as (proc, output):
+        time.sleep(0.3)  # xev has selected its events
+        page.open(xvnc_server.proxy.port)
+        page.wait_state("connected")
+        canvas = page.driver.find_element(By.ID, "canvas")
+        rect = page.driver.execute_script(
+            "const r = document.getElementById('canvas').getBoundingClientRect();"
+            "return [r.width, r.height, document.getElementById('canvas').width];")
+        assert rect[2] == GEOMETRY[0]
+        # Selenium offsets are from the element's centre.
+        ActionChains(page.driver).move_to_element_with_offset(canvas, -100, -50).click().perform()
+        ActionChains(page.driver).move_to_element_with_offset(canvas, 60, 40).context_click().perform()
+        # A real Shift around "b" (chromedriver's bare "B" has no Shift press, and
+        # TigerVNC then toggles Caps Lock to match); WebDriver's ENTER is the keypad's.
+        (ActionChains(page.driver).send_keys("a").key_down(Keys.SHIFT).send_keys("b").key_up(Keys.SHIFT)
+         .send_keys("7", Keys.RETURN, Keys.ENTER, Keys.ARROW_LEFT).perform())
+        want_keys = ["a", "Shift_L", "B", "7", "Return", "KP_Enter", "Left"]
+
+        def arrived():
+            text = output()
+            keys = [name for _, name in KEY_RE.findall(text)]
+            buttons = [(int(b), int(x), int(y)) for x, y, b in BUTTON_RE.findall(text)]
+            it = iter(keys)
+            if all(k in it for k in want_keys) and len(buttons) >= 2:
+                return keys, buttons
+            return None
+
+        try:
+            keys, buttons = page.wait(arrived, "key and button events in xev", timeout=10)
+        except AssertionError:
+            raise AssertionError("xev saw:\n" + output())
+    cx, cy = rect[0] / 2, rect[1] / 2
+    (b1, x1, y1), (b3, x3, y3) = buttons[:2]
+    assert b1 == 1 and abs(x1 - (cx - 100)) <= 1.5 and abs(y1 - (cy - 50)) <= 1.5, buttons
+    assert b3 == 3 and abs(x3 - (cx + 60)) <= 1.5 and abs(y3 - (cy + 40)) <= 1.5, buttons
+    assert "Shift_L" in keys[keys.index("a"):keys.index("B")], keys
+
+
+# ---------------------------------------------------------------- clipboard
+
+
+def xclip_out(display):
+    return subprocess.run(["xclip", "-o", "-selection", "clipboard"], env=dict(os.environ, DISPLAY=display),
+                          capture_output=True, timeout=5).stdout.decode("utf-8", "replace")
+
+
+def test_clipboard_round_trip(page, xvnc_server):
+    from selenium.webdriver.common.by import By
+
+    realpeers.require_tool("xclip")
+    display = xvnc_server.display
+    page.open(xvnc_server.proxy.port)
+    page.wait_state("connected")
+    page.driver.find_element(By.ID, "btn-clipboard").click()
+    box = page.driver.find_element(By.ID, "clipboard-text")
+    assert box.is_displayed()
+
+    from_x = "copied on X, %d: caf\u00e9 & <b>not html</b>" % os.getpid()
+    # -quiet keeps xclip in the foreground (no fork), serving the selection until stopped.
+    with realpeers.x_process(["xclip", "-quiet", "-selection", "clipboard", "-i"], display,
+                             stdin=from_x.encode("utf-8")):
+        page.wait(lambda: box.get_property("value") == from_x, "the X clipboard in the page's panel", timeout=10)
+
+    from_page = "typed in the page %d" % os.getpid()
+    box.clear()
+    box.send_keys(from_page)
+    page.driver.find_element(By.ID, "btn-clip-send").click()
+    page.wait(lambda: xclip_out(display) == from_page, "the page's text in the X clipboard", timeout=10)
+
+
+# ---------------------------------------------------------------- password
+
+
+def test_vnc_password_right_wrong_and_retry(page):
+    from selenium.webdriver.common.by import By
+
+    with realpeers.xvnc("200x120", security="VncAuth", password="secret") as (display, vnc_port):
+        with realpeers.proxy("--web", WEB, "--vnc", "127.0.0.1:%d" % vnc_port) as wsp:
+            page.open(wsp.port, fragment="password=secret")
+            page.wait_state("connected")
+
+            page.open(wsp.port, fragment="password=wrong")
+            page.wait(lambda: page.state() in ("failed", "disconnected"), "the session to fail")
+            page.wait(lambda: "authentication failed" in page.status().lower(), "the reason in the status line")
+            assert page.driver.find_element(By.ID, "btn-connect").is_displayed(), "no way to retry"
+            assert "reconnecting" not in page.status()
+
+            # No password in the URL: the dialog asks; wrong, then Connect again, right.
+            page.open(wsp.port)
+            dialog = page.driver.find_element(By.ID, "credentials")
+            page.wait(dialog.is_displayed, "the password dialog")
+            page.driver.find_element(By.ID, "cred-password").send_keys("wrong\n")
+            page.wait(lambda: "authentication failed" in page.status().lower(), "the reason in the status line")
+            page.driver.find_element(By.ID, "btn-connect").click()
+            page.wait(dialog.is_displayed, "the password dialog again")
+            page.driver.find_element(By.ID, "cred-password").send_keys("secret\n")
+            page.wait_state("connected")
+            assert "secret" not in page.driver.page_source
+
+
+# ---------------------------------------------------------------- remote resize
+
+
+def xdpyinfo_size(display):
+    out = subprocess.run(["xdpyinfo", "-display", display], capture_output=True, text=True, timeout=10).stdout
+    match = re.search(r"dimensions:\s+(\d+)x(\d+) pixels", out)
+    return int(match.group(1)), int(match.group(2))
+
+
+def test_remote_resize_follows_the_window(page):
+    realpeers.require_tool("xdpyinfo")
+    driver = page.driver
+    size = driver.get_window_size()
+    try:
+        with realpeers.xvnc("640x480") as (display, vnc_port):
+            with realpeers.proxy("--web", WEB, "--vnc", "127.0.0.1:%d" % vnc_port) as wsp:
+                page.open(wsp.port, resize="remote")
+                page.wait_state("connected")
+                for width, height in ((1000, 700), (820, 560)):
+                    driver.set_window_size(width, height)
+                    want = tuple(driver.execute_script(
+                        "const s = document.getElementById('screen'); return [s.clientWidth, s.clientHeight];"))
+                    assert want != (640, 480)
+                    page.wait(lambda: xdpyinfo_size(display) == want, "the X screen to become %r (is %r)" % (
+                        want, xdpyinfo_size(display)), timeout=10)
+                    page.wait(lambda: tuple(driver.execute_script(
+                        "const d = window.wsproxyClient.display; return [d.width, d.height];")) == want,
+                        "the page's framebuffer to follow", timeout=10)
+    finally:
+        driver.set_window_size(size["width"], size["height"])
+
+
+# ---------------------------------------------------------------- failure reasons
+
+
+def test_status_line_shows_wsproxy_reasons(page, tmp_path):
+    tokens = tmp_path / "tokens.conf"
+    dead = realpeers.free_port()
+    tokens.write_text("down: 127.0.0.1:%d\n" % dead)
+    with realpeers.proxy("--web", WEB, "--token-plugin", "TokenFile", "--token-source", str(tokens)) as wsp:
+        page.open(wsp.port, path="websockify?token=nosuch")
+        page.wait(lambda: "unknown token" in page.status(), "'unknown token' in the status line")
+        assert page.state() in ("failed", "disconnected")
+        page.open(wsp.port, path="websockify?token=down")
+        page.wait(lambda: "unreachable" in page.status(), "'unreachable' in the status line")
+        assert "nosuch" not in page.status()
