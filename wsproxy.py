@@ -8,6 +8,7 @@ port.  One file, Python standard library only, Python 3.8 or newer.
 
 Run::
 
+    python3 wsproxy.py --demo                         # built-in demo desktop
     python3 wsproxy.py 6080 localhost:5901            # fixed target
     python3 wsproxy.py --token-plugin TokenFile --token-source tokens.conf 6080
     python3 wsproxy.py --help                         # every option, grouped
@@ -28,11 +29,13 @@ Map of this file (the same numbers appear as banners below):
      9. Relay: per-connection poll loop, bounded buffers, close handling
     10. Connection handler: head, TLS sniff, auth, route, connect before 101
     11. Server: listening sockets, accept loop, threads, signals
-    12. Command line: parse_args(argv) -> Config, main(argv) -> int
+    12. Demo VNC target: pure desktop and RFB session, loopback-only server
+    13. Command line: parse_args(argv) -> Config, main(argv) -> int
 
 Design rules:
   * Sections 3-8 are pure (bytes and strings in, values or typed errors out)
-    and are tested without sockets.  Sockets and threads live in 9-11.
+    and are tested without sockets.  Sockets and threads live in 9-11 and in
+    section 12's DemoTarget (the rest of 12 is pure).
   * Importing this module has no side effects.
   * Nothing a peer sends is trusted: no ``assert`` on input, every buffer is
     bounded, every error maps to an HTTP status or a WebSocket close code, and
@@ -63,10 +66,13 @@ import signal
 import socket
 import ssl
 import stat
+import struct
 import sys
 import threading
 import time
+import unicodedata
 import urllib.parse
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -1091,6 +1097,9 @@ class Relay:
         self._client_out = deque()   # bytes/memoryviews for the client, in order
         self._target_out = deque()   # payload for the target, in order
         self._client_tls = isinstance(client, ssl.SSLSocket)
+        # sendmsg gathers header and payload without copying; TLS sockets and
+        # Windows lack it, so those get one joined buffer instead.
+        self._gather = not self._client_tls and hasattr(client, "sendmsg")
         self._target_tls = isinstance(target, ssl.SSLSocket)
         self._buffer = None          # target read buffer, allocated on first use
         self._target_open = True     # we may still read from the target
@@ -1330,7 +1339,7 @@ class Relay:
         header = frame_header(Opcode.BINARY, count)
         payload = self._view[:count]
         total = len(header) + count
-        if self._client_tls:
+        if not self._gather:
             data = header + payload
             self._client_out.append(data)
             self._flush_client()
@@ -1417,7 +1426,7 @@ class Relay:
 
 @dataclass
 class Config:
-    """Everything the server needs, from the command line (section 12)."""
+    """Everything the server needs, from the command line (section 13)."""
 
     listen_host: str = ""
     listen_port: int = 6080
@@ -1446,6 +1455,7 @@ class Config:
     syslog: bool = False
     daemon: bool = False
     quiet_banner: bool = False
+    demo: bool = False   # target is the built-in demo desktop (section 12), set by main()
 
 
 class _ClosedError(Exception):
@@ -1982,7 +1992,519 @@ def make_tls_context(config: Config) -> ssl.SSLContext:
 
 
 # ===========================================================================
-# 12. Command line: parse_args(argv) -> Config, main(argv) -> int
+# 12. Demo VNC target: pure desktop and RFB session, loopback-only server
+# ===========================================================================
+#
+# ``--demo`` proves the whole browser path on a machine with no VNC server.
+# The target is a small real RFB 3.8 server (3.3 and 3.7 clients too):
+# security None, Raw and ZRLE, DesktopSize and ExtendedDesktopSize.  Each
+# connection gets its own desktop: a test pattern with the version and a
+# clock; a held button paints, typed keys and clipboard text are shown, and
+# clipboard text is echoed back.  DemoDesktop (pixels) and DemoSession
+# (bytes in, bytes out) are pure; DemoTarget is the threaded server, bound
+# to 127.0.0.1 only.
+
+DEMO_SIZE = (640, 400)
+# SetDesktopSize bounds: every connection holds its framebuffer (4 bytes a
+# pixel), so 2560x1600 caps one at 16 MiB; below 400x240 the layout breaks.
+DEMO_MIN_SIZE, DEMO_MAX_SIZE = (400, 240), (2560, 1600)
+# Clipboard text is shown and echoed, never stored beyond that; a larger
+# ClientCutText closes the connection.
+DEMO_MAX_CUT_TEXT = 1024 * 1024
+# SetEncodings lists about 20 entries in practice.
+DEMO_MAX_ENCODINGS = 1024
+# More dirty rectangles than this merge into their bounding box.
+DEMO_MAX_DIRTY = 16
+# A client whose socket takes no bytes for this long is dropped.
+DEMO_SEND_TIMEOUT = 30.0
+
+RFB_RAW, RFB_ZRLE, RFB_DESKTOP_SIZE, RFB_EXTENDED_DESKTOP_SIZE = 0, 16, -223, -308
+# The server's pixel format (ServerInit): 32 bpp, depth 24, little-endian, true
+# colour, shifts 0/8/16, so a pixel is the bytes R, G, B, 0 -- as we store it.
+RFB_NATIVE_FORMAT = (32, 24, 0, 1, 255, 255, 255, 0, 8, 16)
+_PIXEL_FORMAT = struct.Struct(">BBBBHHHBBB3x")
+
+# 5x7 font for " ".."~": five column bytes a glyph, bit 0 the top row.
+_FONT = bytes.fromhex(
+    "000000000000005f00000007000700147f147f14242a7f2a12231308646236495522500005030000"
+    "001c2241000041221c0014083e081408083e08080050300000080808080800606000002010080402"
+    "3e5149453e00427f400042615149462141454b311814127f1027454545393c4a4949300171090503"
+    "3649494936064949291e003636000000563600000814224100141414141400412214080201510906"
+    "324979413e7e1111117e7f494949363e414141227f4141221c7f494949417f090909013e4149497a"
+    "7f0808087f00417f41002040413f017f081422417f404040407f020c027f7f0408107f3e4141413e"
+    "7f090909063e4151215e7f09192946464949493101017f01013f4040403f1f2040201f3f4038403f"
+    "631408146307087008076151494543007f41410002040810200041417f0004020102044040404040"
+    "000102040020545454787f484444383844444420384444487f3854545418087e0901020c5252523e"
+    "7f0804047800447d40002040443d007f1028440000417f40007c041804787c080404783844444438"
+    "7c14141408081414187c7c080404084854545420043f4440203c4040207c1c2040201c3c4030403c"
+    "44281028440c5050503c4464544c44000836410000007f000000413608000804081008")
+DEMO_CELL = (12, 18)  # glyphs drawn at scale 2, one column and two rows apart
+
+DEMO_COLOURS = {
+    "bars": [(255, 255, 255), (255, 255, 0), (0, 255, 255), (0, 255, 0),
+             (255, 0, 255), (255, 0, 0), (0, 0, 255), (0, 0, 0)],
+    "header": (32, 40, 56), "title": (255, 255, 255), "clock": (255, 220, 96),
+    "panel": (16, 16, 24), "border": (128, 128, 144), "hint": (144, 144, 160),
+    "text": (255, 255, 255), "clip": (96, 224, 255),
+    1: (255, 128, 0), 2: (0, 200, 0), 4: (255, 64, 160),  # paint, by button
+}
+
+
+class RfbError(Exception):
+    """The RFB client broke the protocol or asked for what the demo lacks: close."""
+
+
+def _glyph_index(ch: str) -> int:
+    if not " " <= ch <= "~":  # Latin-1 letters drop their accents, others are "?"
+        ch = unicodedata.normalize("NFKD", ch)[:1]
+        if not " " <= ch <= "~":
+            ch = "?"
+    return ord(ch) - 32
+
+
+def _intersect(a, b):
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    return (x0, y0, x1 - x0, y1 - y0) if x0 < x1 and y0 < y1 else None
+
+
+class DemoDesktop:
+    """The demo framebuffer (R, G, B, 0 per pixel) and what changed since it was last sent."""
+
+    def __init__(self, width: int = DEMO_SIZE[0], height: int = DEMO_SIZE[1], clock: str = ""):
+        self.typed = ""
+        self.clipboard = ""
+        self.clock = clock
+        self._last = None  # pointer position while a button is held
+        self.resize(width, height)
+
+    def resize(self, width: int, height: int) -> None:
+        self.width, self.height = width, height
+        self.pixels = bytearray(width * height * 4)
+        cw, ch = DEMO_CELL
+        bars = (height - 28) * 2 // 5
+        self.clock_box = (width - 8 - 8 * cw, 0, 8 * cw, 28)
+        self.bars_box = (0, 28, width, bars)
+        self.ramps_box = (0, 28 + bars, width, 40)
+        top = 28 + bars + 48
+        self.text_box = (8, top, width - 16, height - top - 8)
+        self.columns = (width - 32) // cw
+        self.rows = max(3, (height - top - 16) // ch)  # hint, typed lines..., clipboard
+        self.dirty = []
+        self.render()
+
+    def render(self) -> None:
+        w = self.width
+        self.fill((0, 0, w, 28), DEMO_COLOURS["header"])
+        self.text(8, 7, "wsproxy %s demo" % __version__, DEMO_COLOURS["title"])
+        self._draw_clock()
+        x, y, _, h = self.bars_box
+        for i, colour in enumerate(DEMO_COLOURS["bars"]):
+            self.fill((i * w // 8, y, (i + 1) * w // 8 - i * w // 8, h), colour)
+        y = self.ramps_box[1]
+        for i, mask in enumerate(((1, 1, 1), (1, 0, 0), (0, 1, 0), (0, 0, 1))):
+            row = b"".join(bytes((m * v for m in mask)) + b"\0"
+                           for v in (x * 255 // max(1, w - 1) for x in range(w)))
+            for yy in range(y + 10 * i, y + 10 * i + 10):
+                self.pixels[yy * w * 4:(yy + 1) * w * 4] = row
+        self.fill((0, y + 40, w, self.height - y - 40), (48, 48, 64))
+        self._draw_text_box()
+        self.dirty = [(0, 0, self.width, self.height)]
+
+    def mark(self, box) -> None:
+        box = _intersect(box, (0, 0, self.width, self.height))
+        if box is None:
+            return
+        self.dirty.append(box)
+        if len(self.dirty) > DEMO_MAX_DIRTY:
+            x0, y0 = min(b[0] for b in self.dirty), min(b[1] for b in self.dirty)
+            x1, y1 = max(b[0] + b[2] for b in self.dirty), max(b[1] + b[3] for b in self.dirty)
+            self.dirty = [(x0, y0, x1 - x0, y1 - y0)]
+
+    def fill(self, box, rgb) -> None:
+        box = _intersect(box, (0, 0, self.width, self.height))
+        if box is None:
+            return
+        x, y, w, h = box
+        row, stride = bytes((rgb[0], rgb[1], rgb[2], 0)) * w, self.width * 4
+        for yy in range(y, y + h):
+            self.pixels[yy * stride + x * 4:yy * stride + (x + w) * 4] = row
+
+    def text(self, x: int, y: int, text: str, rgb) -> None:
+        for i, ch in enumerate(text):
+            start = _glyph_index(ch) * 5
+            for col, bits in enumerate(_FONT[start:start + 5]):
+                for row in range(7):
+                    if bits >> row & 1:
+                        self.fill((x + i * DEMO_CELL[0] + 2 * col, y + 2 * row, 2, 2), rgb)
+
+    def _draw_clock(self) -> None:
+        self.fill(self.clock_box, DEMO_COLOURS["header"])
+        self.text(self.clock_box[0], 7, self.clock[:8], DEMO_COLOURS["clock"])
+
+    def _draw_text_box(self) -> None:
+        x, y, w, h = self.text_box
+        self.fill((x, y, w, h), DEMO_COLOURS["border"])
+        self.fill((x + 1, y + 1, w - 2, h - 2), DEMO_COLOURS["panel"])
+        cols = self.columns
+        lines = []
+        for part in (self.typed + "_").split("\n"):
+            lines.extend([part[i:i + cols] for i in range(0, len(part), cols)] or [""])
+        clip = (self.clipboard.splitlines() or [""])[0]
+        rows = ([("Type here; hold a button to paint.", DEMO_COLOURS["hint"])]
+                + [(line, DEMO_COLOURS["text"]) for line in lines[-(self.rows - 2):]])
+        rows += [("", 0)] * (self.rows - 1 - len(rows)) + [("clipboard: " + clip, DEMO_COLOURS["clip"])]
+        for i, (line, colour) in enumerate(rows):
+            self.text(x + 8, y + 6 + i * DEMO_CELL[1], line[:cols], colour)
+        self.mark(self.text_box)
+
+    def set_clock(self, clock: str) -> None:
+        if clock != self.clock:
+            self.clock = clock
+            self._draw_clock()
+            self.mark(self.clock_box)
+
+    def pointer(self, x: int, y: int, buttons: int) -> None:
+        """A held button paints a stroke from the last position (button 1, 2 or 3: its colour)."""
+        held = [b for b in (1, 2, 4) if buttons & b]
+        if not held:
+            self._last = None
+            return
+        x0, y0 = self._last or (x, y)
+        steps = max(abs(x - x0), abs(y - y0)) // 2 + 1
+        for i in range(steps + 1):
+            px, py = x0 + (x - x0) * i // steps, y0 + (y - y0) * i // steps
+            self.fill((px - 3, py - 3, 6, 6), DEMO_COLOURS[held[0]])
+        self.mark((min(x, x0) - 3, min(y, y0) - 3, abs(x - x0) + 6, abs(y - y0) + 6))
+        self._last = (x, y)
+
+    def key(self, keysym: int, down: bool) -> None:
+        """Printable Latin-1 (and Unicode keysyms) type; BackSpace and Return edit."""
+        if not down:
+            return
+        if keysym == 0xFF08:
+            self.typed = self.typed[:-1]
+        elif keysym in (0xFF0D, 0xFF8D):
+            self.typed += "\n"
+        elif 0x20 <= keysym <= 0x7E or 0xA0 <= keysym <= 0xFF:
+            self.typed += chr(keysym)
+        elif 0x01000020 <= keysym <= 0x0110FFFF:
+            self.typed += chr(keysym - 0x01000000)
+        else:
+            return
+        self.typed = self.typed[-4096:]
+        self._draw_text_box()
+
+    def cut_text(self, text: str) -> None:
+        self.clipboard = text
+        self._draw_text_box()
+
+
+def parse_client_message(data: bytes):
+    """One RFB client-to-server message from the start of ``data``.
+
+    Returns ``(type, fields, length)``, or None until the message is complete.
+    Raises RfbError for a type the demo did not offer or a length over a limit.
+    """
+    if not data:
+        return None
+    kind, size = data[0], len(data)
+    if kind == 0:    # SetPixelFormat
+        return (0, _PIXEL_FORMAT.unpack_from(data, 4), 20) if size >= 20 else None
+    if kind == 2:    # SetEncodings
+        if size < 4:
+            return None
+        count = struct.unpack_from(">H", data, 2)[0]
+        if count > DEMO_MAX_ENCODINGS:
+            raise RfbError("SetEncodings lists %d encodings (limit %d)" % (count, DEMO_MAX_ENCODINGS))
+        return (2, struct.unpack_from(">%di" % count, data, 4), 4 + 4 * count) if size >= 4 + 4 * count else None
+    if kind == 3:    # FramebufferUpdateRequest: incremental, x, y, w, h
+        return (3, struct.unpack_from(">BHHHH", data, 1), 10) if size >= 10 else None
+    if kind == 4:    # KeyEvent: down, keysym
+        return (4, struct.unpack_from(">B2xI", data, 1), 8) if size >= 8 else None
+    if kind == 5:    # PointerEvent: buttons, x, y
+        return (5, struct.unpack_from(">BHH", data, 1), 6) if size >= 6 else None
+    if kind == 6:    # ClientCutText: Latin-1 text
+        if size < 8:
+            return None
+        length = struct.unpack_from(">I", data, 4)[0]
+        if length > DEMO_MAX_CUT_TEXT:
+            raise RfbError("ClientCutText of %d bytes (limit %d)" % (length, DEMO_MAX_CUT_TEXT))
+        return (6, (bytes(data[8:8 + length]).decode("latin-1"),), 8 + length) if size >= 8 + length else None
+    if kind == 251:  # SetDesktopSize: width, height, screens (only the count is used)
+        if size < 8:
+            return None
+        width, height, screens = struct.unpack_from(">xHHB", data, 1)
+        return (251, (width, height, screens), 8 + 16 * screens) if size >= 8 + 16 * screens else None
+    raise RfbError("client message type %d is not supported by the demo" % kind)
+
+
+class DemoSession:
+    """One RFB server connection without I/O: feed receive() and tick(), send data_to_send()."""
+
+    def __init__(self, clock: str = "", name: str = "wsproxy demo"):
+        self.desktop = DemoDesktop(clock=clock)
+        self.name = name
+        self.state = "version"
+        self.version = (3, 8)
+        self.encoding = RFB_RAW
+        self._in = bytearray()
+        self._out = bytearray(b"RFB 003.008\n")
+        self._size_modes = set()   # pseudo-encodings the client takes for size changes
+        self._pseudo = []          # pseudo rectangles (size changes) for the next update
+        self._request = None       # the region of a FramebufferUpdateRequest not yet answered
+        self._zlib = None
+        self.set_pixel_format(RFB_NATIVE_FORMAT)
+
+    def data_to_send(self) -> bytes:
+        out, self._out = bytes(self._out), bytearray()
+        return out
+
+    def tick(self, clock: str) -> None:
+        self.desktop.set_clock(clock)
+        self._answer()
+
+    def receive(self, data: bytes) -> None:
+        self._in += data
+        while self._in:
+            used = getattr(self, "_on_" + self.state)(self._in)
+            if not used:
+                break
+            del self._in[:used]
+        self._answer()
+
+    def _on_version(self, data) -> int:
+        if len(data) < 12:
+            return 0
+        match = re.match(rb"RFB (\d{3})\.(\d{3})\n", bytes(data[:12]))
+        if match is None:
+            raise RfbError("the client did not send an RFB version")
+        major, minor = int(match.group(1)), int(match.group(2))
+        # Unknown 3.x versions count as 3.3 (RFC 6143 7.1.1); later ones as 3.8.
+        self.version = (3, 8) if (major, minor) >= (3, 8) else (3, 7) if minor == 7 else (3, 3)
+        if self.version == (3, 3):
+            self._out += struct.pack(">I", 1)   # the server decides: None
+            self.state = "init"
+        else:
+            self._out += b"\x01\x01"            # one type offered: None
+            self.state = "security"
+        return 12
+
+    def _on_security(self, data) -> int:
+        if data[0] != 1:
+            if self.version == (3, 8):
+                reason = b"only security type None (1) is offered"
+                self._out += struct.pack(">II", 1, len(reason)) + reason
+            raise RfbError("the client chose security type %d; only None is offered" % data[0])
+        if self.version == (3, 8):
+            self._out += struct.pack(">I", 0)   # SecurityResult OK (3.8 only)
+        self.state = "init"
+        return 1
+
+    def _on_init(self, data) -> int:
+        name = self.name.encode()
+        self._out += (struct.pack(">HH", self.desktop.width, self.desktop.height)
+                      + _PIXEL_FORMAT.pack(*RFB_NATIVE_FORMAT) + struct.pack(">I", len(name)) + name)
+        self.state = "normal"
+        return 1   # the shared flag: every connection has its own desktop anyway
+
+    def _on_normal(self, data) -> int:
+        message = parse_client_message(data)
+        if message is None:
+            return 0
+        kind, fields, length = message
+        desktop = self.desktop
+        if kind == 0:
+            self.set_pixel_format(fields)
+        elif kind == 2:
+            self.encoding = next((e for e in fields if e in (RFB_RAW, RFB_ZRLE)), RFB_RAW)
+            if RFB_EXTENDED_DESKTOP_SIZE in fields and RFB_EXTENDED_DESKTOP_SIZE not in self._size_modes:
+                self._pseudo.append(self._size_rect(RFB_EXTENDED_DESKTOP_SIZE, 0, 0))  # announce support
+            self._size_modes = {e for e in fields if e in (RFB_DESKTOP_SIZE, RFB_EXTENDED_DESKTOP_SIZE)}
+        elif kind == 3:
+            incremental, x, y, w, h = fields
+            self._request = _intersect((x, y, w, h), (0, 0, desktop.width, desktop.height))
+            if not incremental and self._request:
+                desktop.mark(self._request)
+        elif kind == 4:
+            desktop.key(fields[1], bool(fields[0]))
+        elif kind == 5:
+            desktop.pointer(fields[1], fields[2], fields[0])
+        elif kind == 6:
+            desktop.cut_text(fields[0])
+            text = fields[0].encode("latin-1")
+            self._out += struct.pack(">B3xI", 3, len(text)) + text   # ServerCutText: the echo
+        elif kind == 251:
+            self._set_desktop_size(*fields)
+        return length
+
+    def set_pixel_format(self, fields) -> None:
+        bpp, depth, big, true_colour, rmax, gmax, bmax, rshift, gshift, bshift = fields
+        maxes, shifts = (rmax, gmax, bmax), (rshift, gshift, bshift)
+        if (bpp not in (8, 16, 32) or not true_colour or 0 in maxes
+                or any(m << s >= 1 << bpp for m, s in zip(maxes, shifts))):
+            raise RfbError("pixel format %d bpp, true colour %d is not supported" % (bpp, true_colour))
+        self._format, self._cache = fields, {}
+        self._native = bpp == 32 and maxes == (255, 255, 255) and shifts == ((24, 16, 8) if big else (0, 8, 16))
+        # ZRLE sends 3-byte CPIXELs when a 32 bpp pixel's colour fits in 3 bytes:
+        # drop the unused byte (its index depends on the byte order).
+        self._cpixel_drop = None
+        if bpp == 32 and depth <= 24:
+            if all(m << s < 1 << 24 for m, s in zip(maxes, shifts)):
+                self._cpixel_drop = 0 if big else 3
+            elif min(shifts) >= 8:
+                self._cpixel_drop = 3 if big else 0
+
+    def _set_desktop_size(self, width: int, height: int, screens: int) -> None:
+        ok = (screens >= 1 and DEMO_MIN_SIZE[0] <= width <= DEMO_MAX_SIZE[0]
+              and DEMO_MIN_SIZE[1] <= height <= DEMO_MAX_SIZE[1])
+        if ok:
+            self.desktop.resize(width, height)
+        if RFB_EXTENDED_DESKTOP_SIZE in self._size_modes:
+            self._pseudo.append(self._size_rect(RFB_EXTENDED_DESKTOP_SIZE, 1, 0 if ok else 3))
+        elif ok and RFB_DESKTOP_SIZE in self._size_modes:
+            self._pseudo.append(self._size_rect(RFB_DESKTOP_SIZE, 0, 0))
+
+    def _size_rect(self, encoding: int, reason: int, status: int) -> bytes:
+        w, h = self.desktop.width, self.desktop.height
+        head = struct.pack(">HHHHi", reason, status, w, h, encoding)
+        if encoding == RFB_DESKTOP_SIZE:
+            return head
+        return head + struct.pack(">B3xIHHHHI", 1, 0, 0, 0, w, h, 0)   # one screen, id 0
+
+    def _answer(self) -> None:
+        """Answer a pending FramebufferUpdateRequest once something in its region changed."""
+        if self.state != "normal" or self._request is None:
+            return
+        send, keep = [], []
+        for box in self.desktop.dirty:
+            part = _intersect(box, self._request)
+            if part:
+                send.append(part)
+            if part != box:
+                keep.append(box)
+        if not send and not self._pseudo:
+            return
+        rects = self._pseudo + [self._encode(box) for box in send]
+        self.desktop.dirty, self._pseudo, self._request = keep, [], None
+        self._out += struct.pack(">BxH", 0, len(rects)) + b"".join(rects)
+
+    def _pixels(self, x: int, y: int, w: int, h: int) -> bytes:
+        stride, px = self.desktop.width * 4, self.desktop.pixels
+        raw = b"".join(px[row * stride + x * 4:row * stride + (x + w) * 4] for row in range(y, y + h))
+        if self._native:
+            return raw
+        bpp, _, big, _, rmax, gmax, bmax, rshift, gshift, bshift = self._format
+        cache, out = self._cache, []
+        for rgb in zip(raw[0::4], raw[1::4], raw[2::4]):
+            value = cache.get(rgb)
+            if value is None:
+                r, g, b = rgb
+                number = ((r * rmax + 127) // 255 << rshift | (g * gmax + 127) // 255 << gshift
+                          | (b * bmax + 127) // 255 << bshift)
+                value = cache[rgb] = number.to_bytes(bpp // 8, "big" if big else "little")
+            out.append(value)
+        if len(cache) > 65536:
+            cache.clear()
+        return b"".join(out)
+
+    def _encode(self, box) -> bytes:
+        x, y, w, h = box
+        head = struct.pack(">HHHHi", x, y, w, h, self.encoding)
+        if self.encoding == RFB_RAW:
+            return head + self._pixels(x, y, w, h)
+        tiles = []   # ZRLE: 64x64 tiles, each solid (1) or raw (0); zlib does the rest
+        for ty in range(y, y + h, 64):
+            for tx in range(x, x + w, 64):
+                tw, th = min(64, x + w - tx), min(64, y + h - ty)
+                pixels = self._pixels(tx, ty, tw, th)
+                if self._cpixel_drop is not None:
+                    cpixels = bytearray(len(pixels) // 4 * 3)
+                    for j, i in enumerate(i for i in range(4) if i != self._cpixel_drop):
+                        cpixels[j::3] = pixels[i::4]
+                    pixels = bytes(cpixels)
+                one = len(pixels) // (tw * th)
+                solid = pixels == pixels[:one] * (tw * th)
+                tiles.append(b"\x01" + pixels[:one] if solid else b"\x00" + pixels)
+        if self._zlib is None:
+            self._zlib = zlib.compressobj()   # one stream for the connection (RFC 6143 7.7.6)
+        data = self._zlib.compress(b"".join(tiles)) + self._zlib.flush(zlib.Z_SYNC_FLUSH)
+        return head + struct.pack(">I", len(data)) + data
+
+
+def _demo_clock() -> str:
+    return time.strftime("%H:%M:%S")
+
+
+class DemoTarget:
+    """The demo's listening socket, 127.0.0.1 only on an ephemeral port; a thread a connection."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))   # loopback only: the proxy is the one way in
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = False
+        self._count = 0
+
+    def start(self) -> None:
+        threading.Thread(target=self._accept_loop, name="demo-accept", daemon=True).start()
+
+    def stop(self) -> None:
+        self.stopping = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)   # wakes accept() on Linux
+        except OSError:
+            pass
+        self.sock.close()
+
+    def _accept_loop(self) -> None:
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                if self.stopping:
+                    return
+                time.sleep(ACCEPT_BACKOFF[0])   # e.g. out of descriptors
+                continue
+            self._count += 1
+            threading.Thread(target=self._serve, args=(conn, self._count),
+                             name="demo-%d" % self._count, daemon=True).start()
+
+    def _serve(self, conn: socket.socket, number: int) -> None:
+        session = DemoSession(clock=_demo_clock())
+        reason = "closed by the client"
+        try:
+            while not self.stopping:
+                out = session.data_to_send()
+                if out:
+                    conn.settimeout(DEMO_SEND_TIMEOUT)
+                    conn.sendall(out)
+                conn.settimeout(1.0 - time.time() % 1.0 + 0.005)   # wake when the clock changes
+                try:
+                    data = conn.recv(RELAY_CHUNK)
+                except socket.timeout:
+                    session.tick(_demo_clock())
+                    continue
+                if not data:
+                    break
+                session.receive(data)
+        except RfbError as exc:
+            reason = str(exc)
+            try:
+                conn.settimeout(1.0)
+                conn.sendall(session.data_to_send())
+            except OSError:
+                pass
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+        finally:
+            conn.close()
+            log.debug("demo %d: %s", number, reason)
+
+
+# ===========================================================================
+# 13. Command line: parse_args(argv) -> Config, main(argv) -> int
 # ===========================================================================
 
 USAGE = "wsproxy.py [options] [source_addr:]source_port [target_host:target_port]"
@@ -2019,6 +2541,8 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--vnc", metavar="HOST:PORT", help="fixed target (novnc_proxy style)")
     where.add_argument("--unix-listen", metavar="PATH", help="listen on a Unix socket instead of TCP")
     where.add_argument("--unix-target", metavar="PATH", help="connect to a Unix socket target")
+    where.add_argument("--demo", metavar="[HOST:]PORT", nargs="?", const="",
+                       help="target a built-in demo desktop (on 127.0.0.1 only); listen on PORT (default 6080)")
 
     tokens = parser.add_argument_group("many targets by token")
     tokens.add_argument("--token-plugin", metavar="NAME", help="TokenFile (reloads on change) or ReadOnlyTokenFile")
@@ -2075,6 +2599,12 @@ def parse_args(argv: Sequence[str]) -> Config:
         raise ConfigError("too many addresses: expected [source_addr:]port [target_host:port]")
     if args.listen and args.unix_listen:
         raise ConfigError("choose either --listen or --unix-listen")
+    if args.demo:   # --demo [HOST:]PORT is the listen address
+        if args.listen or args.unix_listen:
+            raise ConfigError("give the listen address once: --demo [HOST:]PORT or --listen, not both")
+        args.listen = args.demo
+    elif args.demo is not None and not (args.listen or args.unix_listen or positional):
+        args.listen = "6080"
     # Positional order is websockify's: the listen address first, unless it
     # was given by option, then the target.
     if not (args.listen or args.unix_listen) and positional:
@@ -2107,7 +2637,10 @@ def parse_args(argv: Sequence[str]) -> Config:
     if plugin and not token_source:
         raise ConfigError("--token-plugin %s needs --token-source PATH" % plugin)
     targets_given = sum(bool(x) for x in (target_text, args.unix_target, token_source))
-    if targets_given == 0:
+    if args.demo is not None and (targets_given or args.host_token or args.ssl_target):
+        raise ConfigError("--demo is its own target, so it takes no other target, token source or --ssl-target")
+    config.demo = args.demo is not None
+    if targets_given == 0 and not config.demo:
         raise ConfigError("no target: give target_host:port, --vnc, --unix-target or --token-source")
     if targets_given > 1:
         raise ConfigError("choose one kind of target: a fixed target, --unix-target, or a token source")
@@ -2121,7 +2654,7 @@ def parse_args(argv: Sequence[str]) -> Config:
         if not hasattr(socket, "AF_UNIX"):
             raise ConfigError("--unix-target needs Unix sockets, which this platform lacks")
         config.target = Target(unix_path=args.unix_target)
-    else:
+    elif token_source:
         if not os.path.exists(token_source):
             raise ConfigError("token source %s does not exist" % token_source)
         config.token_source, config.token_plugin = token_source, plugin
@@ -2206,7 +2739,9 @@ def banner(server: Server) -> List[str]:
     scheme = "https" if config.cert else "http"
     lines = ["wsproxy %s listening on %s%s" % (__version__, ", ".join(server.addresses()),
                                                 " (TLS%s)" % (" only" if config.ssl_only else " and plain") if config.cert else "")]
-    if config.target is not None:
+    if config.demo:
+        lines.append("target: the built-in demo desktop at %s (loopback only)" % config.target)
+    elif config.target is not None:
         lines.append("target: %s" % config.target)
     else:
         lines.append("targets: token source %s" % config.token_source)
@@ -2221,7 +2756,9 @@ def banner(server: Server) -> List[str]:
                      % ("wss" if config.cert else "ws", host, config.listen_port))
         return lines
     lines.append("web files: %s" % server.web_root)
-    if config.target is not None:
+    if config.demo:
+        lines.append("Open %s/vnc.html?autoconnect=1" % base)
+    elif config.target is not None:
         lines.append("Open %s/vnc.html" % base)
     else:
         names = sorted(server.tokens.tokens())
@@ -2266,11 +2803,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         else:
             sys.stderr.write("wsproxy.py: error: cannot listen: %s\n" % (exc.strerror or exc))
         return 1
+    demo = None
+    if config.demo:
+        demo = DemoTarget()   # bound now for the banner; its threads start after any fork
+        config.target = Target("127.0.0.1", demo.port)
     for line in banner(server):
         print(line, flush=True)
     if config.daemon:
         daemonize()
     threading.stack_size(THREAD_STACK_SIZE)
+    if demo is not None:
+        demo.start()
 
     def on_signal(signum, frame):
         log.info("signal %d: stopping; open connections get close 1001", signum)
@@ -2279,6 +2822,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     server.serve_forever()
+    if demo is not None:
+        demo.stop()
     log.info("stopped")
     return 0
 
