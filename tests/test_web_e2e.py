@@ -163,6 +163,7 @@ class Server:
 
 @pytest.fixture(scope="module")
 def xvnc_server():
+    realpeers.require_tool("xwd")  # the server-side screen capture
     with realpeers.xvnc("%dx%d" % GEOMETRY) as (display, vnc_port):
         with realpeers.proxy("--web", WEB, "--vnc", "127.0.0.1:%d" % vnc_port) as wsp:
             yield Server("xvnc", display, vnc_port, wsp)
@@ -170,6 +171,7 @@ def xvnc_server():
 
 @pytest.fixture(scope="module")
 def x11vnc_server():
+    realpeers.require_tool("xwd")
     with realpeers.xvfb("%dx%d" % GEOMETRY) as display:
         with realpeers.x11vnc(display) as vnc_port:
             with realpeers.proxy("--web", WEB, "--vnc", "127.0.0.1:%d" % vnc_port) as wsp:
