@@ -43,7 +43,7 @@ ENCODING_NUMBER = {"raw": 0, "copyrect": 1, "rre": 2, "hextile": 5, "zlib": 6, "
 # the objects app.js exposes as window.wsproxyClient).
 INSTRUMENT_JS = r"""
 const c = window.wsproxyClient, r = c.rfb, d = c.display;
-const s = window.__e2e = {updates: 0, rects: {}, images: 0, copies: 0};
+const s = window.__e2e = {updates: 0, rects: {}, images: 0, imageBytes: [], copies: 0};
 if (!r.__e2e) {
     r.__e2e = true;
     const onEvent = r._onEvent;
@@ -60,7 +60,11 @@ if (!r.__e2e) {
 if (!d.__e2e) {
     d.__e2e = true;
     const imageRect = d.imageRect.bind(d), copyRect = d.copyRect.bind(d);
-    d.imageRect = (...a) => { window.__e2e.images++; return imageRect(...a); };
+    d.imageRect = (...a) => {
+        window.__e2e.images++;
+        window.__e2e.imageBytes.push(a[5].length);
+        return imageRect(...a);
+    };
     d.copyRect = (...a) => { window.__e2e.copies++; return copyRect(...a); };
 }
 return true;
@@ -430,3 +434,29 @@ def test_status_line_shows_wsproxy_reasons(page, tmp_path):
         page.open(wsp.port, path="websockify?token=down")
         page.wait(lambda: "unreachable" in page.status(), "'unreachable' in the status line")
         assert "nosuch" not in page.status()
+
+
+# ---------------------------------------------------------------- JPEG quality reaches the server
+
+
+def test_quality_parameter_sets_jpeg_quality(page, xvnc_server):
+    """quality=0 and quality=9 both decode, and the server really used them: the
+    first JPEG of the same picture is much smaller at 0.  (TigerVNC later refreshes
+    JPEG areas at its "lossless" JPEG quality 9, so the final error says nothing.)"""
+    first_jpeg = {}
+    for quality in (0, 9):
+        page.open(xvnc_server.proxy.port, encoding="tight", quality=quality)
+        page.wait_state("connected")
+        page.instrument()
+        with x11.XConnection(xvnc_server.display) as conn:
+            conn.fill(0, 0, conn.width, conn.height, (0, 0, 0))
+            conn.sync()
+            converge(page, xvnc_server.display)
+            page.instrument()
+            conn.put_rgb(x11.test_picture(conn.width, conn.height, 100))
+        converge(page, xvnc_server.display, tolerance_mean=JPEG_MEAN_ERROR)
+        stats = page.stats()
+        assert stats["images"] > 0, stats
+        first_jpeg[quality] = stats["imageBytes"][0]
+    print("first JPEG rectangle bytes by quality: %r" % first_jpeg)
+    assert first_jpeg[0] * 2 < first_jpeg[9], first_jpeg
