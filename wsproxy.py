@@ -2113,8 +2113,8 @@ class DemoDesktop:
 
     def mark(self, box) -> None:
         box = _intersect(box, (0, 0, self.width, self.height))
-        if box is None:
-            return
+        if box is None or any(_intersect(box, old) == box for old in self.dirty):
+            return   # off-screen, or already inside a dirty rectangle
         self.dirty.append(box)
         if len(self.dirty) > DEMO_MAX_DIRTY:
             x0, y0 = min(b[0] for b in self.dirty), min(b[1] for b in self.dirty)
@@ -2376,9 +2376,11 @@ class DemoSession:
         """Answer a pending FramebufferUpdateRequest once something in its region changed."""
         if self.state != "normal" or self._request is None:
             return
+        # With a size change the client's region is stale: send the whole new screen.
+        region = (0, 0, self.desktop.width, self.desktop.height) if self._pseudo else self._request
         send, keep = [], []
         for box in self.desktop.dirty:
-            part = _intersect(box, self._request)
+            part = _intersect(box, region)
             if part:
                 send.append(part)
             if part != box:
