@@ -1759,6 +1759,13 @@ class ConnectionHandler:
         Browsers hide a failed upgrade's HTTP status behind close code 1006,
         so the page asks again with a plain GET and shows this text.
         """
+        # The probe connects to the target, so it must pass the auth plugin as
+        # an upgrade would (--web-auth already checked it).  A same-origin
+        # fetch() sends no Origin header, so ExpectOrigin judges only an
+        # Origin that is present: a cross-site page cannot make us probe.
+        config = self.config
+        if not config.web_auth and (config.auth_plugin == "BasicHTTPAuth" or head.get("origin") is not None):
+            self._check_auth(head)
         target, _ = self._resolve(head)
         self._connect(target).close()
         raise HandshakeError(426, "this is a WebSocket endpoint; target %s is reachable" % target,
