@@ -1671,6 +1671,8 @@ class ConnectionHandler:
                 # self-signed certificates; the hop is encrypted, not verified.
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
+                # The default context has this floor only from Python 3.10 on.
+                context.minimum_version = ssl.TLSVersion.TLSv1_2
                 sock = context.wrap_socket(sock, server_hostname=target.host or None)
             return sock
         except socket.timeout:

@@ -612,3 +612,72 @@ def test_slowloris_gets_408_and_a_silent_client_is_dropped(proxy, slow_clients):
     wait_log(proxy, result["offset"], "408 request head not received within 10s")
     wait_log(proxy, result["offset"], "nothing received within 10s")
     assert_healthy(proxy)
+
+
+# ---------------------------------------------------------------------------
+# --ssl-target: the hop to the target is TLS 1.2 or newer, too
+# ---------------------------------------------------------------------------
+
+
+class TLSEchoTarget:
+    """A TLS echo server on loopback, limited to TLS versions up to ``maximum``."""
+
+    def __init__(self, cert, maximum):
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(cert[0], cert[1])
+        with __import__("warnings").catch_warnings():
+            __import__("warnings").simplefilter("ignore", DeprecationWarning)   # old versions on purpose
+            self.context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+            self.context.maximum_version = maximum
+        try:
+            self.context.set_ciphers("DEFAULT:@SECLEVEL=0")   # let the local OpenSSL offer TLS 1.1
+        except ssl.SSLError:
+            pass
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.handshakes = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            conn.settimeout(5)
+            with self.context.wrap_socket(conn, server_side=True) as tls:
+                self.handshakes += 1
+                while True:
+                    data = tls.recv(65536)
+                    if not data:
+                        break
+                    tls.sendall(data)
+        except (OSError, ssl.SSLError):
+            pass
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.mark.parametrize("maximum, status", [(ssl.TLSVersion.TLSv1_1, 502), (ssl.TLSVersion.TLSv1_2, 101)])
+def test_ssl_target_needs_tls_1_2(start_proxy, cert, maximum, status):
+    target = TLSEchoTarget(cert, maximum)
+    try:
+        proc = start_proxy("--no-web", "--ssl-target", "127.0.0.1:%d" % target.port)
+        offset = len(proc.stderr)
+        response = http_exchange(proc.port, _upgrade(path="/websockify"), head_only=status == 101)
+        assert response.status == status, response
+        if status == 502:
+            assert b"TLS failed" in response.body
+            wait_log(proc, offset, " 502 ", "TLS failed")
+            assert target.handshakes == 0
+        else:
+            wait_log(proc, offset, " open -> 127.0.0.1:%d" % target.port)
+    finally:
+        target.close()
