@@ -51,6 +51,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WSPROXY_PY = os.path.join(ROOT, "wsproxy.py")
+WSPROXY_EXE = [WSPROXY_PY]   # --wsproxy PATH benchmarks another copy (before/after a change)
 HOST = "127.0.0.1"
 CONTENDERS = ("direct", "socat", "websockify", "wsproxy")
 PROXIES = ("socat", "websockify", "wsproxy")
@@ -417,7 +418,7 @@ class Contender:
                     % (port, HOST), "TCP:%s,nodelay" % target]
         if self.name == "websockify":
             return [self.websockify_exe, "%s:%d" % (HOST, port), target]
-        return [sys.executable, WSPROXY_PY, "--no-web", "%s:%d" % (HOST, port), target]
+        return [sys.executable, WSPROXY_EXE[0], "--no-web", "%s:%d" % (HOST, port), target]
 
     def start(self):
         if self.name == "direct":
@@ -601,16 +602,17 @@ class Client:
 def run_down(c: Contender, size: int) -> dict:
     cl = Client(c)
     cl.command(CMD_DOWN, size)
-    cpu0 = c.cpu()
+    cpu0, me0 = c.cpu(), own_cpu()
     t0 = time.perf_counter()
     got = 0
     recv = cl.recv_payload
     while got < size:
         got += recv()
     elapsed = time.perf_counter() - t0
-    cpu = c.cpu() - cpu0
+    cpu, me = c.cpu() - cpu0, own_cpu() - me0
     cl.close()
-    return {"MB/s": size / elapsed / 1e6, "CPU s/GB": cpu / (size / 1e9) if c.proc else None}
+    return {"MB/s": size / elapsed / 1e6, "CPU s/GB": cpu / (size / 1e9) if c.proc else None,
+            "client CPU s/GB": me / (size / 1e9)}
 
 
 def run_up(c: Contender, size: int) -> dict:
@@ -622,16 +624,22 @@ def run_up(c: Contender, size: int) -> dict:
     per_batch = 16 * len(chunk)
     count = size // per_batch
     size = count * per_batch
-    cpu0 = c.cpu()
+    cpu0, me0 = c.cpu(), own_cpu()
     t0 = time.perf_counter()
     sendall = cl.sock.sendall
     for _ in range(count):
         sendall(batch)
     cl.recv_exact(1)                          # the target's b"K": everything arrived
     elapsed = time.perf_counter() - t0
-    cpu = c.cpu() - cpu0
+    cpu, me = c.cpu() - cpu0, own_cpu() - me0
     cl.close()
-    return {"MB/s": size / elapsed / 1e6, "CPU s/GB": cpu / (size / 1e9) if c.proc else None}
+    return {"MB/s": size / elapsed / 1e6, "CPU s/GB": cpu / (size / 1e9) if c.proc else None,
+            "client CPU s/GB": me / (size / 1e9)}
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def percentile(values, q: float) -> float:
@@ -1009,11 +1017,13 @@ def main(argv=None) -> int:
                         help="who holds the idle connections (default wsproxy; socat and websockify fork a "
                              "process per connection)")
     parser.add_argument("--venv", default="/tmp/wsbench-venv", help="throw-away venv for websockify")
+    parser.add_argument("--wsproxy", default=WSPROXY_PY, help="wsproxy.py to run (default: the repo's)")
     parser.add_argument("--serve-target", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_target:
         return serve_target()
     workloads = args.only or list(WORKLOADS)
+    WSPROXY_EXE[0] = os.path.abspath(args.wsproxy)
     names = [n for n in args.contenders.split(",") if n]
     for n in names:
         if n not in CONTENDERS:
@@ -1087,14 +1097,15 @@ def main(argv=None) -> int:
         print("interrupted; stopping what was started", file=sys.stderr)
     finally:
         stop_all()
+    info += "; at the end: load average %s" % " ".join(open("/proc/loadavg").read().split()[:3])
     report(results, names, info, args)
     return 0
 
 
 # (workload, metric, higher is better)
 SUMMARY = [
-    ("down", "MB/s", True), ("down", "CPU s/GB", False),
-    ("up", "MB/s", True), ("up", "CPU s/GB", False),
+    ("down", "MB/s", True), ("down", "CPU s/GB", False), ("down", "client CPU s/GB", False),
+    ("up", "MB/s", True), ("up", "CPU s/GB", False), ("up", "client CPU s/GB", False),
     ("latency", "p50 us", False), ("latency", "p99 us", False),
     ("mixed", "input p50 ms", False), ("mixed", "input p99 ms", False), ("mixed", "down MB/s", True),
     ("setup", "conn/s", True), ("setup", "CPU ms/conn", False),
