@@ -955,9 +955,14 @@ def run_idle(c: Contender, count: int) -> dict:
         if conn.stage == "ready" and not conn.failed:
             poller.register(conn.sock, select.POLLIN)
     dead = len(poller.poll(0))
+    reasons = {}
+    for conn in conns:
+        if conn.failed:
+            reasons[conn.failed] = reasons.get(conn.failed, 0) + 1
     close_many(conns)
     return {"held": held - dead, "of": count, "PSS MB": pss1 / 1024 if c.proc else None,
-            "KB/conn": (pss1 - pss0) / max(1, held) if c.proc else None}
+            "KB/conn": (pss1 - pss0) / max(1, held) if c.proc else None,
+            "failures": ", ".join("%s x%d" % kv for kv in sorted(reasons.items())[:3])}
 
 
 def run_footprint(c: Contender) -> dict:
