@@ -96,6 +96,11 @@ KEEPALIVE_TIMEOUT = 15.0
 CONNECT_TIMEOUT = 10.0
 # After we send a Close frame, wait this long for the peer's reply.
 CLOSE_TIMEOUT = 3.0
+# On SIGTERM, bytes the target sent before the signal (still in the kernel's
+# receive buffer) are relayed before close 1001, for at most this long: a
+# stalled client must not hold up the exit (drain + CLOSE_TIMEOUT stays
+# within Server.shutdown's grace).
+STOP_DRAIN_TIMEOUT = 1.0
 # Default cap on one WebSocket message from a client (close 1009 above it).
 # VNC clients send small messages (input events, clipboard); 16 MiB still
 # admits a large clipboard paste.  Payload is streamed, never held whole.
@@ -1029,6 +1034,16 @@ _POLL_ERR = getattr(select, "POLLERR", 8) | getattr(select, "POLLHUP", 16) | get
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
+def _unread_bytes(sock: socket.socket) -> int:
+    """Bytes waiting in the socket's receive buffer (FIONREAD); 0 where unknown."""
+    try:
+        import fcntl
+        import termios
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+    except (ImportError, AttributeError, OSError):  # Windows has neither module
+        return 0
+
+
 class _Poller:
     """poll(2) where it exists (no descriptor-number limit, no kernel object
     per connection); a selectors fallback elsewhere (Windows)."""
@@ -1131,6 +1146,8 @@ class Relay:
         self._target_writable = True
         self._client_open = True     # the client socket is usable
         self._close_deadline = None
+        self._drain = 0              # after a stop: target bytes still owed before close 1001
+        self._drain_deadline = None
         self._now = time.monotonic()
         self._last_activity = self._now
         self._ping_due = self._now + heartbeat if heartbeat else None
@@ -1156,7 +1173,9 @@ class Relay:
                 closing = self.session.close_sent
                 cmask = 0
                 if self._client_open:
-                    if not self._target_out or closing:
+                    # Data after our Close is still delivered, so even then
+                    # a backed-up target stops reads from the client.
+                    if not self._target_out or not self._target_writable:
                         cmask |= _POLL_IN
                     if self._client_out:
                         cmask |= _POLL_OUT
@@ -1189,7 +1208,7 @@ class Relay:
                     elif fd == self.stop_fd:
                         poller.remove(fd)
                         self.stop_fd = None
-                        self._begin_close(CloseCode.GOING_AWAY, "server shutting down")
+                        self._stop()
                 self._now = time.monotonic()
                 self._check_timers()
         except ProtocolError as exc:
@@ -1211,7 +1230,8 @@ class Relay:
         return self._close_deadline is not None and self._now > self._close_deadline
 
     def _timeout(self) -> Optional[float]:
-        deadlines = [d for d in (self._close_deadline, self._ping_due, self._pong_deadline) if d is not None]
+        deadlines = [d for d in (self._close_deadline, self._ping_due, self._pong_deadline, self._drain_deadline)
+                     if d is not None]
         if self.idle_timeout:
             deadlines.append(self._last_activity + self.idle_timeout)
         if not deadlines:
@@ -1221,6 +1241,9 @@ class Relay:
     def _check_timers(self) -> None:
         now = self._now
         if self.session.close_sent:
+            return
+        if self._drain and now >= self._drain_deadline:
+            self._begin_close(CloseCode.GOING_AWAY, "server shutting down")
             return
         if self._pong_deadline is not None and now >= self._pong_deadline:
             self.stats.close_reason = "no pong within %gs" % self.heartbeat
@@ -1273,7 +1296,10 @@ class Relay:
         for event in events:
             kind = type(event)
             if kind is DataReceived:
-                if not closing:
+                # Frames the client sent before it saw our Close are
+                # delivered too (SIGTERM, idle timeout), if the target can
+                # still take them.
+                if not closing or self._target_writable:
                     self._target_out.append(event.payload)
             elif kind is PongReceived:
                 self._pong_deadline = None
@@ -1331,7 +1357,7 @@ class Relay:
             self._buffer = bytearray(RELAY_CHUNK)
             self._view = memoryview(self._buffer)
         try:
-            count = self.target.recv_into(self._buffer)
+            count = self.target.recv_into(self._buffer, min(self._drain, RELAY_CHUNK) if self._drain else 0)
         except _WOULD_BLOCK:
             return
         except OSError as exc:
@@ -1345,6 +1371,10 @@ class Relay:
         self._last_activity = self._now
         self.stats.bytes_down += count
         self._send_binary(count)
+        if self._drain:
+            self._drain = max(0, self._drain - count)
+            if not self._drain:
+                self._begin_close(CloseCode.GOING_AWAY, "server shutting down")
         while self._target_tls and self._target_open and not self._client_out and self.target.pending():
             try:
                 count = self.target.recv_into(self._buffer)
@@ -1417,7 +1447,18 @@ class Relay:
 
     # -- closing -----------------------------------------------------------
 
+    def _stop(self) -> None:
+        """Server shutdown: first relay what the target sent before the
+        signal (waiting in the kernel), then close 1001."""
+        pending = _unread_bytes(self.target) if self._target_open and not self._target_tls else 0
+        if pending:
+            self._drain = pending
+            self._drain_deadline = self._now + STOP_DRAIN_TIMEOUT
+        else:
+            self._begin_close(CloseCode.GOING_AWAY, "server shutting down")
+
     def _begin_close(self, code: int, reason: str) -> None:
+        self._drain, self._drain_deadline = 0, None
         if self.session.close_sent or not self._client_open:
             return
         self.stats.close_code = code

@@ -23,7 +23,7 @@ STDLIB_38 = frozenset("""
     netrc numbers operator optparse os pathlib pickle pkgutil platform plistlib poplib posix
     posixpath pprint pwd queue quopri random re reprlib resource sched secrets select selectors shlex
     shutil signal smtplib socket socketserver sqlite3 ssl stat statistics string stringprep struct
-    subprocess sys syslog tarfile tempfile textwrap threading time timeit token tokenize traceback
+    subprocess sys syslog tarfile tempfile termios textwrap threading time timeit token tokenize traceback
     tracemalloc types typing unicodedata urllib uuid warnings weakref winreg wsgiref xml zipfile zlib
 """.split())
 
