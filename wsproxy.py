@@ -109,6 +109,9 @@ DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024
 # never gets part of an invalid one); this caps that buffer.  VNC clients
 # send binary; text is rare and small.
 MAX_TEXT_MESSAGE = 1024 * 1024
+# The first read buffer for a target: enough for an RFB handshake and small
+# updates; a connection that fills it moves up to RELAY_CHUNK.
+FIRST_READ = 4096
 # Bytes read from a socket at once.  Also the most that waits in user space
 # in each direction: a side is not read while the other side is backed up.
 RELAY_CHUNK = 64 * 1024
@@ -1353,11 +1356,14 @@ class Relay:
     # -- target side -------------------------------------------------------
 
     def _read_target(self) -> None:
-        if self._buffer is None:
-            self._buffer = bytearray(RELAY_CHUNK)
-            self._view = memoryview(self._buffer)
+        buffer = self._buffer
+        if buffer is None:
+            # Small at first: most connections idle after the RFB greeting,
+            # and a zero-filled big buffer would be resident for each of them.
+            buffer = self._buffer = bytearray(FIRST_READ)
+            self._view = memoryview(buffer)
         try:
-            count = self.target.recv_into(self._buffer, min(self._drain, RELAY_CHUNK) if self._drain else 0)
+            count = self.target.recv_into(buffer, min(self._drain, len(buffer)) if self._drain else 0)
         except _WOULD_BLOCK:
             return
         except OSError as exc:
@@ -1371,6 +1377,11 @@ class Relay:
         self._last_activity = self._now
         self.stats.bytes_down += count
         self._send_binary(count)
+        if count == len(buffer) < RELAY_CHUNK:
+            # A full small read means bulk data: switch to the big buffer.
+            # Safe now: _send_binary copied whatever it could not send.
+            self._buffer = bytearray(RELAY_CHUNK)
+            self._view = memoryview(self._buffer)
         if self._drain:
             self._drain = max(0, self._drain - count)
             if not self._drain:
