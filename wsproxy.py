@@ -2821,18 +2821,47 @@ def setup_logging(config: Config) -> None:
         root.addHandler(handler)
 
 
+# At most this many "Open ..." lines for a token source; the rest are counted.
+BANNER_MAX_URLS = 20
+
+
+def _is_public(host: str) -> bool:
+    """Whether a listen host can be reached from other machines."""
+    if host in ("", "0.0.0.0", "::"):
+        return True
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True  # a name: assume it resolves to a real interface
+
+
 def banner(server: Server) -> List[str]:
-    """What to tell the person who started us: where we listen and what to open."""
+    """What to tell the person who started us: where we listen, what we
+    serve, and the URLs to open."""
     config = server.config
     scheme = "https" if config.cert else "http"
-    lines = ["wsproxy %s listening on %s%s" % (__version__, ", ".join(server.addresses()),
-                                                " (TLS%s)" % (" only" if config.ssl_only else " and plain") if config.cert else "")]
+    lines = ["wsproxy %s listening on %s" % (__version__, ", ".join(server.addresses()))]
+    if config.cert:
+        lines.append("TLS: %s (certificate %s)" % ("required (--ssl-only)" if config.ssl_only
+                                                   else "on, plain http/ws on the same port", config.cert))
+    else:
+        lines.append("TLS: off (add --cert FILE for https:// and wss://)")
+    names = []
     if config.demo:
         lines.append("target: the built-in demo desktop at %s (loopback only)" % config.target)
     elif config.target is not None:
         lines.append("target: %s" % config.target)
     else:
-        lines.append("targets: token source %s" % config.token_source)
+        names = sorted(server.tokens.tokens())
+        lines.append("targets: %d token%s from %s%s" % (
+            len(names), "" if len(names) == 1 else "s", config.token_source,
+            "" if config.token_plugin == "ReadOnlyTokenFile" else " (reloaded on change)"))
+    if not config.unix_listen and _is_public(config.listen_host) and not config.cert and not config.auth_plugin:
+        lines.append("warning: listening on all or public interfaces with no TLS and no --auth-plugin: "
+                     "anyone who reaches port %d can use %s" % (
+                         config.listen_port, "the desktop" if config.target is not None else "a desktop whose token they know"))
     if config.unix_listen:
         return lines
     host = config.listen_host or "localhost"
@@ -2840,7 +2869,7 @@ def banner(server: Server) -> List[str]:
         host = "[%s]" % host
     base = "%s://%s:%d" % (scheme, host, config.listen_port)
     if server.web_root is None:
-        lines.append("serving no web files; WebSocket endpoint: %s://%s:%d/websockify"
+        lines.append("web files: none; WebSocket endpoint: %s://%s:%d/websockify"
                      % ("wss" if config.cert else "ws", host, config.listen_port))
         return lines
     lines.append("web files: %s" % server.web_root)
@@ -2849,11 +2878,12 @@ def banner(server: Server) -> List[str]:
     elif config.target is not None:
         lines.append("Open %s/vnc.html" % base)
     else:
-        names = sorted(server.tokens.tokens())
         if not names:
             lines.append("the token source has no tokens yet; add 'NAME: host:port' lines")
-        for name in names:
+        for name in names[:BANNER_MAX_URLS]:
             lines.append("Open %s/vnc.html?path=%s" % (base, urllib.parse.quote("websockify?token=" + name, safe="/=?")))
+        if len(names) > BANNER_MAX_URLS:
+            lines.append("... and %d more tokens" % (len(names) - BANNER_MAX_URLS))
     return lines
 
 

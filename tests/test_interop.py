@@ -72,7 +72,7 @@ def test_ws_and_wss_on_the_same_port(tls_proxy, web_root):
         sock.sendall(get_request("/vnc.html", [("Connection", "close")]))
         response = read_response(sock)
     assert response.status == 200 and response.body == (web_root / "vnc.html").read_bytes()
-    assert "(TLS and plain)" in tls_proxy.stdout
+    assert "TLS: on, plain http/ws on the same port" in tls_proxy.stdout
 
 
 def test_tls_below_1_2_is_refused(tls_proxy):
@@ -127,7 +127,7 @@ def test_ssl_only_refuses_plain(start_proxy, echo_server, cert):
     assert "plain connection refused" in proxy.wait_stderr(lambda t: "plain connection refused" in t)
     with connect(proxy.url(scheme="wss"), ssl=client_context()) as ws:
         assert _echo(ws) == b"hello"
-    assert "(TLS only)" in proxy.stdout
+    assert "TLS: required (--ssl-only)" in proxy.stdout
 
 
 # ---------------------------------------------------------------------------
@@ -340,3 +340,27 @@ def test_real_vnc_server_through_the_proxy(start_proxy, xvnc):
     log = proxy.wait_stderr(lambda t: ": closed " in t)
     down = int(re.search(r"down=(\d+)B", log).group(1))
     assert down >= 320 * 200 * 4, "the close line counts the framebuffer bytes: %s" % log
+
+
+def test_banner_warns_when_public_without_tls_or_auth(tmp_path):
+    """Listening on all interfaces with neither TLS nor auth earns a warning;
+    loopback or an auth plugin does not."""
+    import sys
+    from conftest import WSPROXY_PY
+
+    def banner(*args):
+        out = subprocess.run([sys.executable, WSPROXY_PY, "--timeout", "0.2"] + list(args),
+                             capture_output=True, text=True, timeout=20)
+        return out.stdout
+    port = free_port()
+    public = banner(str(port), "127.0.0.1:5901")
+    assert "warning: listening on all or public interfaces with no TLS and no --auth-plugin" in public
+    assert "TLS: off" in public
+    assert "warning" not in banner("127.0.0.1:%d" % free_port(), "127.0.0.1:5901")
+    assert "warning" not in banner(str(free_port()), "127.0.0.1:5901", "--auth-plugin", "BasicHTTPAuth",
+                                   "--auth-source", "u:p")
+    tokens = tmp_path / "t.conf"
+    tokens.write_text("".join("t%02d: 127.0.0.1:%d\n" % (i, 5900 + i) for i in range(25)))
+    many = banner("127.0.0.1:%d" % free_port(), "--token-plugin", "TokenFile", "--token-source", str(tokens))
+    assert "targets: 25 tokens from %s (reloaded on change)" % tokens in many
+    assert many.count("Open http://") == 20 and "... and 5 more tokens" in many
