@@ -101,6 +101,9 @@ CLOSE_TIMEOUT = 3.0
 # stalled client must not hold up the exit (drain + CLOSE_TIMEOUT stays
 # within Server.shutdown's grace).
 STOP_DRAIN_TIMEOUT = 1.0
+# Once the client is gone or has closed, a target gets this long to take the
+# data still owed to it; a target that stops reading cannot hold the thread.
+TARGET_FLUSH_TIMEOUT = 10.0
 # Default cap on one WebSocket message from a client (close 1009 above it).
 # VNC clients send small messages (input events, clipboard); 16 MiB still
 # admits a large clipboard paste.  Payload is streamed, never held whole.
@@ -1148,7 +1151,8 @@ class Relay:
         self._target_open = True     # we may still read from the target
         self._target_writable = True
         self._client_open = True     # the client socket is usable
-        self._close_deadline = None
+        self._close_deadline = None  # for the client's Close reply
+        self._flush_deadline = None  # for a target still owed data after the client is done
         self._drain = 0              # after a stop: target bytes still owed before close 1001
         self._drain_deadline = None
         self._now = time.monotonic()
@@ -1182,7 +1186,10 @@ class Relay:
                         cmask |= _POLL_IN
                     if self._client_out:
                         cmask |= _POLL_OUT
-                poller.set(cfd, cmask)
+                if cmask:
+                    poller.set(cfd, cmask)
+                else:
+                    poller.remove(cfd)  # even a zero mask reports hang-ups
                 tmask = 0
                 if self._target_open and not closing and not self._client_out:
                     tmask |= _POLL_IN
@@ -1221,19 +1228,27 @@ class Relay:
         return self.stats
 
     def _finished(self) -> bool:
-        if not self._client_open:
-            return not self._target_out or not self._target_writable
-        if not self.session.close_sent:
-            return False
-        if self._client_out:
-            return self._close_deadline is not None and self._now > self._close_deadline
-        if self.session.close_received or self.session.failure is not None:
+        now = self._now
+        session = self.session
+        if self._client_open:
+            if not session.close_sent:
+                return False
+            expired = self._close_deadline is not None and now > self._close_deadline
             # A failed connection is not owed a wait for the peer's Close (RFC 6455 7.1.7).
-            return not self._target_out or not self._target_writable
-        return self._close_deadline is not None and self._now > self._close_deadline
+            answered = session.close_received or session.failure is not None
+            if not expired and (self._client_out or not answered):
+                return False
+        # The client side is done; only the target may still owe us a read.
+        if not self._target_out or not self._target_writable:
+            return True
+        if self._flush_deadline is None:
+            self._flush_deadline = now + TARGET_FLUSH_TIMEOUT
+        return now > self._flush_deadline
 
     def _timeout(self) -> Optional[float]:
-        deadlines = [d for d in (self._close_deadline, self._ping_due, self._pong_deadline, self._drain_deadline)
+        # Once only the target is left, the (expired) close deadline no longer counts.
+        close = self._close_deadline if self._flush_deadline is None else self._flush_deadline
+        deadlines = [d for d in (close, self._ping_due, self._pong_deadline, self._drain_deadline)
                      if d is not None]
         if self.idle_timeout:
             deadlines.append(self._last_activity + self.idle_timeout)

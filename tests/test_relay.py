@@ -156,6 +156,25 @@ def test_client_vanishing_closes_target(harness):
             time.sleep(0.01)
 
 
+def test_target_that_never_reads_cannot_hold_the_relay_after_close(harness, monkeypatch):
+    """Data plus Close in one read, and a target that never reads: the client
+    gets its close reply at once, and the relay gives the target
+    TARGET_FLUSH_TIMEOUT to take the rest, sleeping (not spinning) meanwhile."""
+    monkeypatch.setattr(wsproxy, "TARGET_FLUSH_TIMEOUT", 1.0)
+    h = harness()
+    h.target.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    h.relay.target.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    cpu_before = time.process_time()
+    h.client.sendall(ws_frame(0x2, b"x" * 60000) + ws_frame(0x8, struct.pack("!H", 1000)))
+    code, _ = read_close_code(h.client, bytearray())
+    assert code == 1000
+    h.thread.join(5)
+    assert not h.thread.is_alive(), "relay still held by a target that never reads"
+    assert 0.9 < h.ended_at - h.started_at < 3
+    assert time.process_time() - cpu_before < 0.5, "the wait must be a sleep in poll"
+    assert h.stats.bytes_up < 60000
+
+
 def _queued(relay) -> int:
     for _ in range(100):
         try:
