@@ -52,19 +52,16 @@ import argparse
 import base64
 import binascii
 import codecs
-import email.utils
 import errno
 import hashlib
 import hmac
 import ipaddress
 import logging
-import logging.handlers
 import os
 import re
 import select
 import signal
 import socket
-import ssl
 import stat
 import struct
 import sys
@@ -1011,21 +1008,54 @@ def resolve_static_path(web_root: str, url_path: str) -> str:
     return real
 
 
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def http_date(timestamp: float) -> str:
+    """IMF-fixdate (RFC 9110 5.6.7), e.g. ``Sun, 06 Nov 1994 08:49:37 GMT``.
+
+    Written out rather than taken from email.utils, which costs megabytes of
+    imports on a small box; and locale-independent, unlike strftime.
+    """
+    t = time.gmtime(timestamp)
+    return "%s, %02d %s %04d %02d:%02d:%02d GMT" % (
+        _WEEKDAYS[t.tm_wday], t.tm_mday, _MONTHS[t.tm_mon - 1], t.tm_year, t.tm_hour, t.tm_min, t.tm_sec)
+
+
+def parse_http_date(text: str) -> Optional[int]:
+    """Seconds since the epoch for an IMF-fixdate, or None for anything else.
+
+    Browsers send back the Last-Modified value we gave them, which is always
+    this form; the obsolete RFC 850 and asctime forms just get a full 200.
+    """
+    parts = text.split()
+    if len(parts) != 6 or parts[5] != "GMT" or parts[2] not in _MONTHS:
+        return None
+    day, year, clock = parts[1], parts[3], parts[4].split(":")
+    if not (day.isdigit() and year.isdigit() and len(clock) == 3 and all(c.isdigit() for c in clock)):
+        return None
+    # Days from the civil date (Howard Hinnant's algorithm), no calendar module.
+    y, m, d = int(year), _MONTHS.index(parts[2]) + 1, int(day)
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    hours, minutes, seconds = (int(c) for c in clock)
+    return days * 86400 + hours * 3600 + minutes * 60 + seconds
+
+
 def not_modified(if_modified_since: Optional[str], mtime: float) -> bool:
     if not if_modified_since:
         return False
-    try:
-        since = email.utils.parsedate_to_datetime(if_modified_since)
-    except (TypeError, ValueError, IndexError):
-        return False
-    if since is None:
-        return False
-    return int(mtime) <= since.timestamp()
+    since = parse_http_date(if_modified_since)
+    return since is not None and int(mtime) <= since
 
 
 def static_headers(path: str, st: os.stat_result) -> List[Tuple[str, str]]:
     return [("Content-Type", content_type(path)), ("Content-Length", str(st.st_size)),
-            ("Last-Modified", email.utils.formatdate(st.st_mtime, usegmt=True)),
+            ("Last-Modified", http_date(st.st_mtime)),
             # no-cache: revalidate every time, so an upgraded web/ is never stale.
             ("Cache-Control", "no-cache"), ("X-Content-Type-Options", "nosniff")]
 
@@ -1037,7 +1067,30 @@ def static_headers(path: str, st: os.stat_result) -> List[Tuple[str, str]]:
 _POLL_IN = getattr(select, "POLLIN", 1)
 _POLL_OUT = getattr(select, "POLLOUT", 4)
 _POLL_ERR = getattr(select, "POLLERR", 8) | getattr(select, "POLLHUP", 16) | getattr(select, "POLLNVAL", 32)
-_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+_WOULD_BLOCK = (BlockingIOError, InterruptedError)  # plus ssl's "want read/write" once TLS is used
+
+
+def _ssl():
+    """The ssl module, imported on first use.
+
+    It costs about 6 MB of memory, which a proxy without TLS on a small box
+    should not pay.  Importing it also teaches the relay its non-blocking
+    errors (SSLWantRead/WriteError), which plain sockets never raise.
+    """
+    global _WOULD_BLOCK
+    import ssl
+    _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+    return ssl
+
+
+def _is_ssl_error(exc: BaseException) -> bool:
+    ssl = sys.modules.get("ssl")
+    return ssl is not None and isinstance(exc, ssl.SSLError)
+
+
+def _is_tls(sock) -> bool:
+    ssl = sys.modules.get("ssl")
+    return ssl is not None and isinstance(sock, ssl.SSLSocket)
 
 
 def _unread_bytes(sock: socket.socket) -> int:
@@ -1142,11 +1195,13 @@ class Relay:
         self.stats = RelayStats()
         self._client_out = deque()   # bytes/memoryviews for the client, in order
         self._target_out = deque()   # payload for the target, in order
-        self._client_tls = isinstance(client, ssl.SSLSocket)
+        self._client_tls = _is_tls(client)
         # sendmsg gathers header and payload without copying; TLS sockets and
         # Windows lack it, so those get one joined buffer instead.
         self._gather = not self._client_tls and hasattr(client, "sendmsg")
-        self._target_tls = isinstance(target, ssl.SSLSocket)
+        self._target_tls = _is_tls(target)
+        if self._client_tls or self._target_tls:
+            _ssl()
         self._buffer = None          # target read buffer, allocated on first use
         self._target_open = True     # we may still read from the target
         self._target_writable = True
@@ -1588,7 +1643,7 @@ class ConnectionHandler:
                 chunk = self.sock.recv(4096)
             except socket.timeout:
                 continue
-            except (ssl.SSLError, OSError) as exc:
+            except OSError as exc:  # ssl.SSLError is an OSError
                 raise _ClosedError(str(exc)) from None
             if not chunk:
                 if self.buffer:
@@ -1599,7 +1654,7 @@ class ConnectionHandler:
     def _wait_readable(self, timeout: float) -> bool:
         """Wait for request bytes, but give up at once when the server stops,
         so an idle keep-alive connection never delays shutdown."""
-        if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
+        if _is_tls(self.sock) and self.sock.pending():
             return True
         poller = _Poller()
         try:
@@ -1638,7 +1693,7 @@ class ConnectionHandler:
                 keep_alive = self._serve(head)
         except _ClosedError:
             pass
-        except (OSError, ssl.SSLError) as exc:
+        except OSError as exc:  # ssl.SSLError is an OSError
             log.debug("conn %d %s: socket error: %s", self.number, self.peer, exc)
 
     def _negotiate_tls(self) -> bool:
@@ -1665,7 +1720,7 @@ class ConnectionHandler:
         if is_tls:
             try:
                 self.sock = context.wrap_socket(self.sock, server_side=True)
-            except (ssl.SSLError, OSError) as exc:
+            except OSError as exc:  # ssl.SSLError is an OSError
                 log.info("conn %d %s: TLS handshake failed: %s", self.number, self.peer,
                          getattr(exc, "reason", None) or exc)
                 return False
@@ -1758,6 +1813,7 @@ class ConnectionHandler:
                 sock = socket.create_connection((target.host, target.port), timeout=CONNECT_TIMEOUT)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.config.ssl_target:
+                ssl = _ssl()
                 context = ssl.create_default_context()
                 # Like websockify: targets behind --ssl-target usually carry
                 # self-signed certificates; the hop is encrypted, not verified.
@@ -1771,9 +1827,9 @@ class ConnectionHandler:
             raise HandshakeError(502, "target %s unreachable: timed out after %gs" % (target, CONNECT_TIMEOUT)) from None
         except socket.gaierror as exc:
             raise HandshakeError(502, "target %s unreachable: %s" % (target, exc.strerror)) from None
-        except ssl.SSLError as exc:
-            raise HandshakeError(502, "target %s: TLS failed: %s" % (target, exc.reason or exc)) from None
         except OSError as exc:
+            if _is_ssl_error(exc):
+                raise HandshakeError(502, "target %s: TLS failed: %s" % (target, exc.reason or exc)) from None
             reason = (exc.strerror or str(exc)).lower()
             raise HandshakeError(502, "target %s unreachable: %s" % (target, reason)) from None
 
@@ -2075,12 +2131,14 @@ class Server:
 TLS_VERSIONS = {"tlsv1_2": "TLSv1_2", "tlsv1_3": "TLSv1_3"}
 
 
-def make_tls_context(config: Config) -> ssl.SSLContext:
+def make_tls_context(config: Config):
+    """The server-side SSLContext for --cert/--key, TLS 1.2 or newer."""
+    ssl = _ssl()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = getattr(ssl.TLSVersion, TLS_VERSIONS[config.ssl_version])
     try:
         context.load_cert_chain(config.cert, config.key or None)
-    except (OSError, ssl.SSLError) as exc:
+    except OSError as exc:  # ssl.SSLError is an OSError
         raise ConfigError("cannot load --cert %s%s: %s" % (
             config.cert, " --key " + config.key if config.key else "",
             getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc)) from None
@@ -2825,7 +2883,8 @@ def setup_logging(config: Config) -> None:
     if config.log_file:
         handlers.append(logging.FileHandler(config.log_file))
     if config.syslog:
-        handler = logging.handlers.SysLogHandler(address="/dev/log")
+        from logging.handlers import SysLogHandler  # only here: it pulls in pickle and more
+        handler = SysLogHandler(address="/dev/log")
         handler.setFormatter(logging.Formatter("wsproxy[%(process)d]: %(levelname)s %(message)s"))
         handlers.append(handler)
     if not handlers or not config.daemon:

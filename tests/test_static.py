@@ -239,3 +239,22 @@ def test_arbitrary_paths_never_resolve_outside_the_root(tree, url_path):
     assert real.startswith(root + os.sep), (url_path, real)
     assert not real.startswith(outside + os.sep)
     assert os.path.isfile(real)
+
+
+def test_http_date_matches_rfc_9110_and_round_trips():
+    """Last-Modified uses IMF-fixdate; the RFC 9110 example and a round trip."""
+    assert wsproxy.http_date(784111777) == "Sun, 06 Nov 1994 08:49:37 GMT"
+    for stamp in (0, 951782400, 1709208000, 4102444799):  # epoch, leap days, 2099
+        assert wsproxy.parse_http_date(wsproxy.http_date(stamp)) == stamp
+    for bad in ("", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994",
+                "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, xx Nov 1994 08:49:37 GMT", "Sun, 06 Foo 1994 08:49:37 GMT"):
+        assert wsproxy.parse_http_date(bad) is None
+
+
+def test_importing_wsproxy_does_not_load_ssl_or_email():
+    """A proxy without TLS never pays for the ssl module (about 6 MB)."""
+    import subprocess, sys
+    code = "import sys, wsproxy; print('ssl' in sys.modules, 'email' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=os.path.dirname(os.path.abspath(wsproxy.__file__)), check=True)
+    assert out.stdout.split() == ["False", "False"]
