@@ -53,8 +53,6 @@ import base64
 import binascii
 import codecs
 import errno
-import hashlib
-import hmac
 import ipaddress
 import logging
 import os
@@ -305,9 +303,19 @@ def error_response(error: HandshakeError, head_only: bool = False) -> bytes:
 # ===========================================================================
 
 
+def _sha1(data: bytes):
+    """SHA-1 for the accept key.  CPython's built-in _sha1 avoids hashlib,
+    whose OpenSSL binding costs about 4 MB of memory on a small box."""
+    try:
+        from _sha1 import sha1
+    except ImportError:  # other interpreters
+        from hashlib import sha1
+    return sha1(data)
+
+
 def accept_key(key: str) -> str:
     """Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 4.2.2)."""
-    digest = hashlib.sha1((key + WEBSOCKET_GUID).encode("ascii")).digest()
+    digest = _sha1((key + WEBSOCKET_GUID).encode("ascii")).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
@@ -1147,6 +1155,10 @@ class _Poller:
                 pass
 
     def wait(self, timeout: Optional[float]) -> List[Tuple[int, int]]:
+        if timeout is not None:
+            # poll() takes at most 2**31-1 ms: a long --idle-timeout, --heartbeat
+            # or --timeout (or inf) just wakes up early, and callers recompute.
+            timeout = min(timeout, 3600.0)
         if self._poll is not None:
             return self._poll.poll(None if timeout is None else max(0, int(timeout * 1000) + 1))
         import selectors
@@ -1771,6 +1783,8 @@ class ConnectionHandler:
                 except (binascii.Error, ValueError):
                     supplied = b""
             # Constant time, so the comparison leaks nothing about the secret.
+            import hashlib  # only with BasicHTTPAuth: see _sha1
+            import hmac
             if not hmac.compare_digest(hashlib.sha256(supplied).digest(), hashlib.sha256(expected).digest()):
                 raise HandshakeError(401, "authentication required",
                                      [("WWW-Authenticate", 'Basic realm="wsproxy", charset="UTF-8"')])
@@ -2862,8 +2876,8 @@ def parse_args(argv: Sequence[str]) -> Config:
     config.trusted_proxies = list(args.trusted_proxy)
 
     for name in ("heartbeat", "idle_timeout", "timeout"):
-        if getattr(args, name) < 0:
-            raise ConfigError("--%s must not be negative" % name.replace("_", "-"))
+        if not getattr(args, name) >= 0:   # also refuses nan, which compares false to every deadline
+            raise ConfigError("--%s must be a number of seconds, not negative" % name.replace("_", "-"))
     if args.max_message_size < 1:
         raise ConfigError("--max-message-size must be positive")
     config.heartbeat, config.idle_timeout, config.timeout = args.heartbeat, args.idle_timeout, args.timeout
