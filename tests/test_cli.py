@@ -1,11 +1,15 @@
 """Section 12: websockify command lines to Config, and the errors people see."""
 
+import contextlib
+import io
 import os
 import socket
 import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import wsproxy
 from wsproxy import ConfigError, Target, parse_args
@@ -185,6 +189,11 @@ def test_access_control_and_limits():
     (["--trusted-proxy", "proxy.example", "6080", "h:1"], ["proxy.example"]),
     (["--heartbeat", "-1", "6080", "h:1"], ["--heartbeat", "negative"]),
     (["--idle-timeout", "-5", "6080", "h:1"], ["--idle-timeout", "negative"]),
+    # nan compares false to every deadline: --timeout nan never fired and woke
+    # the accept loop every millisecond (found by the argv property below).
+    (["--timeout", "nan", "6080", "h:1"], ["--timeout", "number of seconds"]),
+    (["--heartbeat", "nan", "6080", "h:1"], ["--heartbeat", "number of seconds"]),
+    (["--idle-timeout", "NaN", "6080", "h:1"], ["--idle-timeout", "number of seconds"]),
     (["--max-message-size", "0", "6080", "h:1"], ["--max-message-size"]),
     # bad ports and addresses
     (["0", "h:1"], ["1 to 65535"]),
@@ -300,3 +309,36 @@ def test_version(capsys):
         parse_args(["--version"])
     assert info.value.code == 0
     assert wsproxy.__version__ in capsys.readouterr().out
+
+
+# -- property: any argument list ---------------------------------------------------------------
+
+_WORDS = ["--listen", "--vnc", "--demo", "--token-plugin", "--token-source", "--target-config", "--web",
+          "--no-web", "--cert", "--key", "--ssl-only", "--ssl-version", "--auth-plugin", "--auth-source",
+          "--web-auth", "--trusted-proxy", "--heartbeat", "--idle-timeout", "--timeout",
+          "--max-message-size", "--unix-listen", "--unix-target", "--host-token", "--record", "-v", "-D",
+          "6080", ":6080", "localhost:5901", "[::1]:5900", "fe80::1:5900", "TokenFile", "BasicHTTPAuth",
+          "ExpectOrigin", "u:p", "/", "-1", "0", "1e999", "nan", "inf", "10.0.0.0/8", "--", "-", "=", "--help"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_WORDS) | st.text(max_size=20), max_size=8))
+def test_any_argv_gives_a_config_or_a_clear_refusal(argv):
+    # Only ConfigError (one sentence) or argparse's exit 2; exit 0 only
+    # after printing --help or --version.
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            config = parse_args(argv)
+    except ConfigError as exc:
+        message = str(exc)
+        assert message and "\n" not in message and "Traceback" not in message
+        return
+    except SystemExit as exc:
+        if exc.code == 0:
+            assert out.getvalue().startswith(("usage:", "wsproxy "))
+        else:
+            assert exc.code == 2 and "wsproxy.py: error: " in err.getvalue()
+        return
+    assert 0 <= config.listen_port < 65536 and config.max_message_size >= 1
+    assert config.heartbeat >= 0 and config.idle_timeout >= 0 and config.timeout >= 0

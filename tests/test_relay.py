@@ -95,6 +95,30 @@ def harness():
         h.close()
 
 
+@pytest.mark.parametrize("timeout", [3e6, 1e300, float("inf")])
+def test_poller_wait_takes_any_long_timeout(timeout):
+    # poll() refuses more than 2**31-1 ms: --timeout 3e6 crashed the accept
+    # loop and --idle-timeout/--heartbeat of that size every relay (OverflowError).
+    a, b = socket.socketpair()
+    poller = wsproxy._Poller()
+    try:
+        poller.set(a.fileno(), wsproxy._POLL_IN)
+        b.sendall(b"x")
+        assert [fd for fd, _ in poller.wait(timeout)] == [a.fileno()]
+    finally:
+        poller.close()
+        a.close()
+        b.close()
+
+
+def test_relay_with_huge_idle_timeout_and_heartbeat_relays(harness):
+    h = harness(idle_timeout=1e300, heartbeat=float("inf"))
+    h.send(b"up")
+    assert recv_exact(h.target, 2) == b"up"
+    h.target.sendall(b"down")
+    assert h.read_client_payload(4, bytearray()) == b"down"
+
+
 def test_relay_moves_bytes_both_ways_in_order(harness):
     h = harness()
     rng = random.Random(1)
