@@ -14,7 +14,7 @@ WSPROXY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # arrived in 3.10).  Also the floor: a module new in 3.9+ (zoneinfo, graphlib)
 # would import here on a newer Python but fail on 3.8.
 STDLIB_38 = frozenset("""
-    __future__ _thread abc argparse array ast asyncio atexit base64 binascii bisect builtins bz2
+    __future__ _sha1 _thread abc argparse array ast asyncio atexit base64 binascii bisect builtins bz2
     calendar cgi codecs collections colorsys concurrent configparser contextlib contextvars copy
     copyreg csv ctypes dataclasses datetime decimal difflib dis email encodings enum errno
     faulthandler fcntl filecmp fileinput fnmatch fractions functools gc getopt getpass gettext glob
