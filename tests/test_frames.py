@@ -598,3 +598,89 @@ def test_session_on_arbitrary_bytes_raises_only_protocol_errors(data, step):
     if session.failure is not None:
         assert isinstance(session.failure, ProtocolError)
         assert session.failure.close_code in (1002, 1007, 1009)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=1200), st.binary(min_size=4, max_size=4), st.integers(0, 7), st.integers(0, 1200))
+def test_apply_mask_equals_per_byte_xor_whole_and_in_two_pieces(data, key, offset, cut):
+    # Both sides of _MASK_TRANSLATE_MIN, at any key offset, cut anywhere.
+    cut = min(cut, len(data))
+    expected = naive_mask(data, key, offset)
+    assert wsproxy.apply_mask(data, key, offset) == expected
+    assert wsproxy.apply_mask(data[:cut], key, offset) + wsproxy.apply_mask(data[cut:], key, offset + cut) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=130),
+                 st.builds(lambda code, rest: code.to_bytes(2, "big") + rest,
+                           st.integers(0, 0xFFFF), st.binary(max_size=40)),
+                 st.builds(lambda code, reason: code.to_bytes(2, "big") + reason.encode("utf-8"),
+                           st.integers(995, 5005), st.text(max_size=40))))
+def test_close_payloads_parse_or_raise_1002_or_1007_and_round_trip(payload):
+    try:
+        code, reason = wsproxy.parse_close(payload)
+    except ProtocolError as exc:
+        bad_code = len(payload) == 1 or not wsproxy.close_code_is_valid(int.from_bytes(payload[:2], "big"))
+        assert exc.close_code == (1002 if bad_code else 1007)
+        return
+    if not payload:
+        assert (code, reason) == (1005, "")
+        return
+    assert wsproxy.close_code_is_valid(code)
+    # What we echo back is the peer's own payload when it fits a control frame.
+    assert wsproxy.encode_close(code, reason) == payload[:125] or len(payload) > 125
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 5000).filter(wsproxy.close_code_is_valid), st.text(max_size=130))
+def test_encode_close_fits_a_control_frame_and_parses_back(code, reason):
+    payload = wsproxy.encode_close(code, reason)
+    assert len(payload) <= 125
+    parsed_code, parsed_reason = wsproxy.parse_close(payload)
+    assert parsed_code == code
+    if len(reason.encode("utf-8")) <= 123:
+        assert parsed_reason == reason
+    else:  # cut on a character boundary: at most 3 bytes of one character lost
+        assert reason.startswith(parsed_reason) and len(parsed_reason.encode("utf-8")) > 119
+
+
+_any_frames = st.lists(
+    st.builds(lambda opcode, payload, fin, rsv, masked: client_frame(opcode, payload, fin, KEY if masked else None, rsv),
+              # Mostly well-formed, so later frames are reached; sometimes not.
+              st.sampled_from([0x2, 0x2, 0x2, 0x1, 0x1, 0x0, 0x9, 0xA, 0x8, 0x3, 0xB]),
+              st.binary(max_size=140) | st.text(max_size=30).map(lambda t: t.encode("utf-8")),
+              st.sampled_from([True, True, True, False]), st.sampled_from([0] * 9 + [0x40, 0x10]),
+              st.sampled_from([True] * 9 + [False])),
+    max_size=8,
+).map(b"".join)
+
+
+def _session_outcome(chunks, require_mask):
+    session = WebSocketSession(max_message_size=100, require_mask=require_mask)
+    data, others, outgoing = b"", [], b""
+    for chunk in chunks:
+        for event in session.receive(chunk):
+            if isinstance(event, DataReceived):
+                assert 0 < len(event.payload) <= 100
+                data += event.payload
+            else:
+                assert isinstance(event, (PingReceived, PongReceived, CloseReceived))
+                others.append(event)
+        outgoing += session.take_outgoing()
+    failure = session.failure
+    if failure is not None:
+        assert isinstance(failure, ProtocolError) and failure.close_code in (1002, 1007, 1009)
+    return data, others, outgoing, failure.close_code if failure is not None else None
+
+
+@settings(max_examples=300, deadline=None)
+@given(_any_frames, st.booleans(), st.lists(st.integers(0, 2000), max_size=8))
+def test_session_on_arbitrary_frames_is_the_same_whole_or_split(wire, require_mask, cuts):
+    # Whatever the frames (bad opcodes, RSV bits, unmasked, oversized, bad
+    # UTF-8), the session gives only its events or a typed failure, never
+    # replies with more bytes than it got, and the splits change nothing.
+    whole = _session_outcome([wire], require_mask)
+    points = sorted({c % (len(wire) + 1) for c in cuts})
+    split = _session_outcome([wire[a:b] for a, b in zip([0] + points, points + [len(wire)])], require_mask)
+    assert split == whole
+    assert len(whole[0]) + len(whole[2]) <= len(wire)

@@ -3,6 +3,8 @@
 import base64
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import wsproxy
 from wsproxy import HandshakeError, check_upgrade, parse_request_head
@@ -186,3 +188,41 @@ def test_wsproto_client_accepts_our_handshake():
     assert len(events) == 1 and isinstance(events[0], AcceptConnection), events
     assert events[0].subprotocol == "binary"
     assert wsproto  # imported for the skip
+
+
+# -- property: any mix of handshake headers ---------------------------------------------
+
+_HANDSHAKE_LINES = st.sampled_from([
+    "Upgrade: websocket", "Upgrade: WebSocket, h2c", "Upgrade: ", "Connection: Upgrade",
+    "Connection: keep-alive, upgrade", "Connection: close", "Sec-WebSocket-Version: 13",
+    "Sec-WebSocket-Version: 8", "Sec-WebSocket-Version: 13, 8", "Sec-WebSocket-Key: " + RFC_KEY,
+    "Sec-WebSocket-Key: " + RFC_KEY[:-2], "Sec-WebSocket-Key: \u00e9\u00e9==", "Sec-WebSocket-Key: ",
+    "Sec-WebSocket-Protocol: binary", "Sec-WebSocket-Protocol: base64", "Sec-WebSocket-Protocol: chat, ,",
+    "Origin: http://example.test",
+]) | st.builds("{}: {}".format, st.sampled_from(["Upgrade", "Connection", "Sec-WebSocket-Key",
+                                                  "Sec-WebSocket-Version", "Sec-WebSocket-Protocol"]),
+               st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=30))
+
+
+_REQUIRED = ["Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: " + RFC_KEY]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["GET", "GET", "HEAD", "POST"]), st.sampled_from(["1.0", "1.1", "1.1"]),
+       st.sets(st.integers(0, 3)), st.lists(_HANDSHAKE_LINES, max_size=6), st.randoms(use_true_random=False))
+def test_any_handshake_headers_give_an_upgrade_or_a_status(method, version, dropped, extra, rng):
+    # The four required lines, some dropped, plus near-misses and repeats, in any order.
+    lines = [line for i, line in enumerate(_REQUIRED) if i not in dropped] + extra
+    rng.shuffle(lines)
+    text = "%s /websockify HTTP/%s\r\n%s\r\n\r\n" % (method, version, "".join(line + "\r\n" for line in lines))
+    try:
+        head = parse_request_head(text.encode("latin-1"))
+        upgrade = check_upgrade(head)
+    except HandshakeError as exc:
+        assert exc.status in (400, 405, 426)
+        assert b"\r\n\r\n" in wsproxy.error_response(exc)
+        return
+    assert method == "GET" and version == "1.1"
+    assert len(base64.b64decode(upgrade.key, validate=True)) == 16
+    assert upgrade.subprotocol in (None, "binary")
+    assert wsproxy.upgrade_response(upgrade).startswith(b"HTTP/1.1 101 ")
