@@ -69,9 +69,8 @@ import unicodedata
 import urllib.parse
 import zlib
 from collections import deque
-from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 __version__ = "1.0.0"
 
@@ -177,8 +176,7 @@ _TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 _REQUEST_LINE_RE = re.compile(r"^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP/(\d)\.(\d)\Z")
 
 
-@dataclass
-class RequestHead:
+class RequestHead(NamedTuple):
     """One parsed HTTP request head.  Header names are lower-cased."""
 
     method: str
@@ -323,8 +321,7 @@ def is_upgrade_request(head: RequestHead) -> bool:
     return "websocket" in head.tokens("upgrade")
 
 
-@dataclass
-class Upgrade:
+class Upgrade(NamedTuple):
     """An accepted WebSocket opening handshake."""
 
     key: str
@@ -503,8 +500,7 @@ def parse_close(payload: bytes) -> Tuple[int, str]:
     return code, reason
 
 
-@dataclass
-class FramePiece:
+class FramePiece(NamedTuple):
     """Part (or all) of one frame's unmasked payload.
 
     Data frames are handed out as their bytes arrive, so a large frame never
@@ -648,23 +644,19 @@ class FrameDecoder:
 # ===========================================================================
 
 
-@dataclass
-class DataReceived:
+class DataReceived(NamedTuple):
     payload: bytes
 
 
-@dataclass
-class PingReceived:
+class PingReceived(NamedTuple):
     payload: bytes
 
 
-@dataclass
-class PongReceived:
+class PongReceived(NamedTuple):
     payload: bytes
 
 
-@dataclass
-class CloseReceived:
+class CloseReceived(NamedTuple):
     code: int
     reason: str
 
@@ -776,13 +768,34 @@ class WebSocketSession:
 # ===========================================================================
 
 
-@dataclass(frozen=True)
 class Target:
-    """Where a connection goes: a TCP host and port, or a Unix socket."""
+    """Where a connection goes: a TCP host and port, or a Unix socket.
 
-    host: str = ""
-    port: int = 0
-    unix_path: str = ""
+    Immutable and comparable by value.  Deliberately not a tuple, so that
+    ``"... %s" % target`` formats it instead of unpacking it.
+    """
+
+    __slots__ = ("host", "port", "unix_path")
+
+    def __init__(self, host: str = "", port: int = 0, unix_path: str = ""):
+        object.__setattr__(self, "host", host)
+        object.__setattr__(self, "port", port)
+        object.__setattr__(self, "unix_path", unix_path)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Target is immutable")
+
+    def _key(self) -> tuple:
+        return (self.host, self.port, self.unix_path)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Target) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return "Target(host=%r, port=%r, unix_path=%r)" % self._key()
 
     def __str__(self) -> str:
         if self.unix_path:
@@ -829,8 +842,7 @@ def _is_ipv6(text: str) -> bool:
 _TOKEN_SPLIT_RE = re.compile(r":\s+")
 
 
-@dataclass(frozen=True)
-class TokenEntry:
+class TokenEntry(NamedTuple):
     target: Target
     origin: str  # "file:line", for logs that must not show the token itself
 
@@ -1176,12 +1188,16 @@ class _Poller:
             self._selector.close()
 
 
-@dataclass
 class RelayStats:
-    bytes_up: int = 0      # client payload delivered to the target
-    bytes_down: int = 0    # target bytes sent to the client
-    close_code: int = CloseCode.ABNORMAL
-    close_reason: str = ""
+    """What one relayed connection did, for its closing log line."""
+
+    __slots__ = ("bytes_up", "bytes_down", "close_code", "close_reason")
+
+    def __init__(self):
+        self.bytes_up = 0      # client payload delivered to the target
+        self.bytes_down = 0    # target bytes sent to the client
+        self.close_code = CloseCode.ABNORMAL
+        self.close_reason = ""
 
 
 class Relay:
@@ -1583,9 +1599,13 @@ class Relay:
 # ===========================================================================
 
 
-@dataclass
 class Config:
-    """Everything the server needs, from the command line (section 13)."""
+    """Everything the server needs, from the command line (section 13).
+
+    The class attributes are the defaults; parse_args() sets what differs on
+    the instance.  (A plain class: dataclasses would pull in inspect and
+    about 2 MB with it.)
+    """
 
     listen_host: str = ""
     listen_port: int = 6080
@@ -1608,13 +1628,15 @@ class Config:
     idle_timeout: float = 0
     timeout: float = 0
     max_message_size: int = DEFAULT_MAX_MESSAGE
-    trusted_proxies: List[str] = field(default_factory=list)
+    trusted_proxies: Sequence[str] = ()
     verbose: bool = False
     log_file: str = ""
     syslog: bool = False
     daemon: bool = False
-    quiet_banner: bool = False
     demo: bool = False   # target is the built-in demo desktop (section 12), set by main()
+
+    def __repr__(self) -> str:
+        return "Config(%s)" % ", ".join("%s=%r" % item for item in sorted(vars(self).items()))
 
 
 class _ClosedError(Exception):
