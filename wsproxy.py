@@ -53,7 +53,6 @@ import base64
 import binascii
 import codecs
 import errno
-import ipaddress
 import logging
 import os
 import re
@@ -65,7 +64,6 @@ import struct
 import sys
 import threading
 import time
-import unicodedata
 import urllib.parse
 import zlib
 from collections import deque
@@ -832,9 +830,10 @@ def parse_host_port(text: str, what: str = "address", need_host: bool = True) ->
 
 
 def _is_ipv6(text: str) -> bool:
+    # inet_pton rather than ipaddress, which would cost a megabyte of memory.
     try:
-        ipaddress.IPv6Address(text.split("%", 1)[0])  # a zone (%eth0) needs 3.9
-    except ValueError:
+        socket.inet_pton(socket.AF_INET6, text.split("%", 1)[0])  # a zone (%eth0) is fine
+    except (OSError, ValueError):
         return False
     return True
 
@@ -1765,6 +1764,7 @@ class ConnectionHandler:
         forwarded = head.get("x-forwarded-for")
         if not forwarded or not trusted:
             return self.peer
+        import ipaddress  # only with --trusted-proxy
         try:
             peer_ip = ipaddress.ip_address(self.peer.rsplit(":", 1)[0].strip("[]"))
         except ValueError:
@@ -2015,6 +2015,7 @@ class Server:
         if config.cert:
             self.tls_context = make_tls_context(config)
         for item in config.trusted_proxies:
+            import ipaddress  # only with --trusted-proxy
             self.trusted_networks.append(ipaddress.ip_network(item, strict=False))
 
     def bind(self) -> None:
@@ -2251,6 +2252,7 @@ class RfbError(Exception):
 
 def _glyph_index(ch: str) -> int:
     if not " " <= ch <= "~":  # Latin-1 letters drop their accents, others are "?"
+        import unicodedata  # only for non-ASCII keys
         ch = unicodedata.normalize("NFKD", ch)[:1]
         if not " " <= ch <= "~":
             ch = "?"
@@ -2891,6 +2893,7 @@ def parse_args(argv: Sequence[str]) -> Config:
     config.auth_plugin, config.auth_source = args.auth_plugin or "", args.auth_source or ""
     config.web_auth = args.web_auth
     for item in args.trusted_proxy:
+        import ipaddress  # only with --trusted-proxy
         try:
             ipaddress.ip_network(item, strict=False)
         except ValueError:
@@ -2939,12 +2942,12 @@ def _is_public(host: str) -> bool:
     """Whether a listen host can be reached from other machines."""
     if host in ("", "0.0.0.0", "::"):
         return True
-    if host == "localhost":
+    if host in ("localhost", "::1"):
         return False
-    try:
-        return not ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return True  # a name: assume it resolves to a real interface
+    parts = host.split(".")
+    if len(parts) == 4 and parts[0] == "127" and all(p.isdigit() for p in parts):
+        return False  # 127.0.0.0/8
+    return True  # another address, or a name: assume it is a real interface
 
 
 def banner(server: Server) -> List[str]:
