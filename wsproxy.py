@@ -107,6 +107,8 @@ MAX_TEXT_MESSAGE = 1024 * 1024
 # The first read buffer for a target: enough for an RFB handshake and small
 # updates; a connection that fills it moves up to RELAY_CHUNK.
 FIRST_READ = 4096
+# Reads of the target in a row while it keeps filling the buffer (then poll).
+TARGET_READS_PER_WAKE = 16
 # Bytes read from a socket at once.  Also the most that waits in user space
 # in each direction: a side is not read while the other side is backed up.
 RELAY_CHUNK = 64 * 1024
@@ -1453,45 +1455,44 @@ class Relay:
     # -- target side -------------------------------------------------------
 
     def _read_target(self) -> None:
-        buffer = self._buffer
-        if buffer is None:
-            # Small at first: most connections idle after the RFB greeting,
-            # and a zero-filled big buffer would be resident for each of them.
-            buffer = self._buffer = bytearray(FIRST_READ)
-            self._view = memoryview(buffer)
-        try:
-            count = self.target.recv_into(buffer, min(self._drain, len(buffer)) if self._drain else 0)
-        except _WOULD_BLOCK:
-            return
-        except OSError as exc:
-            self._target_open = False
-            self._begin_close(CloseCode.INTERNAL_ERROR, "target connection lost: %s" % (exc.strerror or "error"))
-            return
-        if not count:
-            self._target_open = False
-            self._begin_close(CloseCode.NORMAL, "target closed the connection")
-            return
-        self._last_activity = self._now
-        self.stats.bytes_down += count
-        self._send_binary(count)
-        if count == len(buffer) < RELAY_CHUNK:
-            # A full small read means bulk data: switch to the big buffer.
-            # Safe now: _send_binary copied whatever it could not send.
-            self._buffer = bytearray(RELAY_CHUNK)
-            self._view = memoryview(self._buffer)
-        if self._drain:
-            self._drain = max(0, self._drain - count)
-            if not self._drain:
-                self._begin_close(CloseCode.GOING_AWAY, "server shutting down")
-        while self._target_tls and self._target_open and not self._client_out and self.target.pending():
+        # Several reads per wake-up while the target has more: a poll round
+        # trip per 64 KiB would cost as much as the copy itself.  Bounded, so
+        # the client side and the timers still get their turn.
+        for _ in range(TARGET_READS_PER_WAKE):
+            buffer = self._buffer
+            if buffer is None:
+                # Small at first: most connections idle after the RFB greeting,
+                # and a zero-filled big buffer would be resident for each of them.
+                buffer = self._buffer = bytearray(FIRST_READ)
+                self._view = memoryview(buffer)
             try:
-                count = self.target.recv_into(self._buffer)
+                count = self.target.recv_into(buffer, min(self._drain, len(buffer)) if self._drain else 0)
             except _WOULD_BLOCK:
-                break
+                return
+            except OSError as exc:
+                self._target_open = False
+                self._begin_close(CloseCode.INTERNAL_ERROR, "target connection lost: %s" % (exc.strerror or "error"))
+                return
             if not count:
-                break
+                self._target_open = False
+                self._begin_close(CloseCode.NORMAL, "target closed the connection")
+                return
+            self._last_activity = self._now
             self.stats.bytes_down += count
             self._send_binary(count)
+            if count == len(buffer) < RELAY_CHUNK:
+                # A full small read means bulk data: switch to the big buffer.
+                # Safe now: _send_binary copied whatever it could not send.
+                self._buffer = bytearray(RELAY_CHUNK)
+                self._view = memoryview(self._buffer)
+            if self._drain:
+                self._drain = max(0, self._drain - count)
+                if not self._drain:
+                    self._begin_close(CloseCode.GOING_AWAY, "server shutting down")
+            if self._client_out or not self._target_open or self.session.close_sent:
+                return  # the client is backed up, or we are closing
+            if count < len(buffer) and not (self._target_tls and self.target.pending()):
+                return  # a short read: the socket is most likely empty now
 
     def _send_binary(self, count: int) -> None:
         """Send the first ``count`` bytes of the read buffer as one binary frame.
