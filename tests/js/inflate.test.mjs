@@ -297,6 +297,31 @@ test('every split point of a small stream (stored, fixed, dynamic, sync-flushed)
   }
 });
 
+test('overlapping matches of every period 1..40 and lengths up to 258, whole and in pieces', () => {
+  // Runs of a short random pattern become matches with distance = period < length: the copy
+  // that repeats its own output (byte loop, fill, doubling copies) must match zlib exactly.
+  const parts = [];
+  for (let period = 1; period <= 40; period++) {
+    const pattern = randomBytes(period, period);
+    for (const run of [3, 17, 31, 64, 258, 700]) {
+      const chunk = new Uint8Array(period + run);
+      for (let i = 0; i < chunk.length; i++) chunk[i] = pattern[i % period];
+      parts.push(chunk, randomBytes(5, run + period));
+    }
+  }
+  const data = concat(parts);
+  const stream = compress(data, { level: 9 });
+  assertBytes(new Inflator().inflate(stream), data, 'whole');
+  const r = rng(11);
+  const pieces = [];
+  for (let i = 0; i < stream.length;) {
+    const n = 1 + (r() % 40);
+    pieces.push(stream.subarray(i, i + n));
+    i += n;
+  }
+  assertBytes(inflatePieces(pieces), data, 'pieces');
+});
+
 test('one byte at a time', () => {
   const data = concat([textLike(20_000, 31), randomBytes(3000, 4), screenLike(64, 64)]);
   for (const spec of [{ level: 0 }, { level: 1 }, { level: 9 }, { strategy: 'Z_FIXED' }]) {

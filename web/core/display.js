@@ -14,6 +14,9 @@
 import { packRGB, LITTLE_ENDIAN } from './pixelformat.js';
 
 const OPAQUE = LITTLE_ENDIAN ? 0xff000000 : 0x000000ff;
+// Rows up to this many pixels are copied with plain loops: a subarray() per row
+// (an allocation) plus set() costs more than the copy for tile-sized rows.
+const NARROW = 32;
 
 export class Display {
   constructor({ canvas = null, decodeImage = null, onError = null } = {}) {
@@ -245,15 +248,30 @@ export class Display {
     return [x1, y1, x2, y2];
   }
 
+  // The hot paths below clip inline (no array per call: RRE and Hextile draw
+  // hundreds of thousands of tiny rectangles per full-screen update).
+
   _fill(x, y, w, h, colour) {
-    const c = this._clip(x, y, w, h);
-    if (!c) return;
-    const [x1, y1, x2, y2] = c, W = this._width, u32 = this._u32;
-    for (let row = y1; row < y2; row++) u32.fill(colour, row * W + x1, row * W + x2);
+    const W = this._width;
+    const x1 = x > 0 ? x : 0, y1 = y > 0 ? y : 0;
+    const x2 = x + w < W ? x + w : W, y2 = y + h < this._height ? y + h : this._height;
+    if (x2 <= x1 || y2 <= y1) return;
+    const u32 = this._u32;
+    if (x2 - x1 <= 8) {
+      // Narrow: plain stores beat a fill() call per row.
+      for (let row = y1; row < y2; row++) {
+        for (let i = row * W + x1, end = row * W + x2; i < end; i++) u32[i] = colour;
+      }
+    } else if (x1 === 0 && x2 === W) {
+      u32.fill(colour, y1 * W, y2 * W);
+    } else {
+      for (let row = y1; row < y2; row++) u32.fill(colour, row * W + x1, row * W + x2);
+    }
     this._mark(x1, y1, x2, y2);
   }
 
   _blit4(x, y, w, h, src, offset, stride) {
+    if (w <= NARROW) return this._blit4Narrow(x, y, w, h, src, offset, stride);
     const c = this._clip(x, y, w, h);
     if (!c) return;
     const [x1, y1, x2, y2] = c, W = this._width, u8 = this._u8;
@@ -267,10 +285,36 @@ export class Display {
     this._mark(x1, y1, x2, y2);
   }
 
+  // Short rows (Hextile's raw 16x16 tiles): a view per row would cost more than the copy.
+  _blit4Narrow(x, y, w, h, src, offset, stride) {
+    const W = this._width;
+    const x1 = x > 0 ? x : 0, y1 = y > 0 ? y : 0;
+    const x2 = x + w < W ? x + w : W, y2 = y + h < this._height ? y + h : this._height;
+    if (x2 <= x1 || y2 <= y1) return;
+    const u32 = this._u32;
+    let s = offset + (y1 - y) * stride + (x1 - x) * 4;
+    for (let row = y1; row < y2; row++, s += stride) {
+      let d = row * W + x1;
+      const end = d + (x2 - x1);
+      if (LITTLE_ENDIAN) {
+        for (let i = s; d < end; d++, i += 4) {
+          u32[d] = (OPAQUE | (src[i + 2] << 16) | (src[i + 1] << 8) | src[i]) >>> 0;
+        }
+      } else {
+        for (let i = s; d < end; d++, i += 4) {
+          u32[d] = ((src[i] << 24) | (src[i + 1] << 16) | (src[i + 2] << 8) | OPAQUE) >>> 0;
+        }
+      }
+    }
+    this._mark(x1, y1, x2, y2);
+  }
+
   _blit3(x, y, w, h, src, offset, stride) {
-    const c = this._clip(x, y, w, h);
-    if (!c) return;
-    const [x1, y1, x2, y2] = c, W = this._width, u32 = this._u32;
+    const W = this._width;
+    const x1 = x > 0 ? x : 0, y1 = y > 0 ? y : 0;
+    const x2 = x + w < W ? x + w : W, y2 = y + h < this._height ? y + h : this._height;
+    if (x2 <= x1 || y2 <= y1) return;
+    const u32 = this._u32;
     let s0 = offset + (y1 - y) * stride + (x1 - x) * 3;
     for (let row = y1; row < y2; row++, s0 += stride) {
       let d = row * W + x1;
@@ -289,13 +333,19 @@ export class Display {
   }
 
   _blitU32(x, y, w, h, src, offset, stride) {
-    const c = this._clip(x, y, w, h);
-    if (!c) return;
-    const [x1, y1, x2, y2] = c, W = this._width, u32 = this._u32;
+    const W = this._width;
+    const x1 = x > 0 ? x : 0, y1 = y > 0 ? y : 0;
+    const x2 = x + w < W ? x + w : W, y2 = y + h < this._height ? y + h : this._height;
+    if (x2 <= x1 || y2 <= y1) return;
+    const u32 = this._u32;
     const n = x2 - x1;
     let s = offset + (y1 - y) * stride + (x1 - x);
     for (let row = y1; row < y2; row++, s += stride) {
-      u32.set(src.subarray(s, s + n), row * W + x1);
+      if (n <= NARROW) {
+        for (let d = row * W + x1, i = s, end = s + n; i < end;) u32[d++] = src[i++];
+      } else {
+        u32.set(src.subarray(s, s + n), row * W + x1);
+      }
     }
     this._mark(x1, y1, x2, y2);
   }

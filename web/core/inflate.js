@@ -17,7 +17,9 @@
 //
 // Speed: Huffman codes are decoded with a two-level lookup table (LIT_ROOT / DIST_ROOT bits first,
 // then a sub-table for longer codes), output goes into one growable Uint8Array that also holds the
-// window, and nothing is allocated per byte or per symbol.
+// window, and nothing is allocated per byte or per symbol. The symbol loop has a fast path with no
+// checkpoints while enough input is left, and long matches are native copies (copyWithin/fill,
+// doubling the repeated part when the match overlaps itself).
 //
 //   const inf = new Inflator();
 //   const out = inf.inflate(bytes);   // every byte producible from the input so far (a copy)
@@ -220,6 +222,42 @@ const S_DONE = 5; // stream ended; later bytes ignored
 const S_ERROR = 6; // corrupt data seen; keep throwing until reset()
 
 const OUT_INITIAL = 1 << 16;
+
+// The fast loop of _codes() runs while this much input is left: one symbol reads at most
+// 2 (literal/length code) + 1 (length extra) + 2 (distance code) + 2 (distance extra) bytes.
+const FAST_INPUT = 8;
+
+// Copies a len-byte match from dist bytes back. When dist < len the source overlaps the
+// destination and the last dist bytes repeat; once a whole number of periods is in place,
+// the copied part can be copied again, doubling each time, with native copies.
+function copyMatch(out, to, dist, len) {
+  let from = to - dist;
+  if (len <= 16) {
+    for (const end = to + len; to < end;) out[to++] = out[from++];
+    return;
+  }
+  if (dist >= len) {
+    out.copyWithin(to, from, from + len);
+    return;
+  }
+  if (dist === 1) {
+    out.fill(out[from], to, to + len);
+    return;
+  }
+  let done;
+  if (dist >= 16) {
+    out.copyWithin(to, from, to);
+    done = dist;
+  } else {
+    done = Math.min(len, dist * Math.ceil(16 / dist));   // whole periods byte by byte, <= 30 bytes
+    for (let i = 0; i < done; i++) out[to + i] = out[from + i];
+  }
+  while (done < len) {
+    const k = Math.min(done, len - done);
+    out.copyWithin(to + done, to, to + k);
+    done += k;
+  }
+}
 
 // Thrown internally when a step runs out of input; never escapes inflate().
 const NEED_INPUT = Symbol('need input');
@@ -526,6 +564,9 @@ export class Inflator {
   // The hot loop: decode literal/length/distance symbols until end of block (true) or until the
   // input runs out (false, position rewound to the start of the unfinished symbol).
   // Everything lives in locals and is written back on every exit.
+  // Two loops: a fast one while FAST_INPUT bytes of input and MAX_MATCH bytes of output room
+  // are left (no symbol can run short, so no checkpoint and no "enough bits?" tests), and the
+  // careful one below it for the last few bytes of each piece.
   _codes() {
     const input = this._in;
     const inLen = input.length;
@@ -544,8 +585,72 @@ export class Inflator {
     let bitcnt = this._bitcnt;
     let ended = false;
     let error = null;
+    const fastEnd = inLen - FAST_INPUT;
 
-    for (;;) {
+    symbols: for (;;) {
+      while (pos < fastEnd && outPos <= outLimit) {
+        // >= 15 bits for any code. Refills happen only below 15 bits and shift bytes by at
+        // most 22, so the buffer never goes past 31 bits here.
+        if (bitcnt < 15) {
+          bitbuf |= input[pos++] << bitcnt;
+          bitbuf |= input[pos++] << (bitcnt + 8);
+          bitcnt += 16;
+        }
+        let e = litTable[bitbuf & litMask];
+        if (e & SUB) e = litTable[(e >>> 16) + ((bitbuf >>> litRoot) & ((1 << (e & 15)) - 1))];
+        if (e & INVALID) { error = 'invalid literal/length code'; break symbols; }
+        let n = e & 15;
+        bitbuf >>>= n;
+        bitcnt -= n;
+        let sym = e >>> 16;
+        if (sym < 256) {
+          out[outPos++] = sym;
+          continue;
+        }
+        if (sym === 256) {
+          ended = true;
+          break symbols;
+        }
+        sym -= 257;
+        if (sym >= 29) { error = 'invalid length symbol'; break symbols; }
+        n = LEN_EXTRA[sym];
+        if (bitcnt < n) {
+          bitbuf |= input[pos++] << bitcnt;
+          bitcnt += 8;
+        }
+        const len = LEN_BASE[sym] + (bitbuf & ((1 << n) - 1));
+        bitbuf >>>= n;
+        bitcnt -= n;
+        if (bitcnt < 15) {
+          bitbuf |= input[pos++] << bitcnt;
+          bitbuf |= input[pos++] << (bitcnt + 8);
+          bitcnt += 16;
+        }
+        e = distTable[bitbuf & distMask];
+        if (e & SUB) e = distTable[(e >>> 16) + ((bitbuf >>> distRoot) & ((1 << (e & 15)) - 1))];
+        if (e & INVALID) { error = 'invalid distance code'; break symbols; }
+        n = e & 15;
+        bitbuf >>>= n;
+        bitcnt -= n;
+        sym = e >>> 16;
+        if (sym >= 30) { error = 'invalid distance symbol'; break symbols; }
+        n = DIST_EXTRA[sym];
+        if (bitcnt < n) {
+          bitbuf |= input[pos++] << bitcnt;
+          bitcnt += 8;
+          if (bitcnt < n) {
+            bitbuf |= input[pos++] << bitcnt;
+            bitcnt += 8;
+          }
+        }
+        const dist = DIST_BASE[sym] + (bitbuf & ((1 << n) - 1));
+        bitbuf >>>= n;
+        bitcnt -= n;
+        if (dist > outPos) { error = 'distance too far back'; break symbols; }
+        copyMatch(out, outPos, dist, len);
+        outPos += len;
+      }
+
       // Checkpoint: a symbol with its extra bits and distance is decoded whole or not at all.
       const savePos = pos;
       const saveBuf = bitbuf;
@@ -632,17 +737,8 @@ export class Inflator {
 
       // _out holds exactly the retained history (<= 32 KiB) plus this call's output.
       if (dist > outPos) { error = 'distance too far back'; break; }
-
-      let from = outPos - dist;
-      if (dist >= len && len > 32) {
-        // Non-overlapping and long: a native copy beats the byte loop.
-        out.copyWithin(outPos, from, from + len);
-        outPos += len;
-      } else {
-        // Overlapping copies (dist < len) must go byte by byte: they repeat the recent output.
-        const stop = outPos + len;
-        while (outPos < stop) out[outPos++] = out[from++];
-      }
+      copyMatch(out, outPos, dist, len);
+      outPos += len;
     }
 
     this._outPos = outPos;

@@ -125,8 +125,13 @@ export class ZRLEDecoder {
               do { need(1); b = data[p++]; run += b; } while (b === 255);
             }
             if (o + run > count) throw new DecodeError('ZRLE run goes past the end of its tile');
-            tile.fill(colour, o, o + run);
-            o += run;
+            // Runs are mostly short: plain stores beat a fill() call.
+            if (run > 16) {
+              tile.fill(colour, o, o + run);
+              o += run;
+            } else {
+              for (const end = o + run; o < end;) tile[o++] = colour;
+            }
           }
         }
         display.blitU32(x + tx, y + ty, tw, th, tile, 0, tw);
