@@ -9,8 +9,11 @@ real VNC servers (TigerVNC Xvnc; x11vnc sharing an Xvfb).
   page is instrumented to count the rectangles each decoder finished, so a
   test also proves the encoding it forced was really used.
 * Input: keys typed and clicks made in the page arrive as X events (xev -root).
+* Low colour (low_colour=1, 8 bpp BGR233): every encoding again, the canvas equal
+  to the server's screen quantised the way each server rounds and expanded back.
 * Clipboard both ways (xclip), VNC password right and wrong (and retry),
-  remote resize (xdpyinfo), wsproxy's failure reasons in the status line.
+  VeNCrypt Plain against PAM (a throw-away unix user), a TLS-only server's
+  reason, remote resize (xdpyinfo), wsproxy's failure reasons in the status line.
 
 One browser serves the whole module; every process is stopped by PID.
 """
@@ -186,13 +189,16 @@ def x11vnc_server():
 # ---------------------------------------------------------------- pixel comparison
 
 
-def converge(page, display, tolerance_mean=None, timeout=CONVERGE_SECONDS):
+def converge(page, display, tolerance_mean=None, timeout=CONVERGE_SECONDS, expect=None):
     """Poll until the page shows the server's screen: exactly (canvas and
-    framebuffer), or within TOLERANCE_MEAN mean channel error.  Returns the
-    final (mismatches, mean error)."""
+    framebuffer), or within TOLERANCE_MEAN mean channel error.  EXPECT, if given,
+    turns the `xwd` capture into what the page should show (low colour).
+    Returns the final (mismatches, mean error)."""
     deadline = time.monotonic() + timeout
     while True:
         server = x11.capture(display)
+        if expect is not None:
+            server = expect(server)
         canvas, buffer, out = page.read()
         c_bad, c_mean, c_first = x11.compare(server, canvas)
         b_bad, b_mean, b_first = x11.compare(server, buffer)
@@ -272,6 +278,81 @@ def test_pixels_match_server_framebuffer(request, page, server_name, case):
         assert stats["images"] > 0, "tight with a photo-like picture used no JPEG: %r" % stats
     elif encoding == "tight":
         assert stats["images"] == 0, "the palette-only picture was sent as JPEG: %r" % stats
+
+
+# ---------------------------------------------------------------- low colour (8 bpp BGR233)
+
+# BGR233 as the client asks for it (rfbproto PIXEL_FORMAT): (max, shift) per channel R, G, B.
+BGR233 = ((7, 0), (7, 3), (3, 6))
+# How each server rounds its 8-bit channel c down to 0..max: TigerVNC's PixelFormat
+# downconvTable is (c * max + 128) // 255; libvncserver's translate.c
+# (rfbInitOneRGBTable) is (c * max + inMax / 2) // inMax with inMax 255.
+DOWN_BIAS = {"xvnc": 128, "x11vnc": 127}
+
+
+def bgr233_expander(server_name):
+    """Capture -> what an 8 bpp client shows: each channel quantised by the server,
+    then expanded back as the client must, round(v * 255 / max)."""
+    tables = []
+    for top, _shift in BGR233:
+        table = bytearray(256)
+        for c in range(256):
+            v = (c * top + DOWN_BIAS[server_name]) // 255
+            table[c] = (v * 255 * 2 + top) // (2 * top)   # round half up, no floats
+        tables.append(bytes(table))
+
+    def expect(image):
+        rgb = bytearray(image.rgb)
+        for channel, table in enumerate(tables):
+            rgb[channel::3] = rgb[channel::3].translate(table)
+        return x11.Image(image.width, image.height, bytes(rgb))
+    return expect
+
+
+def test_bgr233_expander_matches_the_spec_values():
+    expect = bgr233_expander("xvnc")
+    # max 7 -> 0, 36, 73, ..., 255; max 3 -> 0, 85, 170, 255.
+    out = expect(x11.Image(4, 1, bytes([0, 0, 0, 255, 255, 255, 18, 19, 42, 146, 91, 128]))).rgb
+    assert list(out) == [0, 0, 0, 255, 255, 255, 0, 36, 0, 146, 109, 170]
+    assert bgr233_expander("x11vnc")(x11.Image(1, 1, bytes([91, 91, 91]))).rgb == bytes([73, 73, 85])
+
+
+LOW_CASES = [("xvnc", e) for e in ("raw", "copyrect", "rre", "hextile", "zrle", "tight")] + \
+            [("x11vnc", e) for e in ("raw", "copyrect", "rre", "hextile", "zlib", "zrle", "tight")]
+
+
+@pytest.mark.parametrize("server_name,encoding", LOW_CASES, ids=["%s-%s" % c for c in LOW_CASES])
+def test_low_colour_pixels_match_server_framebuffer(request, page, server_name, encoding):
+    """low_colour=1: 8 bpp BGR233 on the wire (ZRLE CPIXEL and Tight TPIXEL are one
+    byte), no JPEG; the canvas is the server's screen quantised to BGR233 and
+    expanded back.  The photo-like picture puts every colour and Tight's full-colour
+    (and, on libvncserver, would-be gradient) paths through the 8-bit decoders."""
+    server = request.getfixturevalue(server_name + "_server")
+    expect = bgr233_expander(server_name)
+    seed = 50 + LOW_CASES.index((server_name, encoding))
+    page.open(server.proxy.port, encoding=encoding, low_colour=1)
+    page.wait_state("connected")
+    assert page.driver.execute_script("return window.wsproxyClient.rfb._pixelFormat.bitsPerPixel") == 8
+    page.instrument()
+    with x11.XConnection(server.display) as conn:
+        conn.put_rgb(x11.test_picture(conn.width, conn.height, seed))
+        # Green 91 is where the two servers' roundings differ (3 for Xvnc, 2 for x11vnc).
+        conn.fill(0, 0, conn.width // 2, 6, (seed * 13 % 256, 91, 200))
+        conn.sync()
+        converge(page, server.display, expect=expect)
+        incremental_changes(conn, seed)
+        converge(page, server.display, expect=expect)
+    stats = page.stats()
+    print("low colour %s %s: %r" % (server_name, encoding, stats))
+    rects = {int(k): v for k, v in stats["rects"].items()}
+    assert stats["updates"] >= 2, stats
+    assert stats["images"] == 0, "JPEG at 8 bpp: %r" % stats
+    assert set(rects) <= {ENCODING_NUMBER[encoding], 0, 1}, "decoders used beyond what was asked: %r" % rects
+    if encoding == "copyrect":
+        if server_name in COPYRECT_SEEN:
+            assert stats["copies"] > 0, stats
+    else:
+        assert rects.get(ENCODING_NUMBER[encoding], 0) > 0, "no %s rectangle arrived: %r" % (encoding, rects)
 
 
 # ---------------------------------------------------------------- input
@@ -387,6 +468,79 @@ def test_vnc_password_right_wrong_and_retry(page):
             page.driver.find_element(By.ID, "cred-password").send_keys("secret\n")
             page.wait_state("connected")
             assert "secret" not in page.driver.page_source
+
+
+# ---------------------------------------------------------------- TLS-only and VeNCrypt Plain
+
+
+def test_tls_only_server_says_what_to_enable(page, tmp_path):
+    """Xvnc offering only VeNCrypt TLSVnc and X509Vnc: the page has no TLS layer
+    inside RFB, so it must say so and name what to enable, not hang or guess."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run([realpeers.require_tool("openssl"), "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-subj", "/CN=127.0.0.1", "-days", "1"], check=True, capture_output=True, timeout=30)
+    with realpeers.xvnc("200x120", security="TLSVnc,X509Vnc", password="secret",
+                        extra=["-X509Cert", str(cert), "-X509Key", str(key)]) as (display, vnc_port):
+        with realpeers.proxy("--web", WEB, "--vnc", "127.0.0.1:%d" % vnc_port) as wsp:
+            page.open(wsp.port, fragment="password=secret")
+            page.wait(lambda: "TLS security types only" in page.status(), "the TLS-only reason")
+            status = page.status()
+            print("TLS-only server: %r" % status)
+            assert page.state() == "failed", status
+            assert "enable VncAuth or None on the server" in status, status
+
+
+def require_root_for(what):
+    if os.geteuid() != 0:
+        message = "%s needs root (useradd/userdel)" % what
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def unix_user():
+    """A throw-away unix account with a known password (for PAM), removed afterwards."""
+    require_root_for("VeNCrypt Plain against PAM")
+    useradd, userdel = realpeers.require_tool("useradd"), realpeers.require_tool("userdel")
+    chpasswd = realpeers.require_tool("chpasswd")
+    name, password = "wspe2e%d" % os.getpid(), "pl41n-%d" % os.getpid()
+    subprocess.run([useradd, "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                   check=True, capture_output=True, timeout=30)
+    try:
+        subprocess.run([chpasswd], input=("%s:%s\n" % (name, password)).encode(), check=True,
+                       capture_output=True, timeout=30)
+        yield name, password
+    finally:
+        subprocess.run([userdel, name], capture_output=True, timeout=30)
+
+
+def test_vencrypt_plain_right_and_wrong(page, unix_user):
+    """TigerVNC's Plain checks the pair with PAM (Debian ships /etc/pam.d/tigervnc;
+    Xvnc's own default service name, "vnc", has no file and would fall to "other")."""
+    from selenium.webdriver.common.by import By
+
+    name, password = unix_user
+    with realpeers.xvnc("200x120", security="Plain",
+                        extra=["-PlainUsers", name, "-PAMService", "tigervnc"]) as (display, vnc_port):
+        with realpeers.proxy("--web", WEB, "--vnc", "127.0.0.1:%d" % vnc_port) as wsp:
+            for user, secret, connects in ((name, password, True), (name, "wrong", False)):
+                page.open(wsp.port)
+                dialog = page.driver.find_element(By.ID, "credentials")
+                page.wait(dialog.is_displayed, "the username and password dialog")
+                assert page.driver.find_element(By.ID, "cred-username").is_displayed()
+                page.driver.find_element(By.ID, "cred-username").send_keys(user)
+                page.driver.find_element(By.ID, "cred-password").send_keys(secret + "\n")
+                if connects:
+                    page.wait_state("connected")
+                else:
+                    page.wait(lambda: page.state() == "failed", "the session to fail")
+                    status = page.status()
+                    print("wrong Plain password: %r" % status)
+                    # The server's own reason (TigerVNC SSecurityPlain), after ours.
+                    assert "authentication failed" in status.lower(), status
+                    assert "invalid password or username" in status, status
 
 
 # ---------------------------------------------------------------- remote resize

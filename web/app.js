@@ -213,6 +213,7 @@ function connect() {
         quality: config.quality,
         compression: config.compression,
         viewOnly: config.viewOnly,
+        lowColour: config.lowColour,
     };
     if (config.password) options.password = config.password;
     if (config.encoding) options.encodings = [config.encoding];

@@ -34,13 +34,13 @@ test('every noVNC parameter is read', () => {
     const { config, warnings } = parseParams(
         '?host=example.org&port=6080&encrypt=1&path=ws&password=pw&autoconnect=true&reconnect=1' +
         '&reconnect_delay=250&resize=scale&view_only=1&shared=0&quality=3&compression=9' +
-        '&show_dot=true&logging=debug&encoding=hextile', '');
+        '&show_dot=true&logging=debug&encoding=hextile&low_colour=1', '');
     assert.deepEqual(warnings, []);
     assert.deepEqual(config, {
         host: 'example.org', port: '6080', encrypt: true, path: 'ws', password: 'pw',
         autoconnect: true, reconnect: true, reconnectDelay: 250, resize: 'scale', viewOnly: true,
         shared: false, quality: 3, compression: 9, showDot: true, logging: 'debug',
-        encoding: 'hextile',
+        encoding: 'hextile', lowColour: true,
     });
 });
 

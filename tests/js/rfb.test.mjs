@@ -452,6 +452,11 @@ test('lowColour asks for 8 bpp BGR233', () => {
     const c = connected({ lowColour: true });
     const pf = c.init.find((m) => m.type === 0).bytes;
     assert.deepEqual(Array.from(pf.subarray(4, 17)), [8, 8, 0, 1, 0, 7, 0, 7, 0, 3, 0, 3, 6]);
+    // No JPEG quality level at 8 bpp (Tight JPEG is 24-bit only); everything else stays.
+    const enc = c.init.find((m) => m.type === 2).encodings;
+    assert.deepEqual(enc.slice(0, 7), [1, 7, 16, 5, 6, 2, 0]);
+    assert.ok(!enc.some((e) => e >= -32 && e <= -23), `no JPEG quality in ${enc}`);
+    assert.ok(enc.includes(-256 + 2) && enc.includes(-239) && enc.includes(-224));
 });
 
 // ---------------------------------------------------------------------------

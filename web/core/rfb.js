@@ -755,9 +755,12 @@ export class RFB {
 
     _setEncodingsMessage() {
         const o = this._options;
+        // At 8 bpp Tight has no JPEG (it is defined for 24-bit colour only, as is
+        // its gradient filter): without the quality level a server never tries it.
+        const jpeg = o.lowColour ? [] : [PSEUDO.JPEG_QUALITY_0 + o.quality];
         const all = [
             ...this._encodings,
-            PSEUDO.JPEG_QUALITY_0 + o.quality,
+            ...jpeg,
             PSEUDO.COMPRESS_LEVEL_0 + o.compression,
             PSEUDO.DESKTOP_SIZE, PSEUDO.LAST_RECT, PSEUDO.CURSOR, PSEUDO.EXTENDED_DESKTOP_SIZE,
             PSEUDO.DESKTOP_NAME, PSEUDO.QEMU_EXTENDED_KEY, PSEUDO.FENCE, PSEUDO.CONTINUOUS_UPDATES,

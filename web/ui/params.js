@@ -7,7 +7,9 @@
 //   host, port, encrypt, path, password, autoconnect, reconnect, reconnect_delay,
 //   resize (off|scale|remote), view_only, shared, quality, compression, show_dot,
 //   logging (error|warn|info|debug)
-// plus `encoding` (force one encoding by name; for tests and debugging).
+// plus `encoding` (force one encoding by name; for tests and debugging) and
+// `low_colour` (1 = ask for 8 bpp BGR233 pixels: a quarter of the bytes of raw-ish
+// encodings on a slow link, at 256 colours; Tight then sends no JPEG).
 // A fragment (#password=...) overrides the query: the fragment is never sent to the
 // server, so it is the place for secrets.
 
@@ -31,6 +33,7 @@ export const DEFAULTS = Object.freeze({
     showDot: false,
     logging: 'warn',
     encoding: '',
+    lowColour: false,
 });
 
 // Wire name -> [config key, kind]. Kinds decide how a string becomes a value.
@@ -51,6 +54,7 @@ const SPEC = Object.freeze({
     show_dot: ['showDot', 'bool'],
     logging: ['logging', 'logging'],
     encoding: ['encoding', 'string'],
+    low_colour: ['lowColour', 'bool'],
 });
 
 // noVNC writes booleans as true/false and people write 1/0; accept both, and
