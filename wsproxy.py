@@ -1332,10 +1332,15 @@ class Relay:
     def _timeout(self) -> Optional[float]:
         # Once only the target is left, the (expired) close deadline no longer counts.
         close = self._close_deadline if self._flush_deadline is None else self._flush_deadline
-        deadlines = [d for d in (close, self._ping_due, self._pong_deadline, self._drain_deadline)
-                     if d is not None]
-        if self.idle_timeout:
-            deadlines.append(self._last_activity + self.idle_timeout)
+        if self.session.close_sent or not self._client_open:
+            # Closing: heartbeat and idle timers are off (_check_timers skips
+            # them), so a due one must not turn poll into a busy loop.
+            deadlines = [close] if close is not None else []
+        else:
+            deadlines = [d for d in (close, self._ping_due, self._pong_deadline, self._drain_deadline)
+                         if d is not None]
+            if self.idle_timeout:
+                deadlines.append(self._last_activity + self.idle_timeout)
         if not deadlines:
             return None
         return max(0.0, min(deadlines) - time.monotonic())

@@ -199,6 +199,23 @@ def test_target_that_never_reads_cannot_hold_the_relay_after_close(harness, monk
     assert h.stats.bytes_up < 60000
 
 
+def test_due_heartbeat_does_not_spin_while_waiting_for_the_close_reply(harness):
+    """After the target closes, the relay waits CLOSE_TIMEOUT for the client's
+    Close reply.  A heartbeat that falls due meanwhile must not make that wait
+    a busy loop."""
+    h = harness(heartbeat=0.2)
+    wakeups = []
+    check_timers = h.relay._check_timers
+    h.relay._check_timers = lambda: (wakeups.append(1), check_timers())
+    h.target.shutdown(socket.SHUT_WR)          # relay sends close 1000 and waits
+    code, _ = read_close_code(h.client, bytearray())
+    assert code == 1000
+    h.thread.join(wsproxy.CLOSE_TIMEOUT + 3)   # we never answer the Close
+    assert not h.thread.is_alive()
+    # A sleeping wait wakes a handful of times; a busy one thousands.
+    assert len(wakeups) < 20, "%d wake-ups while waiting for the close reply" % len(wakeups)
+
+
 def _queued(relay) -> int:
     for _ in range(100):
         try:
