@@ -115,6 +115,11 @@ RELAY_CHUNK = 64 * 1024
 # Connection threads need little stack; a small one lets thousands of idle
 # connections fit in little memory (the default reserves 8 MiB each).
 THREAD_STACK_SIZE = 512 * 1024
+# Connections the kernel may queue before we accept them.  A burst of
+# thousands (a page reload across a wall of desktops, a reconnect storm)
+# must not overflow it: a dropped SYN costs the client a 1-3 s retransmit.
+# The kernel caps it at net.core.somaxconn.
+LISTEN_BACKLOG = 4096
 # When accept() fails for lack of file descriptors, wait before retrying so
 # the accept loop does not spin the CPU.
 ACCEPT_BACKOFF = (0.05, 1.0)
@@ -2031,14 +2036,14 @@ class Server:
                 os.unlink(config.unix_listen)
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.bind(config.unix_listen)
-            sock.listen(128)
+            sock.listen(LISTEN_BACKLOG)
             self.listeners.append(sock)
             return
         host = config.listen_host
         if not host and socket.has_ipv6:
             try:
                 sock = socket.create_server(("", config.listen_port), family=socket.AF_INET6,
-                                            dualstack_ipv6=True, backlog=1024)
+                                            dualstack_ipv6=True, backlog=LISTEN_BACKLOG)
                 self.listeners.append(sock)
                 return
             except (OSError, ValueError) as exc:
@@ -2064,7 +2069,7 @@ class Server:
                     other.close()
                 self.listeners = []
                 raise
-            sock.listen(1024)
+            sock.listen(LISTEN_BACKLOG)
             self.listeners.append(sock)
 
     def addresses(self) -> List[str]:

@@ -57,7 +57,7 @@ CONTENDERS = ("direct", "socat", "websockify", "wsproxy")
 PROXIES = ("socat", "websockify", "wsproxy")
 WORKLOADS = ("down", "up", "latency", "mixed", "setup", "concurrency", "idle", "footprint")
 MiB = 1024 * 1024
-NOFILE = 65536
+NOFILE = 65536  # 10,000 idle connections cost the proxy two descriptors each; root may raise the hard limit
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -835,8 +835,10 @@ def open_many(c: Contender, count: int, deadline: float, command: bytes = b""):
                     if b"\r\n\r\n" not in conn.head:
                         continue
                     head, _, rest = conn.head.partition(b"\r\n\r\n")
-                    if b" 101 " not in head.split(b"\r\n", 1)[0]:
-                        raise OSError("handshake refused")
+                    status = head.split(b"\r\n", 1)[0]
+                    if b" 101 " not in status:
+                        body = rest[:80].decode("latin-1").strip()
+                        raise OSError("handshake refused: %s %s" % (status.decode("latin-1"), body))
                     conn.head = b""
                     conn.stage = "greet"
                     mv = memoryview(rest)
