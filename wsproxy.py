@@ -1340,6 +1340,9 @@ class Relay:
         return now > self._flush_deadline
 
     def _timeout(self) -> Optional[float]:
+        if not (self.heartbeat or self.idle_timeout or self._close_deadline or self._flush_deadline
+                or self._drain_deadline):
+            return None  # the common case, checked first: this runs once per wake-up
         # Once only the target is left, the (expired) close deadline no longer counts.
         close = self._close_deadline if self._flush_deadline is None else self._flush_deadline
         if self.session.close_sent or not self._client_open:
@@ -1356,9 +1359,9 @@ class Relay:
         return max(0.0, min(deadlines) - time.monotonic())
 
     def _check_timers(self) -> None:
-        now = self._now
-        if self.session.close_sent:
+        if not (self.heartbeat or self.idle_timeout or self._drain) or self.session.close_sent:
             return
+        now = self._now
         if self._drain and now >= self._drain_deadline:
             self._begin_close(CloseCode.GOING_AWAY, "server shutting down")
             return
