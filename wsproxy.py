@@ -1500,7 +1500,8 @@ class Relay:
             self._send_binary(count)
             if count == len(buffer) < TARGET_CHUNK:
                 # A full small read means bulk data: switch to the big buffer.
-                # Safe now: _send_binary copied whatever it could not send.
+                # (A view of the old one may still wait in _client_out; it
+                # keeps that buffer alive until sent.)
                 self._buffer = bytearray(TARGET_CHUNK)
                 self._view = memoryview(self._buffer)
             if self._drain:
@@ -1516,7 +1517,9 @@ class Relay:
         """Send the first ``count`` bytes of the read buffer as one binary frame.
 
         The payload goes out straight from the read buffer (sendmsg gathers
-        header and payload); only an unsent remainder is copied.
+        header and payload).  An unsent rest is queued as a view of that
+        buffer, not a copy: the target is not read again (so the buffer is
+        not reused) until the client has taken all of it.
         """
         header = frame_header(Opcode.BINARY, count)
         payload = self._view[:count]
@@ -1537,9 +1540,10 @@ class Relay:
         if sent >= total:
             return
         if sent < len(header):
-            self._client_out.append(header[sent:] + bytes(payload))
+            self._client_out.append(header[sent:])
+            self._client_out.append(payload)
         else:
-            self._client_out.append(bytes(payload[sent - len(header):]))
+            self._client_out.append(payload[sent - len(header):])
 
     def _flush_target(self) -> None:
         out = self._target_out
