@@ -111,6 +111,10 @@ FIRST_READ = 4096
 # Bulk screen updates flow this way; 256 KiB reads took about 10% more
 # MB/s and less CPU per GB than 64 KiB in tests/benchmark.py (down).
 TARGET_CHUNK = 256 * 1024
+# Use splice(2) for bulk target-to-browser data where the platform has it.
+# Measured in tests/benchmark.py (down, 3 interleaved rounds): CPU per GB
+# 0.52 -> 0.37 s (socat: 0.37), MB/s 1.14x.
+SPLICE_ENABLED = True
 # Reads of the target in a row while it keeps filling the buffer (then poll).
 TARGET_READS_PER_WAKE = 16
 # Bytes read from the client at once (input events: small).  With
@@ -1124,6 +1128,9 @@ def _is_tls(sock) -> bool:
     return ssl is not None and isinstance(sock, ssl.SSLSocket)
 
 
+_MSG_MORE = getattr(socket, "MSG_MORE", 0)
+
+
 def _unread_bytes(sock: socket.socket) -> int:
     """Bytes waiting in the socket's receive buffer (FIONREAD); 0 where unknown."""
     try:
@@ -1199,6 +1206,18 @@ class _Poller:
             self._selector.close()
 
 
+class _Piped:
+    """``count`` frame payload bytes waiting in the relay's pipe (splice mode)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self, count: int):
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+
 class RelayStats:
     """What one relayed connection did, for its closing log line."""
 
@@ -1242,6 +1261,12 @@ class Relay:
         if self._client_tls or self._target_tls:
             _ssl()
         self._buffer = None          # target read buffer, allocated on first use
+        # splice(2): bulk target data moves socket -> pipe -> socket inside
+        # the kernel, never copied through Python.  Linux, Python 3.10+,
+        # plain sockets only; the pipe is made on the first bulk read.
+        self._can_splice = (hasattr(os, "splice") and not self._client_tls and not self._target_tls
+                            and SPLICE_ENABLED)
+        self._pipe = None
         self._target_open = True     # we may still read from the target
         self._target_writable = True
         self._client_open = True     # the client socket is usable
@@ -1319,6 +1344,9 @@ class Relay:
             self._fail(exc.close_code, exc.reason)
         finally:
             poller.close()
+            if self._pipe is not None:
+                for fd in self._pipe:
+                    os.close(fd)
         return self.stats
 
     def _finished(self) -> bool:
@@ -1450,6 +1478,14 @@ class Relay:
         while out:
             chunk = out[0]
             try:
+                if type(chunk) is _Piped:
+                    sent = os.splice(self._pipe[0], self.client.fileno(), chunk.count,
+                                     flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
+                    if sent < chunk.count:
+                        chunk.count -= sent
+                        return
+                    out.popleft()
+                    continue
                 sent = self.client.send(chunk)
             except _WOULD_BLOCK:
                 return
@@ -1476,6 +1512,8 @@ class Relay:
         # Several reads per wake-up while the target has more: a poll round
         # trip per 64 KiB would cost as much as the copy itself.  Bounded, so
         # the client side and the timers still get their turn.
+        if self._pipe is not None:
+            return self._splice_target()
         for _ in range(TARGET_READS_PER_WAKE):
             buffer = self._buffer
             if buffer is None:
@@ -1498,6 +1536,17 @@ class Relay:
             self._last_activity = self._now
             self.stats.bytes_down += count
             self._send_binary(count)
+            if count == len(buffer) and self._can_splice and not self._drain:
+                try:
+                    self._pipe = os.pipe()
+                    import fcntl
+                    fcntl.fcntl(self._pipe[1], getattr(fcntl, "F_SETPIPE_SZ", 1031), TARGET_CHUNK)
+                except OSError:
+                    pass
+                if self._pipe is not None:
+                    if not self._client_out:
+                        self._splice_target()
+                    return
             if count == len(buffer) < TARGET_CHUNK:
                 # A full small read means bulk data: switch to the big buffer.
                 # (A view of the old one may still wait in _client_out; it
@@ -1512,6 +1561,48 @@ class Relay:
                 return  # the client is backed up, or we are closing
             if count < len(buffer) and not (self._target_tls and self.target.pending()):
                 return  # a short read: the socket is most likely empty now
+
+    def _splice_target(self) -> None:
+        """Bulk mode: move target bytes into the pipe, then frame and splice them out."""
+        flags = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
+        for _ in range(TARGET_READS_PER_WAKE):
+            want = min(self._drain, TARGET_CHUNK) if self._drain else TARGET_CHUNK
+            try:
+                count = os.splice(self.target.fileno(), self._pipe[1], want, flags=flags)
+            except _WOULD_BLOCK:
+                return
+            except OSError as exc:
+                self._target_open = False
+                self._begin_close(CloseCode.INTERNAL_ERROR, "target connection lost: %s" % (exc.strerror or "error"))
+                return
+            if not count:
+                self._target_open = False
+                self._begin_close(CloseCode.NORMAL, "target closed the connection")
+                return
+            self._last_activity = self._now
+            self.stats.bytes_down += count
+            header = frame_header(Opcode.BINARY, count)
+            if not self._client_out:
+                # MSG_MORE: the header waits for its payload instead of
+                # leaving as a tiny TCP segment of its own.
+                try:
+                    header = header[self.client.send(header, _MSG_MORE):]
+                except _WOULD_BLOCK:
+                    pass
+                except OSError as exc:
+                    self.stats.close_reason = self.stats.close_reason or "client error: %s" % (exc.strerror or exc)
+                    self._client_gone()
+                    return
+            if header:
+                self._client_out.append(header)
+            self._client_out.append(_Piped(count))
+            self._flush_client()
+            if self._drain:
+                self._drain = max(0, self._drain - count)
+                if not self._drain:
+                    self._begin_close(CloseCode.GOING_AWAY, "server shutting down")
+            if self._client_out or not self._target_open or self.session.close_sent:
+                return
 
     def _send_binary(self, count: int) -> None:
         """Send the first ``count`` bytes of the read buffer as one binary frame.
@@ -1609,7 +1700,10 @@ class Relay:
             try:
                 self.client.setblocking(True)
                 self.client.settimeout(CLOSE_TIMEOUT)
-                for chunk in list(self._client_out) + [data]:
+                pending = list(self._client_out) + [data]
+                if any(type(chunk) is _Piped for chunk in pending):
+                    pending = []  # a frame half in the pipe: just end the TCP stream
+                for chunk in pending:
                     self.client.sendall(chunk)
             except OSError:
                 pass

@@ -3,6 +3,7 @@ whole connections through the proxy subprocess with two independent client
 implementations (websockets and wsproto) against a loopback echo server."""
 
 import hashlib
+import os
 import random
 import re
 import socket
@@ -216,6 +217,37 @@ def test_due_heartbeat_does_not_spin_while_waiting_for_the_close_reply(harness):
     assert len(wakeups) < 20, "%d wake-ups while waiting for the close reply" % len(wakeups)
 
 
+@pytest.mark.parametrize("splice", [True, False], ids=["splice", "copy"])
+def test_bulk_download_arrives_intact_in_both_relay_modes(harness, monkeypatch, splice):
+    """32 MiB of random bytes from the target, read by the client in random
+    amounts, arrive complete and in order, with splice(2) (where the platform
+    has it) and with the portable recv_into/sendmsg path (Python < 3.10, TLS)."""
+    if splice and not hasattr(os, "splice"):
+        pytest.skip("this Python has no os.splice; the copy case covers the relay")
+    monkeypatch.setattr(wsproxy, "SPLICE_ENABLED", splice)
+    h = harness()
+    data = random.Random(7).randbytes(32 << 20)
+    sender = threading.Thread(target=h.target.sendall, args=(data,), daemon=True)
+    sender.start()
+    rng = random.Random(8)
+    got = hashlib.sha256()
+    frames = received = 0
+    buffer = bytearray()
+    while received < len(data):
+        fin, opcode, payload = read_ws_frame(h.client, buffer)
+        assert opcode == 0x2 and fin
+        got.update(payload)
+        received += len(payload)
+        frames += 1
+        if rng.random() < 0.05:
+            time.sleep(0.002)  # a client that is sometimes slower than the target
+    sender.join(10)
+    assert received == len(data)
+    assert got.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert (h.relay._pipe is not None) == splice, "the relay did not use the mode under test"
+    assert frames <= len(data) // 4096 + 8, "bulk data should travel in big frames"
+
+
 def _queued(relay) -> int:
     for _ in range(100):
         try:
@@ -225,9 +257,14 @@ def _queued(relay) -> int:
     return 0
 
 
-def test_slow_client_gets_back_pressure_not_buffering(harness):
-    """A client that does not read: the relay holds at most about one read,
-    and the target's sends block (TCP back-pressure) instead."""
+@pytest.mark.parametrize("splice", [True, False], ids=["splice", "copy"])
+def test_slow_client_gets_back_pressure_not_buffering(harness, monkeypatch, splice):
+    """A client that does not read: the relay holds at most about one read
+    (in its buffer, or in its pipe with splice), and the target's sends
+    block (TCP back-pressure) instead."""
+    if splice and not hasattr(os, "splice"):
+        pytest.skip("this Python has no os.splice; the copy case covers the relay")
+    monkeypatch.setattr(wsproxy, "SPLICE_ENABLED", splice)
     h = harness()
     chunk = bytes(range(256)) * 256  # 64 KiB
     written = [0]
