@@ -1415,9 +1415,7 @@ class Relay:
         except _WOULD_BLOCK:
             return
         except OSError as exc:
-            self.stats.close_reason = "client error: %s" % (exc.strerror or exc)
-            self._client_gone()
-            return
+            return self._client_failed(exc)
         if not data:
             if not self.stats.close_reason:
                 self.stats.close_reason = "client closed without a close frame"
@@ -1490,13 +1488,15 @@ class Relay:
             except _WOULD_BLOCK:
                 return
             except OSError as exc:
-                self.stats.close_reason = self.stats.close_reason or "client error: %s" % (exc.strerror or exc)
-                self._client_gone()
-                return
+                return self._client_failed(exc)
             if sent < len(chunk):
                 out[0] = memoryview(chunk)[sent:]
                 return
             out.popleft()
+
+    def _client_failed(self, error: OSError) -> None:
+        self.stats.close_reason = self.stats.close_reason or "client error: %s" % (error.strerror or error)
+        self._client_gone()
 
     def _client_gone(self) -> None:
         """The client is unreachable: deliver what it sent, then end."""
@@ -1526,13 +1526,9 @@ class Relay:
             except _WOULD_BLOCK:
                 return
             except OSError as exc:
-                self._target_open = False
-                self._begin_close(CloseCode.INTERNAL_ERROR, "target connection lost: %s" % (exc.strerror or "error"))
-                return
+                return self._target_ended(exc)
             if not count:
-                self._target_open = False
-                self._begin_close(CloseCode.NORMAL, "target closed the connection")
-                return
+                return self._target_ended()
             self._last_activity = self._now
             self.stats.bytes_down += count
             self._send_binary(count)
@@ -1554,13 +1550,25 @@ class Relay:
                 self._buffer = bytearray(TARGET_CHUNK)
                 self._view = memoryview(self._buffer)
             if self._drain:
-                self._drain = max(0, self._drain - count)
-                if not self._drain:
-                    self._begin_close(CloseCode.GOING_AWAY, "server shutting down")
+                self._drained(count)
             if self._client_out or not self._target_open or self.session.close_sent:
                 return  # the client is backed up, or we are closing
             if count < len(buffer) and not (self._target_tls and self.target.pending()):
                 return  # a short read: the socket is most likely empty now
+
+    def _target_ended(self, error: Optional[OSError] = None) -> None:
+        """The target closed (EOF) or failed: tell the client, with the reason."""
+        self._target_open = False
+        if error is None:
+            self._begin_close(CloseCode.NORMAL, "target closed the connection")
+        else:
+            self._begin_close(CloseCode.INTERNAL_ERROR, "target connection lost: %s" % (error.strerror or "error"))
+
+    def _drained(self, count: int) -> None:
+        """After a stop, ``count`` more of the owed target bytes went out."""
+        self._drain = max(0, self._drain - count)
+        if not self._drain:
+            self._begin_close(CloseCode.GOING_AWAY, "server shutting down")
 
     def _splice_target(self) -> None:
         """Bulk mode: move target bytes into the pipe, then frame and splice them out."""
@@ -1572,13 +1580,9 @@ class Relay:
             except _WOULD_BLOCK:
                 return
             except OSError as exc:
-                self._target_open = False
-                self._begin_close(CloseCode.INTERNAL_ERROR, "target connection lost: %s" % (exc.strerror or "error"))
-                return
+                return self._target_ended(exc)
             if not count:
-                self._target_open = False
-                self._begin_close(CloseCode.NORMAL, "target closed the connection")
-                return
+                return self._target_ended()
             self._last_activity = self._now
             self.stats.bytes_down += count
             header = frame_header(Opcode.BINARY, count)
@@ -1590,17 +1594,13 @@ class Relay:
                 except _WOULD_BLOCK:
                     pass
                 except OSError as exc:
-                    self.stats.close_reason = self.stats.close_reason or "client error: %s" % (exc.strerror or exc)
-                    self._client_gone()
-                    return
+                    return self._client_failed(exc)
             if header:
                 self._client_out.append(header)
             self._client_out.append(_Piped(count))
             self._flush_client()
             if self._drain:
-                self._drain = max(0, self._drain - count)
-                if not self._drain:
-                    self._begin_close(CloseCode.GOING_AWAY, "server shutting down")
+                self._drained(count)
             if self._client_out or not self._target_open or self.session.close_sent:
                 return
 
@@ -1625,9 +1625,7 @@ class Relay:
         except _WOULD_BLOCK:
             sent = 0
         except OSError as exc:
-            self.stats.close_reason = self.stats.close_reason or "client error: %s" % (exc.strerror or exc)
-            self._client_gone()
-            return
+            return self._client_failed(exc)
         if sent >= total:
             return
         if sent < len(header):
