@@ -133,6 +133,9 @@ LISTEN_BACKLOG = 4096
 # the accept loop does not spin the CPU.
 ACCEPT_BACKOFF = (0.05, 1.0)
 
+# Where --demo and a bare --vnc listen, as novnc_proxy does.
+DEFAULT_PORT = 6080
+
 WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 SUPPORTED_WS_VERSION = "13"
 SERVER_NAME = "wsproxy/" + __version__
@@ -1722,7 +1725,7 @@ class Config:
     """
 
     listen_host: str = ""
-    listen_port: int = 6080
+    listen_port: int = DEFAULT_PORT
     unix_listen: str = ""
     target: Optional[Target] = None
     token_source: str = ""
@@ -2918,7 +2921,7 @@ def parse_args(argv: Sequence[str]) -> Config:
             raise ConfigError("give the listen address once: --demo [HOST:]PORT or --listen, not both")
         args.listen = args.demo
     elif args.demo is not None and not (args.listen or args.unix_listen or positional):
-        args.listen = "6080"
+        args.listen = str(DEFAULT_PORT)
     # Positional order is websockify's: the listen address first, unless it
     # was given by option, then the target.
     if not (args.listen or args.unix_listen) and positional:
@@ -2936,6 +2939,8 @@ def parse_args(argv: Sequence[str]) -> Config:
         if not hasattr(socket, "AF_UNIX"):
             raise ConfigError("--unix-listen needs Unix sockets, which this platform lacks")
         config.unix_listen = args.unix_listen
+    elif listen is None and args.vnc and not positional:
+        listen = str(DEFAULT_PORT)  # novnc_proxy's default: --vnc alone listens on 6080
     elif listen is None:
         raise ConfigError("missing listen port: e.g. 'wsproxy.py 6080 localhost:5901'")
     if listen is not None:

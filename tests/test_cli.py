@@ -82,6 +82,12 @@ def test_novnc_proxy_style_listen_and_vnc():
     assert config.target == Target("localhost", 5901)
 
 
+def test_vnc_alone_listens_on_6080_like_novnc_proxy():
+    config = parse_args(["--vnc", "localhost:5901"])
+    assert (config.listen_host, config.listen_port) == ("", 6080)
+    assert (config.target.host, config.target.port) == ("localhost", 5901)
+
+
 def test_listen_option_with_positional_target():
     config = parse_args(["--listen", "0.0.0.0:6090", "localhost:5901"])
     assert (config.listen_host, config.listen_port) == ("0.0.0.0", 6090)
