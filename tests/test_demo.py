@@ -730,3 +730,53 @@ def test_browser_with_raw_encoding():
         wait(lambda: read_canvas(driver)[0] == (W, H) and not differing(
             read_canvas(driver)[1], expected_image(), W, skip=[desktop.clock_box]),
             "the demo pattern over Raw", driver)
+
+
+def test_browser_keyboard_button_types_through_the_hidden_textarea():
+    """The phone path: Keyboard focuses the hidden textarea; keys with a known `key`
+    go through input.js's keydown handler, text with no keydown (as soft keyboards
+    and IMEs send it: CDP Input.insertText) through softkeyboard.js; nothing twice."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    with realpeers.proxy("--demo") as proc, realpeers.chromium() as driver:
+        driver.get("http://127.0.0.1:%d/vnc.html?autoconnect=1" % proc.port)
+        wait(lambda: driver.execute_script("return document.body.dataset.state") == "connected",
+             "state connected", driver)
+        desktop = DemoDesktop()
+        tx, ty, tw, th = desktop.text_box
+
+        def shows(text):
+            expected = DemoDesktop()
+            for ch in text:
+                expected.key(ord(ch), True)
+            return lambda: read_canvas(driver)[0] == (W, H) and not [
+                p for p in differing(read_canvas(driver)[1], rgb(expected), W) if ty <= p[1] < ty + th]
+
+        button = driver.find_element(By.ID, "btn-keyboard")
+        assert button.tag_name == "button" and button.is_displayed()
+        wait(button.is_enabled, "the Keyboard button to be enabled", driver)
+        button.click()
+        active = driver.switch_to.active_element
+        assert active.get_attribute("id") == "softkeys"
+        for name, value in [("autocapitalize", "off"), ("autocomplete", "off"), ("autocorrect", "off"),
+                            ("spellcheck", "false"), ("inputmode", "text")]:
+            assert active.get_dom_attribute(name) == value, name
+        active.send_keys("hi 2")
+        wait(shows("hi 2"), "'hi 2' in the demo's text area", driver)
+        active.send_keys(Keys.BACKSPACE)
+        wait(shows("hi "), "Backspace in the demo's text area", driver)
+        driver.execute_cdp_cmd("Input.insertText", {"text": "ok"})
+        wait(shows("hi ok"), "inserted text (no keydown) in the demo's text area", driver)
+        assert driver.execute_script("return document.getElementById('softkeys').value") == ""
+
+
+def test_browser_view_only_has_no_keyboard_button():
+    from selenium.webdriver.common.by import By
+
+    with realpeers.proxy("--demo") as proc, realpeers.chromium() as driver:
+        driver.get("http://127.0.0.1:%d/vnc.html?autoconnect=1&view_only=1" % proc.port)
+        wait(lambda: driver.execute_script("return document.body.dataset.state") == "connected",
+             "state connected", driver)
+        button = driver.find_element(By.ID, "btn-keyboard")
+        assert not button.is_displayed() and not button.is_enabled()

@@ -4,7 +4,8 @@
 //
 // Needs: vnc.html's elements (by id), ./core/rfb.js (protocol, no DOM),
 // ./core/display.js (framebuffer + canvas), ./core/keysyms.js (key -> keysym),
-// ./ui/params.js and ./ui/geometry.js (pure helpers), ./ui/input.js, ./ui/cursor.js.
+// ./ui/params.js and ./ui/geometry.js (pure helpers), ./ui/input.js, ./ui/cursor.js,
+// ./ui/softkeyboard.js (the Keyboard button's hidden textarea, for phones).
 //
 // Everything the server says (desktop name, close reasons, errors) reaches the page
 // through textContent or a textarea's value, never as HTML.
@@ -19,6 +20,7 @@ import {
 import { fitSize } from './ui/geometry.js';
 import { Input, XK } from './ui/input.js';
 import { CursorView } from './ui/cursor.js';
+import { SoftKeyboard } from './ui/softkeyboard.js';
 
 // ---------------------------------------------------------------- configuration
 
@@ -55,6 +57,8 @@ const $ = (id) => document.getElementById(id);
 const ui = {
     connect: $('btn-connect'),
     disconnect: $('btn-disconnect'),
+    keyboard: $('btn-keyboard'),
+    softkeys: $('softkeys'),
     cad: $('btn-cad'),
     tab: $('btn-tab'),
     esc: $('btn-esc'),
@@ -179,7 +183,7 @@ function setBodyState(s) {
     ui.connect.hidden = live;
     ui.disconnect.hidden = !live;
     const connected = s === 'connected';
-    for (const b of [ui.cad, ui.tab, ui.esc, ...Object.values(ui.sticky), ui.clipboardSend]) {
+    for (const b of [ui.keyboard, ui.cad, ui.tab, ui.esc, ...Object.values(ui.sticky), ui.clipboardSend]) {
         b.disabled = !connected || (config.viewOnly && b !== ui.clipboardSend);
     }
     ui.clipboardSend.disabled = !connected;
@@ -512,6 +516,14 @@ ui.cad.addEventListener('click', (ev) => {
     refocus(ev);
 });
 ui.tab.addEventListener('click', (ev) => { input.tap(XK.Tab, 'Tab'); refocus(ev); });
+
+// Keyboard: focus the hidden textarea so a phone opens its soft keyboard. Shown on
+// every device: on a touch screen it is the only way to type at all, and on a
+// desktop it is harmless (keys typed there go the same way as on the canvas).
+const softKeyboard = new SoftKeyboard({ textarea: ui.softkeys, send: (keys) => input.sendKeys(keys) });
+ui.keyboard.addEventListener('click', () => {
+    if (rfb && rfb.state === 'connected' && !config.viewOnly) softKeyboard.focus();
+});
 ui.esc.addEventListener('click', (ev) => { input.tap(XK.Escape, 'Escape'); refocus(ev); });
 
 for (const [name, button] of Object.entries(ui.sticky)) {
@@ -571,6 +583,8 @@ if (config.viewOnly) {
     document.body.classList.add('view-only');
 }
 input.attach();
+input.attachKeys(ui.softkeys);
+softKeyboard.attach();
 setBodyState('disconnected');
 layout();
 if (config.autoconnect) {

@@ -301,3 +301,14 @@ test('input: sticky modifiers hold until toggled, and view-only sends nothing', 
   input.tap(0xff09, 'Tab');
   assert.deepEqual(sent, [['ffe3', true, 'ControlLeft'], ['ffe3', false, 'ControlLeft']]);
 });
+
+test('input: soft keyboard keys go out as given, only when enabled; 229 keydowns are left to it', async () => {
+  const { input, sent } = await makeInput('Linux x86_64');
+  const ime = key('Unidentified', '', { keyCode: 229 });
+  input._onKeyDown(ime);
+  assert.equal(ime.prevented, false);   // the browser goes on to fire input events
+  input.sendKeys([[0x68, true], [0x68, false]]);
+  input.setEnabled(false);              // view-only / disconnected
+  input.sendKeys([[0x69, true], [0x69, false]]);
+  assert.deepEqual(sent, [['68', true, undefined], ['68', false, undefined]]);
+});

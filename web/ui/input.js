@@ -111,6 +111,17 @@ export class Input {
         for (const [target, type, fn, opts] of this._handlers) target.addEventListener(type, fn, opts);
     }
 
+    /** Take keys from another element too (the soft keyboard's textarea), with the same rules. */
+    attachKeys(el) {
+        const more = [
+            [el, 'keydown', (e) => this._onKeyDown(e)],
+            [el, 'keyup', (e) => this._onKeyUp(e)],
+            [el, 'blur', () => this.releaseKeys()],
+        ];
+        for (const [target, type, fn] of more) target.addEventListener(type, fn);
+        this._handlers.push(...more);
+    }
+
     detach() {
         for (const [target, type, fn, opts] of this._handlers || []) target.removeEventListener(type, fn, opts);
         this._handlers = [];
@@ -145,6 +156,11 @@ export class Input {
     tap(keysym, code) {
         this._key(keysym, true, code);
         this._key(keysym, false, code);
+    }
+
+    /** Send a list of [keysym, down] as they are (soft keyboard text); nothing in view-only. */
+    sendKeys(list) {
+        for (const [keysym, down] of list) this._key(keysym, down);
     }
 
     /** Hold or release a toolbar modifier ('ctrl' | 'alt' | 'super'). Returns the new state. */
