@@ -495,6 +495,24 @@ test('fuzz: mutated streams throw InflateError or decode, never hang or crash', 
   assert.ok(errors > 1000, `most mutations are detected (${errors}/3000)`);
 });
 
+test('Adler-32 word path: all-0xff bytes, pieces ending at every 4-byte alignment', () => {
+  // 0xff everywhere gives the largest partial sums; pieces of 1..9 (+ 4 KiB) bytes make each call
+  // start the checksum at a different alignment and hit the byte-wise head and tail.
+  const data = new Uint8Array(70000).fill(255);
+  for (let i = 0; i < data.length; i += 997) data[i] = i & 255;
+  const sizes = [];
+  for (let n = 0, k = 1; n < data.length; k = k % 9 + 1) {
+    const size = Math.min(4096 + k, data.length - n);
+    sizes.push(size);
+    n += size;
+  }
+  const pieces = compressPieces(data, sizes, { level: 0, finish: true });
+  const inf = new Inflator();
+  const got = concat(pieces.map((p) => inf.inflate(p)));
+  assertBytes(got, data);
+  assert.equal(inf.done, true); // the trailer's Adler-32 matched
+});
+
 // ------------------------------------------------------------------------------------------
 // Throughput (printed, not asserted: machines differ)
 

@@ -18,8 +18,10 @@
 // Speed: Huffman codes are decoded with a two-level lookup table (LIT_ROOT / DIST_ROOT bits first,
 // then a sub-table for longer codes), output goes into one growable Uint8Array that also holds the
 // window, and nothing is allocated per byte or per symbol. The symbol loop has a fast path with no
-// checkpoints while enough input is left, and long matches are native copies (copyWithin/fill,
-// doubling the repeated part when the match overlaps itself).
+// checkpoints while enough input is left; its table entries carry a match's base and extra-bit
+// count (one test tells a literal, no per-symbol range checks), and its bit buffer stays an int32.
+// Short matches are copied inline, long ones natively (copyWithin/fill, doubling the repeated
+// part when the match overlaps itself). Adler-32 reads 32-bit words on little-endian hosts.
 //
 //   const inf = new Inflator();
 //   const out = inf.inflate(bytes);   // every byte producible from the input so far (a copy)
@@ -77,10 +79,21 @@ const CLEN_ORDER = new Uint8Array([16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 
 //              invalid: how many bits prove the code is invalid)
 //   bit 4      SUB: pointer to a sub-table at offset (entry >>> 16), indexed by the bits after root
 //   bit 5      INVALID: no code has this prefix (incomplete code) -> corrupt data
-//   bits 16-31 the symbol (leaf) or the sub-table offset (pointer)
+//   bit 6      MATCH: a length (literal/length table) or distance leaf, already decoded:
+//              bits 8-11 hold its extra-bit count and bits 16-31 its base value
+//   bit 7      END: the end-of-block symbol 256
+//   bit 12     BAD_SYMBOL (with INVALID): a code of the fixed table that names no symbol
+//              (286/287, distances 30/31)
+//   bits 16-31 the symbol (literal or code-length leaf), base (MATCH) or sub-table offset (pointer)
+// So a literal is exactly a leaf with bits 4-7 clear, and the hot loop needs one test for it and
+// no separate base/extra/range lookups for matches.
 
 const SUB = 16;
 const INVALID = 32;
+const MATCH = 64;
+const END = 128;
+const FLAGS = SUB | INVALID | MATCH | END;
+const BAD_SYMBOL = 4096;
 
 function reverseBits(code, len) {
   let r = 0;
@@ -91,8 +104,9 @@ function reverseBits(code, len) {
   return r;
 }
 
-// Returns { table, root } for code lengths lengths[start .. start+count).
-function buildTable(lengths, start, count, maxRoot) {
+// Returns { table, root } for code lengths lengths[start .. start+count); a leaf for symbol sym
+// is info[sym] | code length.
+function buildTable(lengths, start, count, maxRoot, info) {
   const blCount = new Uint16Array(MAX_BITS + 1);
   for (let i = 0; i < count; i++) blCount[lengths[start + i]]++;
   blCount[0] = 0;
@@ -156,7 +170,7 @@ function buildTable(lengths, start, count, maxRoot) {
     const len = lengths[start + sym];
     if (!len) continue;
     const rev = codes[sym];
-    const entry = (sym << 16) | len;
+    const entry = info[sym] | len;
     if (len <= root) {
       for (let i = rev; i <= rootMask; i += 1 << len) table[i] = entry;
     } else {
@@ -169,6 +183,18 @@ function buildTable(lengths, start, count, maxRoot) {
   return { table, root };
 }
 
+// Leaf payloads (see the entry layout above) per symbol of each alphabet.
+const LIT_INFO = new Int32Array(288);
+for (let sym = 0; sym < 256; sym++) LIT_INFO[sym] = sym << 16;
+LIT_INFO[256] = END;
+for (let i = 0; i < 29; i++) LIT_INFO[257 + i] = (LEN_BASE[i] << 16) | (LEN_EXTRA[i] << 8) | MATCH;
+LIT_INFO[286] = LIT_INFO[287] = INVALID | BAD_SYMBOL;
+const DIST_INFO = new Int32Array(32);
+for (let i = 0; i < 30; i++) DIST_INFO[i] = (DIST_BASE[i] << 16) | (DIST_EXTRA[i] << 8) | MATCH;
+DIST_INFO[30] = DIST_INFO[31] = INVALID | BAD_SYMBOL;
+const CLEN_INFO = new Int32Array(19);
+for (let sym = 0; sym < 19; sym++) CLEN_INFO[sym] = sym << 16;
+
 // The fixed code of BTYPE 01 (§3.2.6), built once. Symbols 286/287 and distances 30/31 are in
 // the table (the code is complete) but rejected when decoded.
 const FIXED_LIT = (() => {
@@ -177,9 +203,9 @@ const FIXED_LIT = (() => {
   l.fill(9, 144, 256);
   l.fill(7, 256, 280);
   l.fill(8, 280, 288);
-  return buildTable(l, 0, 288, LIT_ROOT);
+  return buildTable(l, 0, 288, LIT_ROOT, LIT_INFO);
 })();
-const FIXED_DIST = buildTable(new Uint8Array(32).fill(5), 0, 32, DIST_ROOT);
+const FIXED_DIST = buildTable(new Uint8Array(32).fill(5), 0, 32, DIST_ROOT, DIST_INFO);
 
 // ---------------------------------------------------------------------------------------------
 // Adler-32 (RFC 1950 §9). Chunks of 3800 bytes keep both sums below 2^31, so the arithmetic
@@ -189,7 +215,7 @@ const FIXED_DIST = buildTable(new Uint8Array(32).fill(5), 0, 32, DIST_ROOT);
 const ADLER_BASE = 65521;
 const ADLER_CHUNK = 3800;
 
-function adler32(adler, buf, start, end) {
+function adler32Bytes(adler, buf, start, end) {
   let a = adler & 0xffff;
   let b = adler >>> 16;
   while (start < end) {
@@ -208,6 +234,40 @@ function adler32(adler, buf, start, end) {
     b %= ADLER_BASE;
   }
   return ((b << 16) | a) >>> 0;
+}
+
+// Word-at-a-time variant for little-endian hosts (all browsers in practice): one 32-bit load per
+// 4 bytes. Over a run of n bytes x[0..n), a gains S = sum x[i] and b gains n*a + n*S - T with
+// T = sum i*x[i]. Runs of ADLER_WORDS words keep every term below 2^31 (T < 255 * 1024^2 / 2).
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const ADLER_WORDS = 256;
+
+function adler32(adler, buf, start, end) {
+  if (!LITTLE_ENDIAN || end - start < 64) return adler32Bytes(adler, buf, start, end);
+  const head = (4 - ((buf.byteOffset + start) & 3)) & 3;
+  adler = adler32Bytes(adler, buf, start, start + head);
+  start += head;
+  const words = (end - start) >>> 2;
+  const w32 = new Uint32Array(buf.buffer, buf.byteOffset + start, words);
+  let a = adler & 0xffff;
+  let b = adler >>> 16;
+  for (let i = 0; i < words;) {
+    const stop = Math.min(i + ADLER_WORDS, words);
+    const n = (stop - i) * 4;
+    let sum = 0;
+    let weighted = 0;
+    for (let k = 0; i < stop; i++, k += 4) {
+      const w = w32[i];
+      const x1 = (w >>> 8) & 255, x2 = (w >>> 16) & 255, x3 = w >>> 24;
+      const s = (w & 255) + x1 + x2 + x3;
+      sum += s;
+      weighted += k * s + x1 + 2 * x2 + 3 * x3;
+    }
+    b = (b + n * a + n * sum - weighted) % ADLER_BASE;
+    a = (a + sum) % ADLER_BASE;
+  }
+  start += words * 4;
+  return adler32Bytes(((b << 16) | a) >>> 0, buf, start, end);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -266,6 +326,12 @@ export class Inflator {
   constructor() {
     this._out = new Uint8Array(WINDOW_SIZE + OUT_INITIAL);
     this._lengths = new Uint8Array(286 + 30); // code lengths of one dynamic block
+    // The bit buffer and the Adler-32 sum are uint32 and often >= 2^31, which is not a small
+    // integer to V8. Starting them as non-integers fixes their field type (double) from the first
+    // store, so every Inflator keeps one object shape; otherwise the shape changes the first time
+    // a big value is stored and the hot loop keeps deoptimising on "wrong map".
+    this._bitbuf = 0.5;
+    this._adler = 0.5;
     this.reset();
   }
 
@@ -476,7 +542,7 @@ export class Inflator {
 
     const clen = new Uint8Array(19);
     for (let i = 0; i < hclen; i++) clen[CLEN_ORDER[i]] = this._bits(3);
-    const clTable = buildTable(clen, 0, 19, CLEN_ROOT);
+    const clTable = buildTable(clen, 0, 19, CLEN_ROOT, CLEN_INFO);
 
     const lengths = this._lengths;
     const total = hlit + hdist;
@@ -504,8 +570,8 @@ export class Inflator {
       i += repeat;
     }
     if (lengths[256] === 0) throw new InflateError('no end-of-block code');
-    this._lit = buildTable(lengths, 0, hlit, LIT_ROOT);
-    this._dist = buildTable(lengths, hlit, hdist, DIST_ROOT);
+    this._lit = buildTable(lengths, 0, hlit, LIT_ROOT, LIT_INFO);
+    this._dist = buildTable(lengths, hlit, hdist, DIST_ROOT, DIST_INFO);
   }
 
   _stored() {
@@ -581,7 +647,10 @@ export class Inflator {
     let outLimit = out.length - MAX_MATCH;
     let outPos = this._outPos;
     let pos = this._pos;
-    let bitbuf = this._bitbuf;
+    // The bit buffer is kept an int32 throughout: every shift is written (bitbuf >>> n) | 0.
+    // A bare >>> yields a uint32, and a variable that is sometimes int32 (after |=) and
+    // sometimes uint32 is held as a double by V8, which made every table index a conversion.
+    let bitbuf = this._bitbuf | 0;
     let bitcnt = this._bitcnt;
     let ended = false;
     let error = null;
@@ -592,49 +661,47 @@ export class Inflator {
         // >= 15 bits for any code. Refills happen only below 15 bits and shift bytes by at
         // most 22, so the buffer never goes past 31 bits here.
         if (bitcnt < 15) {
-          bitbuf |= input[pos++] << bitcnt;
-          bitbuf |= input[pos++] << (bitcnt + 8);
+          bitbuf |= (input[pos] | (input[pos + 1] << 8)) << bitcnt;
+          pos += 2;
           bitcnt += 16;
         }
         let e = litTable[bitbuf & litMask];
         if (e & SUB) e = litTable[(e >>> 16) + ((bitbuf >>> litRoot) & ((1 << (e & 15)) - 1))];
-        if (e & INVALID) { error = 'invalid literal/length code'; break symbols; }
         let n = e & 15;
-        bitbuf >>>= n;
+        bitbuf = (bitbuf >>> n) | 0;
         bitcnt -= n;
-        let sym = e >>> 16;
-        if (sym < 256) {
-          out[outPos++] = sym;
+        if ((e & FLAGS) === 0) {
+          out[outPos++] = e >>> 16;
           continue;
         }
-        if (sym === 256) {
-          ended = true;
+        if (!(e & MATCH)) {
+          if (e & END) ended = true;
+          else error = e & BAD_SYMBOL ? 'invalid length symbol' : 'invalid literal/length code';
           break symbols;
         }
-        sym -= 257;
-        if (sym >= 29) { error = 'invalid length symbol'; break symbols; }
-        n = LEN_EXTRA[sym];
+        n = (e >>> 8) & 15;
         if (bitcnt < n) {
           bitbuf |= input[pos++] << bitcnt;
           bitcnt += 8;
         }
-        const len = LEN_BASE[sym] + (bitbuf & ((1 << n) - 1));
-        bitbuf >>>= n;
+        const len = (e >>> 16) + (bitbuf & ((1 << n) - 1));
+        bitbuf = (bitbuf >>> n) | 0;
         bitcnt -= n;
         if (bitcnt < 15) {
-          bitbuf |= input[pos++] << bitcnt;
-          bitbuf |= input[pos++] << (bitcnt + 8);
+          bitbuf |= (input[pos] | (input[pos + 1] << 8)) << bitcnt;
+          pos += 2;
           bitcnt += 16;
         }
         e = distTable[bitbuf & distMask];
         if (e & SUB) e = distTable[(e >>> 16) + ((bitbuf >>> distRoot) & ((1 << (e & 15)) - 1))];
-        if (e & INVALID) { error = 'invalid distance code'; break symbols; }
+        if (!(e & MATCH)) {
+          error = e & BAD_SYMBOL ? 'invalid distance symbol' : 'invalid distance code';
+          break symbols;
+        }
         n = e & 15;
-        bitbuf >>>= n;
+        bitbuf = (bitbuf >>> n) | 0;
         bitcnt -= n;
-        sym = e >>> 16;
-        if (sym >= 30) { error = 'invalid distance symbol'; break symbols; }
-        n = DIST_EXTRA[sym];
+        n = (e >>> 8) & 15;
         if (bitcnt < n) {
           bitbuf |= input[pos++] << bitcnt;
           bitcnt += 8;
@@ -643,12 +710,18 @@ export class Inflator {
             bitcnt += 8;
           }
         }
-        const dist = DIST_BASE[sym] + (bitbuf & ((1 << n) - 1));
-        bitbuf >>>= n;
+        const dist = (e >>> 16) + (bitbuf & ((1 << n) - 1));
+        bitbuf = (bitbuf >>> n) | 0;
         bitcnt -= n;
         if (dist > outPos) { error = 'distance too far back'; break symbols; }
-        copyMatch(out, outPos, dist, len);
-        outPos += len;
+        // Short matches inline (most of them in screen data); copyMatch for the rest.
+        if (len <= 16) {
+          let from = outPos - dist;
+          for (const end = outPos + len; outPos < end;) out[outPos++] = out[from++];
+        } else {
+          copyMatch(out, outPos, dist, len);
+          outPos += len;
+        }
       }
 
       // Checkpoint: a symbol with its extra bits and distance is decoded whole or not at all.
@@ -676,31 +749,31 @@ export class Inflator {
         pos = savePos; bitbuf = saveBuf; bitcnt = saveCnt;
         break;
       }
-      if (e & INVALID) { error = 'invalid literal/length code'; break; }
-      bitbuf >>>= n;
+      if (e & INVALID) {
+        error = e & BAD_SYMBOL ? 'invalid length symbol' : 'invalid literal/length code';
+        break;
+      }
+      bitbuf = (bitbuf >>> n) | 0;
       bitcnt -= n;
-      let sym = e >>> 16;
 
-      if (sym < 256) {
-        out[outPos++] = sym;
+      if ((e & FLAGS) === 0) {
+        out[outPos++] = e >>> 16;
         continue;
       }
-      if (sym === 256) {
+      if (e & END) {
         ended = true;
         break;
       }
-      sym -= 257;
-      if (sym >= 29) { error = 'invalid length symbol'; break; }
 
       // Length: at most 15 + 5 bits so far, always within the >= 25 bits refilled above,
       // unless the input ran short.
-      n = LEN_EXTRA[sym];
+      n = (e >>> 8) & 15;
       if (n > bitcnt) {
         pos = savePos; bitbuf = saveBuf; bitcnt = saveCnt;
         break;
       }
-      const len = LEN_BASE[sym] + (bitbuf & ((1 << n) - 1));
-      bitbuf >>>= n;
+      const len = (e >>> 16) + (bitbuf & ((1 << n) - 1));
+      bitbuf = (bitbuf >>> n) | 0;
       bitcnt -= n;
 
       while (bitcnt <= 24 && pos < inLen) {
@@ -714,13 +787,14 @@ export class Inflator {
         pos = savePos; bitbuf = saveBuf; bitcnt = saveCnt;
         break;
       }
-      if (e & INVALID) { error = 'invalid distance code'; break; }
-      bitbuf >>>= n;
+      if (e & INVALID) {
+        error = e & BAD_SYMBOL ? 'invalid distance symbol' : 'invalid distance code';
+        break;
+      }
+      bitbuf = (bitbuf >>> n) | 0;
       bitcnt -= n;
-      sym = e >>> 16;
-      if (sym >= 30) { error = 'invalid distance symbol'; break; }
 
-      n = DIST_EXTRA[sym];
+      n = (e >>> 8) & 15;
       if (n > bitcnt) {
         while (bitcnt <= 24 && pos < inLen) {
           bitbuf |= input[pos++] << bitcnt;
@@ -731,8 +805,8 @@ export class Inflator {
           break;
         }
       }
-      const dist = DIST_BASE[sym] + (bitbuf & ((1 << n) - 1));
-      bitbuf >>>= n;
+      const dist = (e >>> 16) + (bitbuf & ((1 << n) - 1));
+      bitbuf = (bitbuf >>> n) | 0;
       bitcnt -= n;
 
       // _out holds exactly the retained history (<= 32 KiB) plus this call's output.
