@@ -453,5 +453,17 @@ def web_root(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory):
+    """A self-signed certificate and key for localhost: (cert.pem, key.pem)."""
+    import realpeers
+    openssl = realpeers.require_tool("openssl")  # fails in CI, skips elsewhere
+    where = tmp_path_factory.mktemp("tls")
+    cert, key = str(where / "c.pem"), str(where / "k.pem")
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", "/CN=localhost"], check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: waits on a real timeout (seconds); still run by default")

@@ -19,11 +19,9 @@ their own proxy.
 
 import os
 import random
-import shutil
 import socket
 import ssl
 import struct
-import subprocess
 import threading
 import time
 
@@ -129,17 +127,6 @@ def tree(tmp_path_factory):
     os.symlink(str(base), str(web / "leakdir"))
     os.symlink("../secret.txt", str(web / "relleak.txt"))
     return base
-
-
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory):
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl CLI not installed")
-    where = tmp_path_factory.mktemp("tls")
-    cert, key = str(where / "c.pem"), str(where / "k.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-                    "-days", "1", "-subj", "/CN=localhost"], check=True, capture_output=True, timeout=60)
-    return cert, key
 
 
 @pytest.fixture(scope="module")

@@ -35,17 +35,6 @@ def _echo(ws, payload=b"hello"):
 # ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory):
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl CLI not installed")
-    where = tmp_path_factory.mktemp("tls")
-    cert, key = str(where / "c.pem"), str(where / "k.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-                    "-days", "1", "-subj", "/CN=localhost"], check=True, capture_output=True, timeout=60)
-    return cert, key
-
-
 def client_context(**kwargs) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
