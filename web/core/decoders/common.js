@@ -1,9 +1,10 @@
 // web/core/decoders/common.js — helpers shared by the decoders in this folder:
 // the error type, the pixel format a rectangle is in, reusable scratch memory,
-// and Tight's compact length.
-// Needs: ../pixelformat.js.
+// the length-prefixed zlib block of Zlib and ZRLE, and Tight's compact length.
+// Needs: ../pixelformat.js, ../inflate.js.
 
 import { PixelFormat } from '../pixelformat.js';
+import { Inflator } from '../inflate.js';
 
 // Corrupt or impossible encoded data from the server. The RFB object turns it
 // into a failed connection; it is never a "need more bytes" signal.
@@ -49,4 +50,32 @@ export function peekCompactLength(queue, at) {
   if (!queue.has(at + 3)) return null;
   const b2 = queue.peekU8(at + 2);
   return [(b0 & 0x7f) | ((b1 & 0x7f) << 7) | (b2 << 14), 3];
+}
+
+// Zlib (6) and ZRLE (16) rectangles: a U32 length, then that many bytes of one
+// zlib stream that runs for the whole connection (so the Inflator lives here).
+// take() returns the inflated block once all of it is queued, else null; the
+// length, once read, is remembered across calls.
+export class ZlibBlockReader {
+  constructor() {
+    this._inflator = new Inflator();
+    this._length = -1;     // compressed length once read; -1 = not read yet
+  }
+
+  // New connection: the server starts a new stream.
+  reset() {
+    this._inflator.reset();
+    this._length = -1;
+  }
+
+  take(queue) {
+    if (this._length < 0) {
+      if (!queue.has(4)) return null;
+      this._length = queue.u32();
+    }
+    if (!queue.has(this._length)) return null;
+    const compressed = queue.view(this._length);
+    this._length = -1;
+    return this._inflator.inflate(compressed);
+  }
 }

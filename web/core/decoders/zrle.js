@@ -3,41 +3,32 @@
 // then raw CPIXELs, one solid CPIXEL, a packed palette (2-16 colours at 1/2/4
 // bits per pixel, rows byte-aligned), plain RLE or palette RLE (rfbproto
 // "ZRLE Encoding"). CPIXEL is 3 bytes R,G,B in the default 32 bpp format.
-// Needs: ../inflate.js (Inflator), ./common.js.
+// Needs: ./common.js (ZlibBlockReader, which holds the Inflator).
 //
-// One zlib stream per connection (the Inflator lives here). The rectangle is
+// One zlib stream per connection (in ZlibBlockReader). The rectangle is
 // decoded once its whole compressed block is in the queue: the length prefix
 // says how long to wait, and tiles then parse from one contiguous buffer with
 // no resume points inside the inflated data. Each tile is built as packed
 // pixels in a 64x64 scratch tile and blitted in one call.
 
-import { Inflator } from '../inflate.js';
-import { pixelFormatOf, DecodeError } from './common.js';
+import { pixelFormatOf, DecodeError, ZlibBlockReader } from './common.js';
 
 const TILE = 64;
 
 export class ZRLEDecoder {
   constructor() {
-    this._inflator = new Inflator();
-    this._length = -1;
+    this._blocks = new ZlibBlockReader();
     this._tile = new Uint32Array(TILE * TILE);
     this._palette = new Uint32Array(128);
   }
 
   reset() {
-    this._inflator.reset();
-    this._length = -1;
+    this._blocks.reset();
   }
 
   decode(rect, queue, display, ctx) {
-    if (this._length < 0) {
-      if (!queue.has(4)) return false;
-      this._length = queue.u32();
-    }
-    if (!queue.has(this._length)) return false;
-    const compressed = queue.view(this._length);
-    this._length = -1;
-    const data = this._inflator.inflate(compressed);
+    const data = this._blocks.take(queue);
+    if (data === null) return false;
     const end = this._tiles(rect, data, display, pixelFormatOf(ctx));
     if (end !== data.length) {
       throw new DecodeError(`ZRLE rectangle left ${data.length - end} unused inflated bytes`);
