@@ -348,3 +348,58 @@ def test_any_argv_gives_a_config_or_a_clear_refusal(argv):
         return
     assert 0 <= config.listen_port < 65536 and config.max_message_size >= 1
     assert config.heartbeat >= 0 and config.idle_timeout >= 0 and config.timeout >= 0
+
+
+# -- how the script runs: re-executed from bytecode, same PID ----------------------------
+
+
+def _serve_and_read_cmdline(interpreter_flags, cwd):
+    """Start ``python3 FLAGS wsproxy.py``, wait until it accepts, return its /proc cmdline."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable] + interpreter_flags + [WSPROXY, "--no-web", "127.0.0.1:%d" % port,
+                                                                     "127.0.0.1:9"],
+                            cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        banner = proc.stdout.readline()
+        assert "listening on 127.0.0.1:%d" % port in banner, (banner, proc.stderr.read() if proc.poll() else "")
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            client.sendall(b"GET /websockify HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert client.recv(100).startswith(b"HTTP/1.1 502 ")  # the dead target, explained
+        with open("/proc/%d/cmdline" % proc.pid, "rb") as handle:
+            return handle.read().split(b"\0")[:-1]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or sys.implementation.name != "cpython",
+                    reason="re-executes on CPython/POSIX; reads /proc")
+def test_script_reexecutes_in_place_and_stays_findable_by_name(tmp_path):
+    """The PID the user started serves (so kill PID and pid files work), and
+    ``pgrep -f wsproxy.py`` still finds it: the path is on the command line."""
+    cmdline = _serve_and_read_cmdline([], tmp_path)
+    assert cmdline[0] == sys.executable.encode()
+    assert b"-S" in cmdline and b"-c" in cmdline
+    assert WSPROXY.encode() in cmdline
+    arguments = cmdline[cmdline.index(WSPROXY.encode()) + 1:]
+    assert arguments[0] == b"--no-web" and arguments[2] == b"127.0.0.1:9" and len(arguments) == 3
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or sys.implementation.name != "cpython",
+                    reason="re-executes on CPython/POSIX; reads /proc")
+def test_interpreter_options_survive_the_reexec(tmp_path):
+    cmdline = _serve_and_read_cmdline(["-O", "-W", "error::ResourceWarning", "-X", "utf8"], tmp_path)
+    head = cmdline[:cmdline.index(b"-c")]
+    assert b"-O" in head and b"-Werror::ResourceWarning" in head and b"-Xutf8" in head
+
+
+def test_a_module_in_the_working_directory_cannot_shadow_the_standard_library(tmp_path):
+    """Started from a directory holding select.py (say, a user's download
+    folder), the proxy still imports the real select and serves."""
+    (tmp_path / "select.py").write_text("raise SystemExit('shadowed select.py imported')\n")
+    (tmp_path / "socket.py").write_text("raise SystemExit('shadowed socket.py imported')\n")
+    _serve_and_read_cmdline([], tmp_path)
