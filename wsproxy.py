@@ -151,8 +151,16 @@ TARGET_CHUNK = 256 * 1024
 # Measured in tests/benchmark.py (down, 3 interleaved rounds): CPU per GB
 # 0.52 -> 0.37 s (socat: 0.37), MB/s 1.14x.
 SPLICE_ENABLED = True
+# Bytes moved per splice, the pipe's size and so the largest frame in bulk
+# mode (kernel memory, held only while in flight; Linux's default
+# pipe-max-size is 1 MiB).  1 MiB against 256 KiB, 7 interleaved rounds:
+# down MB/s 0.67x -> 0.91x socat's, CPU per GB 0.48 -> 0.30 s (socat 0.34).
+SPLICE_CHUNK = 1024 * 1024
 # Reads of the target in a row while it keeps filling the buffer (then poll).
 TARGET_READS_PER_WAKE = 16
+# The same for splices: 4 MiB per wake-up, as 16 reads of TARGET_CHUNK, so
+# input from the client waits no longer behind bulk data.
+SPLICE_READS_PER_WAKE = 4
 # Bytes read from the client at once (input events: small).  With
 # TARGET_CHUNK, the most that waits in user space in each direction: a side
 # is not read while the other side is backed up.
@@ -1180,6 +1188,27 @@ def _unread_bytes(sock: socket.socket) -> int:
         return 0
 
 
+def _splice_pipe() -> Optional[Tuple[int, int]]:
+    """A pipe of SPLICE_CHUNK bytes for splice(2), or None.
+
+    None also when the size cannot be set: past the kernel's per-user pipe
+    quota (fs.pipe-user-pages-soft) new pipes are a few pages, and splicing
+    8 KiB at a time is slower than copying 256 KiB through user space.
+    """
+    try:
+        pipe = os.pipe()
+    except OSError:
+        return None
+    try:
+        import fcntl
+        fcntl.fcntl(pipe[1], getattr(fcntl, "F_SETPIPE_SZ", 1031), SPLICE_CHUNK)
+        return pipe
+    except OSError:
+        os.close(pipe[0])
+        os.close(pipe[1])
+        return None
+
+
 class _Poller:
     """poll(2) where it exists (no descriptor-number limit, no kernel object
     per connection); a selectors fallback elsewhere (Windows)."""
@@ -1572,12 +1601,8 @@ class Relay:
             self.stats.bytes_down += count
             self._send_binary(count)
             if count == len(buffer) and self._can_splice and not self._drain:
-                try:
-                    self._pipe = os.pipe()
-                    import fcntl
-                    fcntl.fcntl(self._pipe[1], getattr(fcntl, "F_SETPIPE_SZ", 1031), TARGET_CHUNK)
-                except OSError:
-                    pass
+                self._pipe = _splice_pipe()
+                self._can_splice = self._pipe is not None
                 if self._pipe is not None:
                     if not self._client_out:
                         self._splice_target()
@@ -1612,8 +1637,8 @@ class Relay:
     def _splice_target(self) -> None:
         """Bulk mode: move target bytes into the pipe, then frame and splice them out."""
         flags = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
-        for _ in range(TARGET_READS_PER_WAKE):
-            want = min(self._drain, TARGET_CHUNK) if self._drain else TARGET_CHUNK
+        for _ in range(SPLICE_READS_PER_WAKE):
+            want = min(self._drain, SPLICE_CHUNK) if self._drain else SPLICE_CHUNK
             try:
                 count = os.splice(self.target.fileno(), self._pipe[1], want, flags=flags)
             except _WOULD_BLOCK:
