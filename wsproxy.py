@@ -530,6 +530,11 @@ def frame_header(opcode: int, length: int, fin: bool = True, mask_key: Optional[
     return header + mask_key if mask_key else header
 
 
+# Headers of final, unmasked binary frames of 0-125 bytes: the relay sends
+# one per small target read (an RFB message), so they are made once.
+_SMALL_BINARY_HEADERS = tuple(frame_header(0x2, length) for length in range(126))
+
+
 def encode_frame(opcode: int, payload: bytes = b"", fin: bool = True, mask_key: Optional[bytes] = None) -> bytes:
     """One frame; masked when ``mask_key`` is given (what a client sends)."""
     body = apply_mask(payload, mask_key) if mask_key else payload
@@ -611,6 +616,23 @@ class FrameDecoder:
     @property
     def buffered(self) -> int:
         return len(self._buffer) - self._pos
+
+    def whole_small_frame(self, data: bytes) -> Optional[bytes]:
+        """The unmasked payload if ``data`` is exactly one complete, final,
+        masked binary frame of 1-125 bytes and nothing is pending; else None
+        (and nothing consumed: use feed()).
+
+        The common case, a VNC input event per read, without the general
+        machinery: such a frame passes every check _parse_header makes
+        (0x82: FIN, no RSV bits, a known data opcode that is neither a
+        continuation nor inside a fragmented message).
+        """
+        length = len(data) - 6
+        if (length <= 0 or data[0] != 0x82 or data[1] != 0x80 | length or length > 125
+                or self._in_frame or self._in_message or self._pos < len(self._buffer)
+                or length > self.max_message_size):
+            return None
+        return apply_mask(data[6:], data[2:6])
 
     def next_piece(self) -> Optional[FramePiece]:
         if not self._in_frame and not self._parse_header():
@@ -748,6 +770,9 @@ class WebSocketSession:
     def receive(self, data: bytes) -> list:
         if self.close_received or self.failure is not None:
             return []
+        payload = self.decoder.whole_small_frame(data) if self._utf8 is None else None
+        if payload is not None:
+            return [DataReceived(payload)]
         events = []
         try:
             self._receive(data, events)
@@ -1361,10 +1386,15 @@ class Relay:
             if self.leftover:
                 self._on_client_data(self.leftover)
                 self.leftover = b""
+            session = self.session
+            timed = bool(self.heartbeat or self.idle_timeout)
+            cset = tset = None   # the masks the poller has, to skip unchanged updates
             while True:
-                if self._finished():
+                closing = session.close_sent
+                # _finished() is False while the client is open and no Close
+                # was sent: checked inline, as this runs on every wake-up.
+                if (closing or not self._client_open) and self._finished():
                     break
-                closing = self.session.close_sent
                 cmask = 0
                 if self._client_open:
                     # Data after our Close is still delivered, so even then
@@ -1373,20 +1403,25 @@ class Relay:
                         cmask |= _POLL_IN
                     if self._client_out:
                         cmask |= _POLL_OUT
-                if cmask:
-                    poller.set(cfd, cmask)
-                else:
-                    poller.remove(cfd)  # even a zero mask reports hang-ups
+                if cmask != cset:
+                    cset = cmask
+                    if cmask:
+                        poller.set(cfd, cmask)
+                    else:
+                        poller.remove(cfd)  # even a zero mask reports hang-ups
                 tmask = 0
                 if self._target_open and not closing and not self._client_out:
                     tmask |= _POLL_IN
                 if self._target_out and self._target_writable:
                     tmask |= _POLL_OUT
-                if tmask:
-                    poller.set(tfd, tmask)
-                else:
-                    poller.remove(tfd)
-                ready = poller.wait(self._timeout())
+                if tmask != tset:
+                    tset = tmask
+                    if tmask:
+                        poller.set(tfd, tmask)
+                    else:
+                        poller.remove(tfd)
+                ready = poller.wait(self._timeout() if timed or closing or self._drain_deadline is not None
+                                    or not self._client_open else None)
                 # Reads stamp _last_activity with _now: it must be the time
                 # poll returned, not when it began waiting (or an idle
                 # timeout would count the wait before a message as silence).
@@ -1407,7 +1442,8 @@ class Relay:
                         self.stop_fd = None
                         self._stop()
                 self._now = time.monotonic()
-                self._check_timers()
+                if timed or self._drain:
+                    self._check_timers()
         except ProtocolError as exc:
             self._fail(exc.close_code, exc.reason)
         finally:
@@ -1600,14 +1636,23 @@ class Relay:
             self._last_activity = self._now
             self.stats.bytes_down += count
             self._send_binary(count)
-            if count == len(buffer) and self._can_splice and not self._drain:
+            if count < len(buffer):
+                # A short read (an RFB message, an echo): the socket is most
+                # likely empty now.  The common case, so decided first.
+                if self._drain:
+                    self._drained(count)
+                if (self._client_out or not self._target_open or self.session.close_sent
+                        or not (self._target_tls and self.target.pending())):
+                    return
+                continue
+            if self._can_splice and not self._drain:
                 self._pipe = _splice_pipe()
                 self._can_splice = self._pipe is not None
                 if self._pipe is not None:
                     if not self._client_out:
                         self._splice_target()
                     return
-            if count == len(buffer) < TARGET_CHUNK:
+            if count < TARGET_CHUNK:
                 # A full small read means bulk data: switch to the big buffer.
                 # (A view of the old one may still wait in _client_out; it
                 # keeps that buffer alive until sent.)
@@ -1617,8 +1662,6 @@ class Relay:
                 self._drained(count)
             if self._client_out or not self._target_open or self.session.close_sent:
                 return  # the client is backed up, or we are closing
-            if count < len(buffer) and not (self._target_tls and self.target.pending()):
-                return  # a short read: the socket is most likely empty now
 
     def _target_ended(self, error: Optional[OSError] = None) -> None:
         """The target closed (EOF) or failed: tell the client, with the reason."""
@@ -1676,7 +1719,7 @@ class Relay:
         buffer, not a copy: the target is not read again (so the buffer is
         not reused) until the client has taken all of it.
         """
-        header = frame_header(Opcode.BINARY, count)
+        header = _SMALL_BINARY_HEADERS[count] if count < 126 else frame_header(Opcode.BINARY, count)
         payload = self._view[:count]
         total = len(header) + count
         if not self._gather:

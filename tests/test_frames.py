@@ -652,7 +652,9 @@ _any_frames = st.lists(
               st.sampled_from([True, True, True, False]), st.sampled_from([0] * 9 + [0x40, 0x10]),
               st.sampled_from([True] * 9 + [False])),
     max_size=8,
-).map(b"".join)
+)
+_any_frames_list = _any_frames
+_any_frames = _any_frames_list.map(b"".join)
 
 
 def _session_outcome(chunks, require_mask):
@@ -684,3 +686,30 @@ def test_session_on_arbitrary_frames_is_the_same_whole_or_split(wire, require_ma
     split = _session_outcome([wire[a:b] for a, b in zip([0] + points, points + [len(wire)])], require_mask)
     assert split == whole
     assert len(whole[0]) + len(whole[2]) <= len(wire)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_any_frames_list, st.booleans())
+def test_one_frame_per_read_is_the_same_as_byte_by_byte(frames, require_mask):
+    # One frame per read is what a browser's input events look like, and
+    # what the relay's shortcut for a whole small binary frame takes; fed one
+    # byte at a time the same frames go through the general decoder.
+    wire = b"".join(frames)
+    per_frame = _session_outcome(frames, require_mask)
+    assert per_frame == _session_outcome([wire[i:i + 1] for i in range(len(wire))], require_mask)
+
+
+@pytest.mark.parametrize("frames, expected_failure", [
+    ([client_frame(0x2, b"x" * 120, True, KEY)], 1009),                            # over the cap of 100
+    ([client_frame(0x2, b"ab", False, KEY), client_frame(0x2, b"cd", True, KEY)], 1002),  # inside a message
+    ([client_frame(0x2, b"ab", True, KEY)[:3], client_frame(0x2, b"ab", True, KEY)], 1002),  # after a partial one
+    ([client_frame(0x2, b"ab", True, KEY, 0x40)], 1002),                            # RSV1
+    ([client_frame(0x2, b"ab", True, None)], 1002),                                 # unmasked
+    ([client_frame(0x2, b"ab", True, KEY), client_frame(0x2, b"cd", True, KEY)], None),
+])
+def test_whole_frame_reads_get_every_check(frames, expected_failure):
+    # Each read is exactly one frame (or a piece of one), the shortcut's case.
+    data, _, _, failure = _session_outcome(frames, require_mask=True)
+    assert failure == expected_failure
+    if failure is None:
+        assert data == b"abcd"
