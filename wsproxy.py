@@ -100,7 +100,6 @@ import stat
 import struct
 import threading
 import time
-import urllib.parse
 import zlib
 from collections import deque
 from enum import IntEnum
@@ -328,6 +327,7 @@ def parse_request_head(data: bytes) -> RequestHead:
 def query_param(query: str, name: str) -> Optional[str]:
     """First value of ``name`` in a query string, or None."""
     try:
+        import urllib.parse  # lazily: 3 ms of start-up (it pulls in ipaddress)
         values = urllib.parse.parse_qs(query, keep_blank_values=True, errors="strict").get(name)
     except (UnicodeDecodeError, ValueError):
         return None
@@ -1085,6 +1085,7 @@ def resolve_static_path(web_root: str, url_path: str) -> str:
     CVE-2021-3654 let websockify send users elsewhere).
     """
     try:
+        import urllib.parse  # lazily: 3 ms of start-up (it pulls in ipaddress)
         decoded = urllib.parse.unquote(url_path, errors="strict")
     except UnicodeDecodeError:
         raise HandshakeError(400, "path is not valid UTF-8") from None
@@ -2185,6 +2186,7 @@ def _cookie(head: RequestHead, name: str) -> Optional[str]:
         for part in header.split(";"):
             key, _, value = part.strip().partition("=")
             if key == name:
+                import urllib.parse  # lazily: 3 ms of start-up (it pulls in ipaddress)
                 return urllib.parse.unquote(value)
     return None
 
@@ -3218,6 +3220,7 @@ def banner(server: Server) -> List[str]:
         if not names:
             lines.append("the token source has no tokens yet; add 'NAME: host:port' lines")
         for name in names[:BANNER_MAX_URLS]:
+            import urllib.parse  # lazily: 3 ms of start-up (it pulls in ipaddress)
             lines.append("Open %s/vnc.html?path=%s" % (base, urllib.parse.quote("websockify?token=" + name, safe="/=?")))
         if len(names) > BANNER_MAX_URLS:
             lines.append("... and %d more tokens" % (len(names) - BANNER_MAX_URLS))

@@ -978,6 +978,35 @@ def run_footprint(c: Contender) -> dict:
 # ===========================================================================
 
 
+def runnable() -> int:
+    """Threads running or ready to run on the whole machine, from /proc/stat."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("procs_running"):
+                return int(line.split()[1])
+    return 0
+
+
+def settle(timeout: float = 30.0) -> None:
+    """Wait until the previous measurement's aftermath has passed.
+
+    Ten thousand connections closing leave the machine busy for seconds
+    (load average 150 was seen right after the idle workload), which would be
+    charged to whatever is measured next, such as the start-up time.  Waits
+    until at most two threads are runnable (this one and one other) for 0.3 s.
+    """
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    while time.monotonic() < deadline:
+        if runnable() <= 2:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= 0.3:
+                return
+        else:
+            quiet_since = None
+        time.sleep(0.05)
+
+
 def machine() -> str:
     model = "?"
     try:
@@ -1068,6 +1097,7 @@ def main(argv=None) -> int:
                 for name in order:
                     c = shared[name]
                     fresh = None
+                    settle()
                     try:
                         if workload == "down":
                             m = run_down(c, sizes["down"])
