@@ -239,17 +239,9 @@ def test_keys_and_clicks_arrive_as_x_events(firefox, page, xvnc_server):
         firefox.type_keys(["7", KEY_RETURN, KEY_ENTER, KEY_LEFT])
         want_keys = ["a", "Shift_L", "B", "7", "Return", "KP_Enter", "Left"]
 
-        def arrived():
-            text = output()
-            keys = [name for _, name in e2e.KEY_RE.findall(text)]
-            buttons = [(int(b), int(x), int(y)) for x, y, b in e2e.BUTTON_RE.findall(text)]
-            it = iter(keys)
-            if all(k in it for k in want_keys) and len(buttons) >= 2:
-                return keys, buttons
-            return None
-
         try:
-            keys, buttons = page.wait(arrived, "key and button events in xev", timeout=10)
+            keys, buttons = page.wait(lambda: e2e.xev_keys_and_buttons(output(), want_keys),
+                                      "key and button events in xev", timeout=10)
         except AssertionError:
             raise AssertionError("xev saw:\n" + output())
     # The canvas is at 1:1; BiDi moves land on whole viewport pixels.

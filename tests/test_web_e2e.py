@@ -363,6 +363,17 @@ BUTTON_RE = re.compile(r"ButtonPress event.*?\n\s+root 0x[0-9a-f]+, subw 0x[0-9a
                        r".*?\n.*?button (\d+)", re.S)
 
 
+def xev_keys_and_buttons(text: str, want_keys):
+    """(key names, [(button, x, y)]) from xev's output once ``want_keys`` have
+    arrived in that order and at least two button presses; else None."""
+    keys = [name for _, name in KEY_RE.findall(text)]
+    buttons = [(int(b), int(x), int(y)) for x, y, b in BUTTON_RE.findall(text)]
+    it = iter(keys)
+    if all(k in it for k in want_keys) and len(buttons) >= 2:
+        return keys, buttons
+    return None
+
+
 def test_keys_and_clicks_arrive_as_x_events(page, xvnc_server):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -388,17 +399,9 @@ def test_keys_and_clicks_arrive_as_x_events(page, xvnc_server):
          .send_keys("7", Keys.RETURN, Keys.ENTER, Keys.ARROW_LEFT).perform())
         want_keys = ["a", "Shift_L", "B", "7", "Return", "KP_Enter", "Left"]
 
-        def arrived():
-            text = output()
-            keys = [name for _, name in KEY_RE.findall(text)]
-            buttons = [(int(b), int(x), int(y)) for x, y, b in BUTTON_RE.findall(text)]
-            it = iter(keys)
-            if all(k in it for k in want_keys) and len(buttons) >= 2:
-                return keys, buttons
-            return None
-
         try:
-            keys, buttons = page.wait(arrived, "key and button events in xev", timeout=10)
+            keys, buttons = page.wait(lambda: xev_keys_and_buttons(output(), want_keys),
+                                      "key and button events in xev", timeout=10)
         except AssertionError:
             raise AssertionError("xev saw:\n" + output())
     cx, cy = rect[0] / 2, rect[1] / 2
