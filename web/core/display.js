@@ -98,9 +98,9 @@ export class Display {
   blitRGB(x, y, w, h, bytes, offset = 0, stride = w * 3) {
     if (this.pending) {
       const copy = compact(bytes, offset, stride, w * 3, h);
-      return this._enqueue(() => this._blit3(x, y, w, h, copy, 0, w * 3));
+      return this._enqueue(() => this._blitBytes(x, y, w, h, copy, 0, w * 3, 3));
     }
-    this._blit3(x, y, w, h, bytes, offset, stride);
+    this._blitBytes(x, y, w, h, bytes, offset, stride, 3);
   }
 
   // Packed opaque pixels (Uint32Array, see packRGB), stride in pixels. Decoders
@@ -271,7 +271,7 @@ export class Display {
   }
 
   _blit4(x, y, w, h, src, offset, stride) {
-    if (w <= NARROW) return this._blit4Narrow(x, y, w, h, src, offset, stride);
+    if (w <= NARROW) return this._blitBytes(x, y, w, h, src, offset, stride, 4);
     const c = this._clip(x, y, w, h);
     if (!c) return;
     const [x1, y1, x2, y2] = c, W = this._width, u8 = this._u8;
@@ -285,46 +285,25 @@ export class Display {
     this._mark(x1, y1, x2, y2);
   }
 
-  // Short rows (Hextile's raw 16x16 tiles): a view per row would cost more than the copy.
-  _blit4Narrow(x, y, w, h, src, offset, stride) {
+  // RGB(X) bytes, ``bpp`` (3 or 4) per pixel, converted pixel by pixel: RGB
+  // data, and short RGBX rows (Hextile's raw 16x16 tiles), where a view per
+  // row would cost more than the copy.
+  _blitBytes(x, y, w, h, src, offset, stride, bpp) {
     const W = this._width;
     const x1 = x > 0 ? x : 0, y1 = y > 0 ? y : 0;
     const x2 = x + w < W ? x + w : W, y2 = y + h < this._height ? y + h : this._height;
     if (x2 <= x1 || y2 <= y1) return;
     const u32 = this._u32;
-    let s = offset + (y1 - y) * stride + (x1 - x) * 4;
-    for (let row = y1; row < y2; row++, s += stride) {
-      let d = row * W + x1;
-      const end = d + (x2 - x1);
-      if (LITTLE_ENDIAN) {
-        for (let i = s; d < end; d++, i += 4) {
-          u32[d] = (OPAQUE | (src[i + 2] << 16) | (src[i + 1] << 8) | src[i]) >>> 0;
-        }
-      } else {
-        for (let i = s; d < end; d++, i += 4) {
-          u32[d] = ((src[i] << 24) | (src[i + 1] << 16) | (src[i + 2] << 8) | OPAQUE) >>> 0;
-        }
-      }
-    }
-    this._mark(x1, y1, x2, y2);
-  }
-
-  _blit3(x, y, w, h, src, offset, stride) {
-    const W = this._width;
-    const x1 = x > 0 ? x : 0, y1 = y > 0 ? y : 0;
-    const x2 = x + w < W ? x + w : W, y2 = y + h < this._height ? y + h : this._height;
-    if (x2 <= x1 || y2 <= y1) return;
-    const u32 = this._u32;
-    let s0 = offset + (y1 - y) * stride + (x1 - x) * 3;
+    let s0 = offset + (y1 - y) * stride + (x1 - x) * bpp;
     for (let row = y1; row < y2; row++, s0 += stride) {
       let d = row * W + x1;
       const end = d + (x2 - x1);
       if (LITTLE_ENDIAN) {
-        for (let s = s0; d < end; d++, s += 3) {
+        for (let s = s0; d < end; d++, s += bpp) {
           u32[d] = (OPAQUE | (src[s + 2] << 16) | (src[s + 1] << 8) | src[s]) >>> 0;
         }
       } else {
-        for (let s = s0; d < end; d++, s += 3) {
+        for (let s = s0; d < end; d++, s += bpp) {
           u32[d] = ((src[s] << 24) | (src[s + 1] << 16) | (src[s + 2] << 8) | OPAQUE) >>> 0;
         }
       }
