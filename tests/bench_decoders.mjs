@@ -139,7 +139,9 @@ async function loadTree(dir) {
 // during a session.
 function reusedDecoder(tree, number) {
   const decoder = tree.decoders.get(number);
-  if (decoder._inflator) decoder._inflator.reset();
+  const blocks = decoder._blocks;                  // Zlib, ZRLE: one ZlibBlockReader
+  if (blocks) { blocks._inflator.reset(); blocks._length = -1; }
+  if (decoder._inflator) decoder._inflator.reset();    // trees from before ZlibBlockReader
   if (decoder._inflators) for (const inf of decoder._inflators) if (inf) inf.reset();
   return decoder;
 }
