@@ -781,7 +781,7 @@ class WebSocketSession:
     def receive(self, data: bytes) -> list:
         if self.close_received or self.failure is not None:
             return []
-        payload = self.decoder.whole_small_frame(data) if self._utf8 is None else None
+        payload = self.decoder.whole_small_frame(data)  # None while a text message is open
         if payload is not None:
             return [DataReceived(payload)]
         events = []
@@ -1484,9 +1484,8 @@ class Relay:
         return now > self._flush_deadline
 
     def _timeout(self) -> Optional[float]:
-        if not (self.heartbeat or self.idle_timeout or self._close_deadline or self._flush_deadline
-                or self._drain_deadline):
-            return None  # the common case, checked first: this runs once per wake-up
+        """Seconds until the next deadline.  run() calls it only when a timer
+        is configured, a drain is on, or the connection is closing."""
         # Once only the target is left, the (expired) close deadline no longer counts.
         close = self._close_deadline if self._flush_deadline is None else self._flush_deadline
         if self.session.close_sent or not self._client_open:
@@ -1503,7 +1502,8 @@ class Relay:
         return max(0.0, min(deadlines) - time.monotonic())
 
     def _check_timers(self) -> None:
-        if not (self.heartbeat or self.idle_timeout or self._drain) or self.session.close_sent:
+        """Heartbeat, idle timeout, drain; run() calls it only when one is on."""
+        if self.session.close_sent:
             return
         now = self._now
         if self._drain and now >= self._drain_deadline:
@@ -1648,32 +1648,26 @@ class Relay:
             self._last_activity = self._now
             self.stats.bytes_down += count
             self._send_binary(count)
-            if count < len(buffer):
-                # A short read (an RFB message, an echo): the socket is most
-                # likely empty now.  The common case, so decided first.
-                if self._drain:
-                    self._drained(count)
-                if (self._client_out or not self._target_open or self.session.close_sent
-                        or not (self._target_tls and self.target.pending())):
-                    return
-                continue
-            if self._can_splice and not self._drain:
-                self._pipe = _splice_pipe()
-                self._can_splice = self._pipe is not None
-                if self._pipe is not None:
-                    if not self._client_out:
-                        self._splice_target()
-                    return
-            if count < TARGET_CHUNK:
-                # A full small read means bulk data: switch to the big buffer.
-                # (A view of the old one may still wait in _client_out; it
-                # keeps that buffer alive until sent.)
-                self._buffer = bytearray(TARGET_CHUNK)
-                self._view = memoryview(self._buffer)
+            if count == len(buffer):
+                # A full read means bulk data: splice from now on, or switch
+                # to the big buffer.  (A view of the old one may still wait in
+                # _client_out; it keeps that buffer alive until sent.)
+                if self._can_splice and not self._drain:
+                    self._pipe = _splice_pipe()
+                    self._can_splice = self._pipe is not None
+                    if self._pipe is not None:
+                        if not self._client_out:
+                            self._splice_target()
+                        return
+                if count < TARGET_CHUNK:
+                    self._buffer = bytearray(TARGET_CHUNK)
+                    self._view = memoryview(self._buffer)
             if self._drain:
                 self._drained(count)
             if self._client_out or not self._target_open or self.session.close_sent:
                 return  # the client is backed up, or we are closing
+            if count < len(buffer) and not (self._target_tls and self.target.pending()):
+                return  # a short read: the socket is most likely empty now
 
     def _target_ended(self, error: Optional[OSError] = None) -> None:
         """The target closed (EOF) or failed: tell the client, with the reason."""
@@ -3233,8 +3227,8 @@ def banner(server: Server) -> List[str]:
     else:
         if not names:
             lines.append("the token source has no tokens yet; add 'NAME: host:port' lines")
+        import urllib.parse  # lazily: 3 ms of start-up (it pulls in ipaddress)
         for name in names[:BANNER_MAX_URLS]:
-            import urllib.parse  # lazily: 3 ms of start-up (it pulls in ipaddress)
             lines.append("Open %s/vnc.html?path=%s" % (base, urllib.parse.quote("websockify?token=" + name, safe="/=?")))
         if len(names) > BANNER_MAX_URLS:
             lines.append("... and %d more tokens" % (len(names) - BANNER_MAX_URLS))
