@@ -1213,6 +1213,7 @@ def _is_tls(sock) -> bool:
 
 
 _MSG_MORE = getattr(socket, "MSG_MORE", 0)
+_AF_UNIX = getattr(socket, "AF_UNIX", None)
 
 
 def _unread_bytes(sock: socket.socket) -> int:
@@ -1222,6 +1223,17 @@ def _unread_bytes(sock: socket.socket) -> int:
         import termios
         return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
     except (ImportError, AttributeError, OSError):  # Windows has neither module
+        return 0
+
+
+def _unacked_bytes(sock) -> int:
+    """Bytes in the socket's send queue the peer has not acknowledged
+    (SIOCOUTQ, which Linux spells TIOCOUTQ); 0 where unknown."""
+    try:
+        import fcntl
+        import termios
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+    except (ImportError, AttributeError, OSError):
         return 0
 
 
@@ -1463,7 +1475,46 @@ class Relay:
             if self._pipe is not None:
                 for fd in self._pipe:
                     os.close(fd)
+        self._linger_target()
         return self.stats
+
+    def _linger_target(self) -> None:
+        """Before the target socket is closed: wait (reading and dropping
+        what the target still sends) until it has acknowledged everything we
+        sent it, for what is left of TARGET_FLUSH_TIMEOUT.
+
+        Linux answers a close() with unread data in the receive buffer, or
+        data arriving after it, with a reset, and a reset throws away the
+        send queue: bytes the client sent, already acknowledged to the
+        client, would never reach a target that was still sending (SIGTERM
+        mid-transfer, a client that closes during a download).
+        """
+        target = self.target
+        # Unix sockets lose nothing: data queued to the peer outlives close().
+        if not self.stats.bytes_up or target.family == _AF_UNIX or not _unacked_bytes(target):
+            return
+        deadline = self._flush_deadline or time.monotonic() + TARGET_FLUSH_TIMEOUT
+        scratch = bytearray(65536)
+        poller = _Poller()
+        poller.set(target.fileno(), _POLL_IN)
+        try:
+            while _unacked_bytes(target):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    log.info("target did not acknowledge the last %d bytes in time; closing",
+                             _unacked_bytes(target))
+                    return
+                # Acknowledgements raise no poll event: look again every 20 ms.
+                if poller.wait(min(left, 0.02)):
+                    try:
+                        if not target.recv_into(scratch):
+                            return          # the target closed: a clean FIN both ways
+                    except _WOULD_BLOCK:
+                        pass
+                    except OSError:
+                        return              # reset by the target: nothing left to save
+        finally:
+            poller.close()
 
     def _finished(self) -> bool:
         now = self._now

@@ -591,6 +591,68 @@ def test_sigterm_delivers_everything_received_then_1001(start_proxy, listener):
     assert not problems, problems
 
 
+def test_client_closing_mid_download_still_delivers_its_upload(start_proxy, listener):
+    """The client uploads, closes normally and reads on, while the target is
+    still streaming to it and reads slowly: every uploaded byte arrives.
+    (A close() with unread data makes Linux reset the connection, and a
+    reset drops what the target had not yet acknowledged.)"""
+    proxy = start_proxy("--no-web", "127.0.0.1:%d" % listener.port)
+    client, buf = raw_websocket(proxy.port)
+    target = listener.accept()
+    upload = random.Random(7).randbytes(6 << 20)
+    got = bytearray()
+    stop = threading.Event()
+
+    def stream_down():
+        chunk = b"d" * 65536
+        try:
+            while not stop.is_set():
+                target.sendall(chunk)
+        except OSError:
+            pass
+
+    def read_slowly():
+        time.sleep(0.5)             # the proxy's send queue to us fills first
+        target.settimeout(15)
+        while True:
+            try:
+                data = target.recv(32768)
+            except OSError:
+                return
+            if not data:
+                return
+            got.extend(data)
+            time.sleep(0.002)
+
+    threads = [threading.Thread(target=fn, daemon=True) for fn in (stream_down, read_slowly)]
+    for thread in threads:
+        thread.start()
+    frames = ServerFrames(client, buf)
+    closed = []
+
+    def read_client():
+        client.settimeout(20)
+        closed.append(read_to_close(frames, timeout=20)[1])
+
+    reader = threading.Thread(target=read_client, daemon=True)
+    reader.start()
+    try:
+        for offset in range(0, len(upload), 65536):
+            client.sendall(ws_frame(0x2, upload[offset:offset + 65536]))
+        client.sendall(ws_frame(0x8, struct.pack("!H", 1000)))
+        reader.join(20)
+        assert closed and closed[0][0] == 1000, closed
+        threads[1].join(20)
+        assert not threads[1].is_alive(), "the target's connection never ended"
+    finally:
+        stop.set()
+        client.close()
+        target.close()
+    assert len(got) == len(upload), "%d of %d uploaded bytes reached the target" % (len(got), len(upload))
+    assert bytes(got) == upload
+    assert "closed code=1000" in proxy.wait_stderr(lambda text: "closed code=1000" in text)
+
+
 # ---------------------------------------------------------------------------
 # data integrity: many connections, both ways at once, random framing
 # ---------------------------------------------------------------------------
