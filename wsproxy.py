@@ -140,26 +140,22 @@ DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024
 # send binary; text is rare and small.
 MAX_TEXT_MESSAGE = 1024 * 1024
 # The first read buffer for a target: enough for an RFB handshake and small
-# updates; a connection that fills it moves up to TARGET_CHUNK.
+# updates.  Each read that fills the buffer makes it 16 times bigger, up to
+# TARGET_CHUNK, so idle and chatty connections stay small.
 FIRST_READ = 4096
-# Bytes read from a busy target at once, and so the largest frame we send.
-# Bulk screen updates flow this way; 256 KiB reads took about 10% more
-# MB/s and less CPU per GB than 64 KiB in tests/benchmark.py (down).
-TARGET_CHUNK = 256 * 1024
-# Use splice(2) for bulk target-to-browser data where the platform has it.
-# Measured in tests/benchmark.py (down, 3 interleaved rounds): CPU per GB
-# 0.52 -> 0.37 s (socat: 0.37), MB/s 1.14x.
-SPLICE_ENABLED = True
-# Bytes moved per splice, the pipe's size and so the largest frame in bulk
-# mode (kernel memory, held only while in flight; Linux's default
-# pipe-max-size is 1 MiB).  1 MiB against 256 KiB, 7 interleaved rounds:
-# down MB/s 0.67x -> 0.91x socat's, CPU per GB 0.48 -> 0.30 s (socat 0.34).
-SPLICE_CHUNK = 1024 * 1024
-# Reads of the target in a row while it keeps filling the buffer (then poll).
-TARGET_READS_PER_WAKE = 16
-# The same for splices: 4 MiB per wake-up, as 16 reads of TARGET_CHUNK, so
+# Bytes read from a busy target at once, and so the largest frame we send;
+# socat -b 1048576 reads as much.  Bulk screen updates flow this way.
+# tests/benchmark.py down, interleaved rounds: 1 MiB reads copied through
+# user space made 0.92x socat's MB/s where splice(2) through a 1 MiB pipe
+# made 0.77x (20 rounds; the copy won 15), 0.89x and 0.88x in a second run
+# (14 rounds), and 256 KiB reads were slower than both.  splice saved the
+# proxy 10% CPU per GB but its zero-copy pages reach the browser side cold
+# in the cache, whose recv then took 1.2x the CPU per GB; copying is also
+# one code path for every platform, Python version and TLS.
+TARGET_CHUNK = 1024 * 1024
+# At most this much is read from the target per wake-up (then poll), so
 # input from the client waits no longer behind bulk data.
-SPLICE_READS_PER_WAKE = 4
+TARGET_BYTES_PER_WAKE = 4 * 1024 * 1024
 # Bounds on what waits in the kernel on the way to the browser.  A VNC
 # client's input round trip (a key press and the screen's answer) queues
 # behind every update byte already buffered between target and browser, and
@@ -1212,7 +1208,6 @@ def _is_tls(sock) -> bool:
     return ssl is not None and isinstance(sock, ssl.SSLSocket)
 
 
-_MSG_MORE = getattr(socket, "MSG_MORE", 0)
 _AF_UNIX = getattr(socket, "AF_UNIX", None)
 
 
@@ -1235,27 +1230,6 @@ def _unacked_bytes(sock) -> int:
         return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
     except (ImportError, AttributeError, OSError):
         return 0
-
-
-def _splice_pipe() -> Optional[Tuple[int, int]]:
-    """A pipe of SPLICE_CHUNK bytes for splice(2), or None.
-
-    None also when the size cannot be set: past the kernel's per-user pipe
-    quota (fs.pipe-user-pages-soft) new pipes are a few pages, and splicing
-    8 KiB at a time is slower than copying 256 KiB through user space.
-    """
-    try:
-        pipe = os.pipe()
-    except OSError:
-        return None
-    try:
-        import fcntl
-        fcntl.fcntl(pipe[1], getattr(fcntl, "F_SETPIPE_SZ", 1031), SPLICE_CHUNK)
-        return pipe
-    except OSError:
-        os.close(pipe[0])
-        os.close(pipe[1])
-        return None
 
 
 class _Poller:
@@ -1323,18 +1297,6 @@ class _Poller:
             self._selector.close()
 
 
-class _Piped:
-    """``count`` frame payload bytes waiting in the relay's pipe (splice mode)."""
-
-    __slots__ = ("count",)
-
-    def __init__(self, count: int):
-        self.count = count
-
-    def __len__(self) -> int:
-        return self.count
-
-
 class RelayStats:
     """What one relayed connection did, for its closing log line."""
 
@@ -1378,12 +1340,6 @@ class Relay:
         if self._client_tls or self._target_tls:
             _ssl()
         self._buffer = None          # target read buffer, allocated on first use
-        # splice(2): bulk target data moves socket -> pipe -> socket inside
-        # the kernel, never copied through Python.  Linux, Python 3.10+,
-        # plain sockets only; the pipe is made on the first bulk read.
-        self._can_splice = (hasattr(os, "splice") and not self._client_tls and not self._target_tls
-                            and SPLICE_ENABLED)
-        self._pipe = None
         self._target_open = True     # we may still read from the target
         self._target_writable = True
         self._client_open = True     # the client socket is usable
@@ -1472,9 +1428,6 @@ class Relay:
             self._fail(exc.close_code, exc.reason)
         finally:
             poller.close()
-            if self._pipe is not None:
-                for fd in self._pipe:
-                    os.close(fd)
         self._linger_target()
         return self.stats
 
@@ -1643,14 +1596,6 @@ class Relay:
         while out:
             chunk = out[0]
             try:
-                if type(chunk) is _Piped:
-                    sent = os.splice(self._pipe[0], self.client.fileno(), chunk.count,
-                                     flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
-                    if sent < chunk.count:
-                        chunk.count -= sent
-                        return
-                    out.popleft()
-                    continue
                 sent = self.client.send(chunk)
             except _WOULD_BLOCK:
                 return
@@ -1677,11 +1622,10 @@ class Relay:
 
     def _read_target(self) -> None:
         # Several reads per wake-up while the target has more: a poll round
-        # trip per 64 KiB would cost as much as the copy itself.  Bounded, so
+        # trip per read would cost as much as the copy itself.  Bounded, so
         # the client side and the timers still get their turn.
-        if self._pipe is not None:
-            return self._splice_target()
-        for _ in range(TARGET_READS_PER_WAKE):
+        budget = TARGET_BYTES_PER_WAKE
+        while True:
             buffer = self._buffer
             if buffer is None:
                 # Small at first: most connections idle after the RFB greeting,
@@ -1699,24 +1643,17 @@ class Relay:
             self._last_activity = self._now
             self.stats.bytes_down += count
             self._send_binary(count)
-            if count == len(buffer):
-                # A full read means bulk data: splice from now on, or switch
-                # to the big buffer.  (A view of the old one may still wait in
-                # _client_out; it keeps that buffer alive until sent.)
-                if self._can_splice and not self._drain:
-                    self._pipe = _splice_pipe()
-                    self._can_splice = self._pipe is not None
-                    if self._pipe is not None:
-                        if not self._client_out:
-                            self._splice_target()
-                        return
-                if count < TARGET_CHUNK:
-                    self._buffer = bytearray(TARGET_CHUNK)
-                    self._view = memoryview(self._buffer)
+            if count == len(buffer) and count < TARGET_CHUNK:
+                # A full read means bulk data: a bigger buffer.  (A view of
+                # the old one may still wait in _client_out; it keeps that
+                # buffer alive until sent.)
+                self._buffer = bytearray(min(count * 16, TARGET_CHUNK))
+                self._view = memoryview(self._buffer)
             if self._drain:
                 self._drained(count)
-            if self._client_out or not self._target_open or self.session.close_sent:
-                return  # the client is backed up, or we are closing
+            budget -= count
+            if budget <= 0 or self._client_out or not self._target_open or self.session.close_sent:
+                return  # enough for one wake-up, the client is backed up, or we are closing
             if count < len(buffer) and not (self._target_tls and self.target.pending()):
                 return  # a short read: the socket is most likely empty now
 
@@ -1733,40 +1670,6 @@ class Relay:
         self._drain = max(0, self._drain - count)
         if not self._drain:
             self._begin_close(CloseCode.GOING_AWAY, "server shutting down")
-
-    def _splice_target(self) -> None:
-        """Bulk mode: move target bytes into the pipe, then frame and splice them out."""
-        flags = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
-        for _ in range(SPLICE_READS_PER_WAKE):
-            want = min(self._drain, SPLICE_CHUNK) if self._drain else SPLICE_CHUNK
-            try:
-                count = os.splice(self.target.fileno(), self._pipe[1], want, flags=flags)
-            except _WOULD_BLOCK:
-                return
-            except OSError as exc:
-                return self._target_ended(exc)
-            if not count:
-                return self._target_ended()
-            self._last_activity = self._now
-            self.stats.bytes_down += count
-            header = frame_header(Opcode.BINARY, count)
-            if not self._client_out:
-                # MSG_MORE: the header waits for its payload instead of
-                # leaving as a tiny TCP segment of its own.
-                try:
-                    header = header[self.client.send(header, _MSG_MORE):]
-                except _WOULD_BLOCK:
-                    pass
-                except OSError as exc:
-                    return self._client_failed(exc)
-            if header:
-                self._client_out.append(header)
-            self._client_out.append(_Piped(count))
-            self._flush_client()
-            if self._drain:
-                self._drained(count)
-            if self._client_out or not self._target_open or self.session.close_sent:
-                return
 
     def _send_binary(self, count: int) -> None:
         """Send the first ``count`` bytes of the read buffer as one binary frame.
@@ -1862,10 +1765,7 @@ class Relay:
             try:
                 self.client.setblocking(True)
                 self.client.settimeout(CLOSE_TIMEOUT)
-                pending = list(self._client_out) + [data]
-                if any(type(chunk) is _Piped for chunk in pending):
-                    pending = []  # a frame half in the pipe: just end the TCP stream
-                for chunk in pending:
+                for chunk in list(self._client_out) + [data]:
                     self.client.sendall(chunk)
             except OSError:
                 pass
