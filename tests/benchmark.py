@@ -3,7 +3,7 @@
 
 Run by hand (not part of the pytest run: the name has no ``test_`` prefix)::
 
-    python3 tests/benchmark.py                 # every workload, 3 rounds
+    python3 tests/benchmark.py                 # every workload, ROUNDS rounds each
     python3 tests/benchmark.py --quick         # small sizes: a smoke run
     python3 tests/benchmark.py --only down --rounds 5
 
@@ -1042,9 +1042,16 @@ def median(values):
     return statistics.median(values) if values else None
 
 
+# Rounds per workload.  A bulk round takes well under a second, and on a
+# shared two-core VM single rounds of it vary by 2x, so the bulk workloads
+# get the most; concurrency and idle run once (they start their own proxy).
+ROUNDS = {"down": 11, "up": 7, "latency": 5, "mixed": 5, "setup": 5, "footprint": 5}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of each workload (default 3)")
+    parser.add_argument("--rounds", type=int, help="rounds of every repeated workload (default: %s)"
+                        % ", ".join("%s %d" % item for item in ROUNDS.items()))
     parser.add_argument("--only", action="append", choices=WORKLOADS, help="run only this workload (repeatable)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--contenders", default=",".join(CONTENDERS),
@@ -1090,7 +1097,7 @@ def main(argv=None) -> int:
 
         shared = {n: make(n).start() for n in names}
         for workload in workloads:
-            rounds = args.rounds if workload in ("down", "up", "latency", "mixed", "setup", "footprint") else 1
+            rounds = (args.rounds or ROUNDS[workload]) if workload in ROUNDS else 1
             per = results.setdefault(workload, {n: [] for n in names})
             for r in range(rounds):
                 order = names[r % len(names):] + names[:r % len(names)]
