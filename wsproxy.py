@@ -54,20 +54,28 @@ import sys
 # Run as a script, wsproxy re-executes itself first, before the imports below
 # (they would be wasted): CPython keeps a script's syntax tree alive for as
 # long as the script runs, about 6 MB for this file, a third of an idle
-# proxy, while an imported module frees its tree once compiled and later
-# starts load the cached .pyc.  So ``python3 wsproxy.py ARGS`` becomes
-# ``python3 -S -c _BYTECODE_BOOTSTRAP /path/wsproxy.py ARGS`` in the same
-# process (same PID, descriptors and environment).  -S: wsproxy needs nothing
-# from site-packages, so the proxy imports the standard library only.  Not
-# done off CPython or POSIX, nor under a debugger, profiler or tracer.
-# The bootstrap drops "-c"'s "" (the working directory) from sys.path before
-# importing anything, so that a module there cannot shadow the standard library.
+# proxy, while code run from bytecode has none.  So ``python3 wsproxy.py
+# ARGS`` becomes ``python3 -S -c _BYTECODE_BOOTSTRAP FD /path/wsproxy.py
+# ARGS`` in the same process (same PID, descriptors and environment).  FD is
+# a memfd holding this script's code object, already compiled (marshal), so
+# the file is not compiled twice even where no .pyc can be written (a
+# read-only directory, PYTHONDONTWRITEBYTECODE): 37 ms here.  Without
+# memfd_create (not Linux) FD is "-" and the bootstrap imports the file,
+# using a cached .pyc if there is one.  -S: wsproxy needs nothing from
+# site-packages, so the proxy imports the standard library only.  Not done
+# off CPython or POSIX, nor under a debugger, profiler or tracer.  The
+# bootstrap drops "-c"'s "" (the working directory) from sys.path before
+# importing anything, so that a module there cannot shadow the standard
+# library, and closes FD before running anything.
 _BYTECODE_BOOTSTRAP = (
     "import sys; sys.path[:1] = [p for p in sys.path[:1] if p]; "
-    "from importlib.machinery import SourceFileLoader; "
-    "m = type(sys)('wsproxy'); m.__file__ = sys.argv[1]; sys.modules['wsproxy'] = m; "
-    "SourceFileLoader('wsproxy', sys.argv[1]).exec_module(m); "
-    "sys.argv[:2] = sys.argv[1:2]; sys.exit(m.main())"
+    "m = type(sys)('wsproxy'); m.__file__ = sys.argv[2]; sys.modules['wsproxy'] = m\n"
+    "if sys.argv[1] == '-':\n"
+    " from importlib.machinery import SourceFileLoader; SourceFileLoader('wsproxy', sys.argv[2]).exec_module(m)\n"
+    "else:\n"
+    " import marshal, os; f = os.fdopen(int(sys.argv[1]), 'rb'); c = marshal.loads(f.read()); f.close()\n"
+    " exec(c, m.__dict__)\n"
+    "sys.argv[:3] = sys.argv[2:3]; sys.exit(m.main())"
 )
 
 if (__name__ == "__main__" and sys.implementation.name == "cpython" and os.name == "posix"
@@ -80,9 +88,20 @@ if (__name__ == "__main__" and sys.implementation.name == "cpython" and os.name 
         ("no_user_site", "s"), ("isolated", "I"), ("bytes_warning", "b")) if getattr(sys.flags, name)]
     _flags += ["-W" + option for option in sys.warnoptions]
     _flags += ["-X" + (key if value is True else "%s=%s" % (key, value)) for key, value in sys._xoptions.items()]
+    _code_fd = "-"
+    try:
+        import marshal
+        _code = marshal.dumps(sys._getframe().f_code)   # this module's code object
+        _fd = os.memfd_create("wsproxy-code", 0)           # no MFD_CLOEXEC: it must survive exec
+        with open(_fd, "wb", closefd=False) as _memfd:
+            _memfd.write(_code)
+        os.lseek(_fd, 0, os.SEEK_SET)
+        _code_fd = str(_fd)
+    except (AttributeError, OSError, ValueError):
+        pass  # no memfd here: the bootstrap imports the file instead
     try:
         os.execv(sys.executable, [sys.executable] + _flags + [
-            "-S", "-c", _BYTECODE_BOOTSTRAP, os.path.abspath(__file__)] + sys.argv[1:])
+            "-S", "-c", _BYTECODE_BOOTSTRAP, _code_fd, os.path.abspath(__file__)] + sys.argv[1:])
     except OSError:
         pass  # no interpreter to exec (embedded Python): run as we are
 

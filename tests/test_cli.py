@@ -353,8 +353,9 @@ def test_any_argv_gives_a_config_or_a_clear_refusal(argv):
 # -- how the script runs: re-executed from bytecode, same PID ----------------------------
 
 
-def _serve_and_read_cmdline(interpreter_flags, cwd):
-    """Start ``python3 FLAGS wsproxy.py``, wait until it accepts, return its /proc cmdline."""
+def _serve_and_read_cmdline(interpreter_flags, cwd, fds=None):
+    """Start ``python3 FLAGS wsproxy.py``, wait until it accepts, return its
+    /proc cmdline (and put what its descriptors point at in ``fds``)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -367,6 +368,8 @@ def _serve_and_read_cmdline(interpreter_flags, cwd):
         with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
             client.sendall(b"GET /websockify HTTP/1.1\r\nHost: x\r\n\r\n")
             assert client.recv(100).startswith(b"HTTP/1.1 502 ")  # the dead target, explained
+        if fds is not None:
+            fds.extend(os.readlink("/proc/%d/fd/%s" % (proc.pid, fd)) for fd in os.listdir("/proc/%d/fd" % proc.pid))
         with open("/proc/%d/cmdline" % proc.pid, "rb") as handle:
             return handle.read().split(b"\0")[:-1]
     finally:
@@ -381,12 +384,28 @@ def _serve_and_read_cmdline(interpreter_flags, cwd):
 def test_script_reexecutes_in_place_and_stays_findable_by_name(tmp_path):
     """The PID the user started serves (so kill PID and pid files work), and
     ``pgrep -f wsproxy.py`` still finds it: the path is on the command line."""
-    cmdline = _serve_and_read_cmdline([], tmp_path)
+    fds = []
+    cmdline = _serve_and_read_cmdline([], tmp_path, fds)
     assert cmdline[0] == sys.executable.encode()
     assert b"-S" in cmdline and b"-c" in cmdline
     assert WSPROXY.encode() in cmdline
     arguments = cmdline[cmdline.index(WSPROXY.encode()) + 1:]
     assert arguments[0] == b"--no-web" and arguments[2] == b"127.0.0.1:9" and len(arguments) == 3
+    # The compiled code came through a memfd (not compiled again), which is
+    # closed before the proxy runs: no descriptor leaks into the server.
+    assert cmdline[cmdline.index(WSPROXY.encode()) - 1].isdigit()
+    assert not [fd for fd in fds if "memfd:" in fd], fds
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the bootstrap runs on POSIX only")
+def test_bootstrap_without_memfd_imports_the_file(tmp_path):
+    """Where there is no memfd_create (BSD, macOS) the bootstrap gets "-" and
+    imports the script itself; the proxy's own command line works the same."""
+    result = subprocess.run([sys.executable, "-S", "-c", wsproxy._BYTECODE_BOOTSTRAP, "-", WSPROXY,
+                             "--no-web", "127.0.0.1:0", "127.0.0.1:9", "--version"],
+                            cwd=str(tmp_path), capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "wsproxy " + wsproxy.__version__
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux") or sys.implementation.name != "cpython",
