@@ -91,19 +91,24 @@ if (__name__ == "__main__" and sys.implementation.name == "cpython" and os.name 
     _code_fd = "-"
     try:
         import marshal
-        _code = marshal.dumps(sys._getframe().f_code)   # this module's code object
-        _fd = os.memfd_create("wsproxy-code", 0)           # no MFD_CLOEXEC: it must survive exec
-        with open(_fd, "wb", closefd=False) as _memfd:
-            _memfd.write(_code)
-        os.lseek(_fd, 0, os.SEEK_SET)
-        _code_fd = str(_fd)
+        _code = memoryview(marshal.dumps(sys._getframe().f_code))   # this module's code object
+        _fd = os.memfd_create("wsproxy-code", 0)     # no MFD_CLOEXEC: it must survive exec
+        try:
+            while _code:
+                _code = _code[os.write(_fd, _code):]
+            os.lseek(_fd, 0, os.SEEK_SET)
+            _code_fd = str(_fd)
+        finally:
+            if _code_fd == "-":
+                os.close(_fd)
     except (AttributeError, OSError, ValueError):
         pass  # no memfd here: the bootstrap imports the file instead
     try:
         os.execv(sys.executable, [sys.executable] + _flags + [
             "-S", "-c", _BYTECODE_BOOTSTRAP, _code_fd, os.path.abspath(__file__)] + sys.argv[1:])
     except OSError:
-        pass  # no interpreter to exec (embedded Python): run as we are
+        if _code_fd != "-":       # no interpreter to exec (embedded Python): run as we are
+            os.close(int(_code_fd))
 
 import argparse
 import base64
