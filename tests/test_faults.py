@@ -653,6 +653,38 @@ def test_client_closing_mid_download_still_delivers_its_upload(start_proxy, list
     assert "closed code=1000" in proxy.wait_stderr(lambda text: "closed code=1000" in text)
 
 
+def test_memory_grown_for_bursts_is_given_back_when_connections_idle(start_proxy, listener):
+    """100 connections each get one 2 MiB burst (a full-screen update), then
+    idle: the proxy's read buffers grew to 1 MiB each for the burst, and a
+    second later they are gone again."""
+    proxy = start_proxy("--no-web", "127.0.0.1:%d" % listener.port)
+    burst = os.urandom(2 << 20)
+    pairs = []
+    try:
+        for _ in range(100):
+            client, buf = raw_websocket(proxy.port)
+            pairs.append((client, ServerFrames(client, buf), listener.accept()))
+        time.sleep(0.3)
+        before = rss_kib(proxy.pid)
+        for client, frames, target in pairs:
+            target.sendall(burst)
+            client.settimeout(10)
+            got = 0
+            while got < len(burst):
+                got += sum(len(payload) for _, _, payload in frames.read())
+            assert got == len(burst)
+        after_bursts = rss_kib(proxy.pid)
+        settled = wait_until(lambda: rss_kib(proxy.pid) - before < 20 * 1024, timeout=5)
+        idle = rss_kib(proxy.pid)
+    finally:
+        for client, _, target in pairs:
+            client.close()
+            target.close()
+    assert after_bursts - before > 50 * 1024, "the bursts should have grown the buffers (%d KiB)" % (
+        after_bursts - before)
+    assert settled, "RSS %d KiB before the bursts, %d after, %d once idle" % (before, after_bursts, idle)
+
+
 # ---------------------------------------------------------------------------
 # data integrity: many connections, both ways at once, random framing
 # ---------------------------------------------------------------------------
