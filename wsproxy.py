@@ -1242,23 +1242,15 @@ def _is_tls(sock) -> bool:
 _AF_UNIX = getattr(socket, "AF_UNIX", None)
 
 
-def _unread_bytes(sock: socket.socket) -> int:
-    """Bytes waiting in the socket's receive buffer (FIONREAD); 0 where unknown."""
+def _queued_bytes(sock, request: str) -> int:
+    """A byte count the kernel keeps for the socket, by ioctl ``request``:
+    "FIONREAD", unread bytes in its receive buffer, or "TIOCOUTQ" (SIOCOUTQ
+    in Linux's socket terms), sent bytes the peer has not acknowledged.
+    0 where unknown (Windows has neither fcntl nor termios)."""
     try:
         import fcntl
         import termios
-        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
-    except (ImportError, AttributeError, OSError):  # Windows has neither module
-        return 0
-
-
-def _unacked_bytes(sock) -> int:
-    """Bytes in the socket's send queue the peer has not acknowledged
-    (SIOCOUTQ, which Linux spells TIOCOUTQ); 0 where unknown."""
-    try:
-        import fcntl
-        import termios
-        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), getattr(termios, request), b"\0\0\0\0"))[0]
     except (ImportError, AttributeError, OSError):
         return 0
 
@@ -1485,18 +1477,20 @@ class Relay:
         """
         target = self.target
         # Unix sockets lose nothing: data queued to the peer outlives close().
-        if not self.stats.bytes_up or target.family == _AF_UNIX or not _unacked_bytes(target):
+        if not self.stats.bytes_up or target.family == _AF_UNIX:
+            return
+        unacked = _queued_bytes(target, "TIOCOUTQ")
+        if not unacked:
             return
         deadline = self._flush_deadline or time.monotonic() + TARGET_FLUSH_TIMEOUT
         scratch = bytearray(65536)
         poller = _Poller()
         poller.set(target.fileno(), _POLL_IN)
         try:
-            while _unacked_bytes(target):
+            while unacked:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    log.info("target did not acknowledge the last %d bytes in time; closing",
-                             _unacked_bytes(target))
+                    log.info("target did not acknowledge the last %d bytes in time; closing", unacked)
                     return
                 # Acknowledgements raise no poll event: look again every 20 ms.
                 if poller.wait(min(left, 0.02)):
@@ -1507,6 +1501,7 @@ class Relay:
                         pass
                     except OSError:
                         return              # reset by the target: nothing left to save
+                unacked = _queued_bytes(target, "TIOCOUTQ")
         finally:
             poller.close()
 
@@ -1779,7 +1774,7 @@ class Relay:
     def _stop(self) -> None:
         """Server shutdown: first relay what the target sent before the
         signal (waiting in the kernel), then close 1001."""
-        pending = _unread_bytes(self.target) if self._target_open and not self._target_tls else 0
+        pending = _queued_bytes(self.target, "FIONREAD") if self._target_open and not self._target_tls else 0
         if pending:
             self._drain = pending
             self._drain_deadline = self._now + STOP_DRAIN_TIMEOUT
