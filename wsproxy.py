@@ -1363,7 +1363,6 @@ class Relay:
         if self._client_tls or self._target_tls:
             _ssl()
         self._buffer = None          # target read buffer, allocated on first use
-        self._buffer_grown = False   # bigger than FIRST_READ: released when idle
         self._target_open = True     # we may still read from the target
         self._target_writable = True
         self._client_open = True     # the client socket is usable
@@ -1426,15 +1425,16 @@ class Relay:
                         poller.remove(tfd)
                 wait = (self._timeout() if timed or closing or self._drain_deadline is not None
                         or not self._client_open else None)
-                if self._buffer_grown and (wait is None or wait > BUFFER_RELEASE_AFTER):
+                # A grown buffer is released when idle (BUFFER_RELEASE_AFTER).
+                grown = self._buffer is not None and len(self._buffer) > FIRST_READ
+                if grown and (wait is None or wait > BUFFER_RELEASE_AFTER):
                     wait = BUFFER_RELEASE_AFTER
                 ready = poller.wait(wait)
-                if not ready and self._buffer_grown:
+                if not ready and grown:
                     # Quiet for a while: the next burst grows a new buffer
                     # (two short reads); a view still queued keeps the old
                     # one alive until it is sent.
                     self._buffer = self._view = None
-                    self._buffer_grown = False
                 # Reads stamp _last_activity with _now: it must be the time
                 # poll returned, not when it began waiting (or an idle
                 # timeout would count the wait before a message as silence).
@@ -1685,7 +1685,6 @@ class Relay:
                 # buffer alive until sent.)
                 self._buffer = bytearray(min(count * 16, TARGET_CHUNK))
                 self._view = memoryview(self._buffer)
-                self._buffer_grown = True
             if self._drain:
                 self._drained(count)
             budget -= count
