@@ -786,7 +786,10 @@ class WebSocketSession:
     """Server side of one WebSocket connection, without I/O.
 
     ``receive(data)`` returns events; bytes to send back (pongs, the close
-    reply) collect in ``outgoing`` and are taken with ``take_outgoing()``.
+    reply) are taken with ``take_outgoing()`` (``has_outgoing`` says whether
+    there are any).  Only the latest ping is answered (RFC 6455 5.5.3 allows
+    it): a client that floods pings and never reads is owed one pong, not one
+    per ping, so what we owe it stays bounded.
     Binary payload is handed on as it arrives.  Text messages are checked as
     UTF-8 as they arrive (1007 at the first bad byte) and handed on whole,
     once valid, as bytes: the target never sees a part of an invalid message.
@@ -802,6 +805,7 @@ class WebSocketSession:
         self.close_sent = False
         self.close_received = False
         self.failure = None       # type: Optional[ProtocolError]
+        self._pong_owed = None    # type: Optional[bytes]  # payload of the latest unanswered ping
         self._utf8 = None         # incremental decoder while a text message is open
         self._text = bytearray()  # the open text message, held until it is complete
 
@@ -835,7 +839,7 @@ class WebSocketSession:
                     events.append(DataReceived(piece.payload))
             elif opcode == Opcode.PING:
                 if not self.close_sent:
-                    self.outgoing += encode_frame(Opcode.PONG, piece.payload)
+                    self._pong_owed = piece.payload
                 events.append(PingReceived(piece.payload))
             elif opcode == Opcode.PONG:
                 events.append(PongReceived(piece.payload))
@@ -844,6 +848,7 @@ class WebSocketSession:
                 self.close_received = True
                 if not self.close_sent:
                     reply = None if code == CloseCode.NO_STATUS else code
+                    self._commit_pong()
                     self.outgoing += encode_frame(Opcode.CLOSE, encode_close(reply))
                     self.close_sent = True
                 events.append(CloseReceived(code, reason))
@@ -874,6 +879,7 @@ class WebSocketSession:
 
     def send_close(self, code: int, reason: str = "") -> None:
         if not self.close_sent:
+            self._commit_pong()
             self.outgoing += encode_frame(Opcode.CLOSE, encode_close(code, reason))
             self.close_sent = True
 
@@ -881,10 +887,21 @@ class WebSocketSession:
         if not self.close_sent:
             self.outgoing += encode_frame(Opcode.PING, payload)
 
+    @property
+    def has_outgoing(self) -> bool:
+        return bool(self.outgoing) or self._pong_owed is not None
+
     def take_outgoing(self) -> bytes:
+        self._commit_pong()
         data = bytes(self.outgoing)
         self.outgoing.clear()
         return data
+
+    def _commit_pong(self) -> None:
+        """The pong owed goes out before anything queued after it (a Close)."""
+        if self._pong_owed is not None:
+            self.outgoing += encode_frame(Opcode.PONG, self._pong_owed)
+            self._pong_owed = None
 
 
 # ===========================================================================
@@ -1610,7 +1627,9 @@ class Relay:
                 if not self.stats.close_reason:
                     self.stats.close_reason = "client closed" + (": " + event.reason if event.reason else "")
                 self._target_open = False
-        if session.outgoing:
+        # A pong waits in the session while the client has unsent bytes, so a
+        # ping flood from a client that does not read costs one pong, not many.
+        if session.has_outgoing and (not self._client_out or session.close_sent):
             self._queue_client(session.take_outgoing())
         if self._target_out:
             self._flush_target()
@@ -1641,6 +1660,8 @@ class Relay:
                 out[0] = memoryview(chunk)[sent:]
                 return
             out.popleft()
+            if not out and self.session.has_outgoing:
+                out.append(self.session.take_outgoing())
 
     def _client_failed(self, error: OSError) -> None:
         self.stats.close_reason = self.stats.close_reason or "client error: %s" % (error.strerror or error)
@@ -1756,6 +1777,8 @@ class Relay:
                 out[0] = memoryview(chunk)[sent:]
                 return
             out.popleft()
+            if not out and self.session.has_outgoing:
+                out.append(self.session.take_outgoing())
         if self.session.close_received or not self._client_open:
             self._shutdown_target()
 

@@ -350,9 +350,30 @@ def test_ping_gets_a_pong_with_the_same_payload(payload):
     session = WebSocketSession()
     events = session.receive(client_frame(Opcode.PING, payload))
     assert events == [PingReceived(payload)]
-    assert server_frames(session.outgoing) == [(Opcode.PONG, payload, True)]
+    assert session.has_outgoing
     assert server_frames(session.take_outgoing()) == [(Opcode.PONG, payload, True)]
+    assert not session.has_outgoing
     assert session.take_outgoing() == b""
+
+
+def test_a_ping_flood_is_owed_only_the_latest_pong():
+    session = WebSocketSession()
+    pings = b"".join(client_frame(Opcode.PING, b"%05d" % n + b"x" * 120) for n in range(10000))
+    events = session.receive(pings)
+    assert len(events) == 10000
+    assert server_frames(session.take_outgoing()) == [(Opcode.PONG, b"09999" + b"x" * 120, True)]
+    assert session.take_outgoing() == b""
+
+
+def test_the_pong_owed_goes_out_before_the_close_reply():
+    session = WebSocketSession()
+    session.receive(client_frame(Opcode.PING, b"p1") + client_frame(Opcode.PING, b"p2")
+                    + client_frame(Opcode.CLOSE, b"\x03\xe8"))
+    assert server_frames(session.take_outgoing()) == [(Opcode.PONG, b"p2", True), (Opcode.CLOSE, b"\x03\xe8", True)]
+    session = WebSocketSession()
+    session.receive(client_frame(Opcode.PING, b"p3"))
+    session.send_close(1001, "bye")
+    assert server_frames(session.take_outgoing()) == [(Opcode.PONG, b"p3", True), (Opcode.CLOSE, b"\x03\xe9bye", True)]
 
 
 def test_pong_is_reported_and_not_answered():
@@ -371,7 +392,7 @@ def test_ping_inside_a_fragmented_message():
         events = [e for chunk in chunks for e in session.receive(chunk)]
         assert data_of(events) == "ab\u20ac".encode()
         assert PingReceived(b"mid") in events
-        assert server_frames(session.outgoing) == [(Opcode.PONG, b"mid", True)]
+        assert server_frames(session.take_outgoing()) == [(Opcode.PONG, b"mid", True)]
 
 
 def test_text_invalid_utf8_is_1007():
@@ -563,7 +584,8 @@ def test_random_frame_sequences_survive_random_splits(messages, cuts, rng):
     events = [e for chunk in chunks for e in session.receive(chunk)]
     assert data_of(events) == expected_data
     assert [e.payload for e in events if isinstance(e, PingReceived)] == expected_pings
-    assert [f[1] for f in server_frames(session.take_outgoing())] == expected_pings
+    # Only the latest ping is answered (RFC 6455 5.5.3).
+    assert [f[1] for f in server_frames(session.take_outgoing())] == expected_pings[-1:]
 
 
 _frame_bytes = st.lists(
