@@ -372,6 +372,23 @@ def query_param(query: str, name: str) -> Optional[str]:
     return values[0] if values else None
 
 
+def refuse_body(head: RequestHead) -> None:
+    """Refuse a request that carries a body (RFC 9112 6.3).
+
+    Nothing wsproxy serves takes one, and a body left unread would be read as
+    the next request on the connection: a front proxy that forwarded it as
+    one request's body would have a second, unseen request smuggled past its
+    rules.  So every request served is complete and body-less, and reading
+    the next one from the same connection is safe.
+    """
+    if head.get_all("transfer-encoding"):
+        raise HandshakeError(400, "request bodies are not accepted (Transfer-Encoding)")
+    for value in head.get_all("content-length"):
+        # Only all-zero digits mean "no body"; no int(): a huge number must not cost anything.
+        if not value or value.strip("0"):
+            raise HandshakeError(400, "request bodies are not accepted (Content-Length is not 0)")
+
+
 def http_response(status: int, headers: Sequence[Tuple[str, str]] = (), body: bytes = b"",
                   content_type: str = "text/plain; charset=utf-8", head_only: bool = False,
                   keep_alive: bool = False) -> bytes:
@@ -1876,6 +1893,42 @@ class Config:
         return "Config(%s)" % ", ".join("%s=%r" % item for item in sorted(vars(self).items()))
 
 
+class RecentFailures:
+    """Why the last upgrade to each target failed, for a little while.
+
+    A browser sees a failed upgrade only as close 1006, so the page asks again
+    with a plain GET.  That answer must not connect to the target (a VNC
+    server counts every such probe as a failed login and may blacklist the
+    proxy's address), so it repeats what the real attempt found.  Bounded:
+    the oldest entry goes when there are too many.
+    """
+
+    KEEP_FOR = 60.0      # seconds: the page asks within one or two
+    MAX_ENTRIES = 1024
+
+    def __init__(self):
+        self._failures = {}  # type: Dict[str, Tuple[float, str]]
+        self._lock = threading.Lock()
+
+    def remember(self, target: str, reason: str, now: float) -> None:
+        with self._lock:
+            self._failures.pop(target, None)
+            self._failures[target] = (now, reason)
+            while len(self._failures) > self.MAX_ENTRIES:
+                del self._failures[next(iter(self._failures))]
+
+    def forget(self, target: str) -> None:
+        with self._lock:
+            self._failures.pop(target, None)
+
+    def recall(self, target: str, now: float) -> Optional[str]:
+        with self._lock:
+            entry = self._failures.get(target)
+        if entry is None or now - entry[0] > self.KEEP_FOR:
+            return None
+        return entry[1]
+
+
 class _ClosedError(Exception):
     """The client went away or timed out while we were reading its head."""
 
@@ -2018,6 +2071,7 @@ class ConnectionHandler:
         """Answer one request; True to keep the connection for another."""
         upgrade = is_upgrade_request(head)
         try:
+            refuse_body(head)
             if upgrade or self.config.web_auth:
                 self._check_auth(head)
             if upgrade:
@@ -2112,7 +2166,12 @@ class ConnectionHandler:
         started = time.monotonic()
         upgrade = check_upgrade(head)
         target, label = self._resolve(head)
-        target_sock = self._connect(target)
+        try:
+            target_sock = self._connect(target)
+        except HandshakeError as exc:
+            self.server.recent_failures.remember(str(target), exc.reason, time.monotonic())
+            raise
+        self.server.recent_failures.forget(str(target))
         try:
             self._send(upgrade_response(upgrade))
             try:
@@ -2186,16 +2245,19 @@ class ConnectionHandler:
         Browsers hide a failed upgrade's HTTP status behind close code 1006,
         so the page asks again with a plain GET and shows this text.
         """
-        # The probe connects to the target, so it must pass the auth plugin as
+        # Never a connection to the target: only an authorised upgrade makes
+        # one.  The answer names the target, so it passes the auth plugin as
         # an upgrade would (--web-auth already checked it).  A same-origin
         # fetch() sends no Origin header, so ExpectOrigin judges only an
-        # Origin that is present: a cross-site page cannot make us probe.
+        # Origin that is present.
         config = self.config
         if not config.web_auth and (config.auth_plugin == "BasicHTTPAuth" or head.get("origin") is not None):
             self._check_auth(head)
         target, _ = self._resolve(head)
-        self._connect(target).close()
-        raise HandshakeError(426, "this is a WebSocket endpoint; target %s is reachable" % target,
+        failure = self.server.recent_failures.recall(str(target), time.monotonic())
+        if failure is not None:
+            raise HandshakeError(502, failure)
+        raise HandshakeError(426, "this is a WebSocket endpoint for %s; connect with a WebSocket client" % target,
                              [("Upgrade", "websocket"), ("Sec-WebSocket-Version", SUPPORTED_WS_VERSION)])
 
 
@@ -2239,6 +2301,7 @@ class Server:
         self.tls_context = None
         self.web_root = None
         self.trusted_networks = []
+        self.recent_failures = RecentFailures()
         self._threads = set()
         self._threads_lock = threading.Lock()
         self._counter = 0

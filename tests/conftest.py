@@ -131,6 +131,16 @@ def http_exchange(port: int, request: bytes, host: str = "127.0.0.1", timeout: f
         return read_response(sock, head_only=head_only)
 
 
+def wait_until(predicate, timeout: float, step: float = 0.05) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds pass; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
 def get_request(path: str, headers=(), method: str = "GET", version: str = "1.1") -> bytes:
     lines = ["%s %s HTTP/%s" % (method, path, version), "Host: localhost"]
     lines.extend("%s: %s" % pair for pair in headers)

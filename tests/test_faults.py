@@ -26,7 +26,7 @@ import time
 
 import pytest
 
-from conftest import get_request, raw_websocket, read_response, upgrade_headers, ws_frame
+from conftest import get_request, raw_websocket, read_response, upgrade_headers, wait_until, ws_frame
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc and uses SIOCOUTQ")
 
@@ -163,15 +163,6 @@ def listener():
     item = Listener()
     yield item
     item.close()
-
-
-def wait_until(predicate, timeout: float, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 # ---------------------------------------------------------------------------

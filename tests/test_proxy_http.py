@@ -16,7 +16,7 @@ import wsproto
 import wsproto.events as wse
 from wsproto.connection import ConnectionType
 
-from conftest import (dead_port, get_request, http_exchange, read_response, upgrade_headers)
+from conftest import (dead_port, get_request, http_exchange, read_response, upgrade_headers, wait_until, ws_frame)
 
 
 @pytest.fixture(scope="module")
@@ -302,14 +302,91 @@ def test_token_with_dead_target_is_502_not_101(token_proxy):
     assert b"unreachable" in body
 
 
-def test_plain_get_explains_what_an_upgrade_would_get(token_proxy):
+def test_plain_get_explains_what_an_upgrade_would_get(token_proxy, echo_server):
     unknown = request(token_proxy, "/websockify?token=x")
     assert unknown.status == 404 and b"unknown token" in unknown.body
+    # A plain GET never connects to a target (issue 10.5): it says what the
+    # last upgrade found, and before any upgrade only that this is an endpoint.
     dead = request(token_proxy, "/websockify?token=dead")
-    assert dead.status == 502 and b"unreachable" in dead.body
+    assert dead.status == 426 and b"WebSocket endpoint" in dead.body
+    assert _status(token_proxy, "/websockify?token=dead")[0] == 502
+    dead = request(token_proxy, "/websockify?token=dead")
+    assert dead.status == 502 and b"unreachable: connection refused" in dead.body
     good = request(token_proxy, "/websockify?token=good")
-    assert good.status == 426 and b"reachable" in good.body
+    assert good.status == 426 and b"WebSocket endpoint" in good.body
     assert good.header("upgrade") == "websocket"
+    assert echo_server.connections == 0
+
+
+def test_no_plain_request_connects_to_a_target(token_proxy, echo_server):
+    """Issue 10.5: only an authorised upgrade reaches a target; curl, health
+    checks and the page's own failure probe do not (Xvnc counts each one)."""
+    for method in ("GET", "HEAD"):
+        for path in ("/websockify?token=good", "/websockify/?token=good", "/?token=good", "/websockify"):
+            request(token_proxy, path, method=method, head_only=method == "HEAD")
+    time.sleep(0.2)
+    assert echo_server.connections == 0
+    assert _status(token_proxy, "/websockify?token=good")[0] == 101
+    assert wait_until(lambda: echo_server.connections == 1, 5)
+    # A target that answered clears what was remembered of it.
+    assert request(token_proxy, "/websockify?token=good").status == 426
+
+
+# ---------------------------------------------------------------------------
+# request bodies (issue 10.2: request smuggling)
+# ---------------------------------------------------------------------------
+
+
+def _smuggled(upgrade_path):
+    inner = get_request(upgrade_path, upgrade_headers()) + ws_frame(0x2, b"smuggled")
+    return inner
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked", "both", "huge", "plus"])
+def test_request_with_a_body_is_400_and_nothing_behind_it_is_served(token_proxy, echo_server, framing):
+    body = _smuggled("/websockify?token=good")
+    if framing == "content-length":
+        headers = [("Content-Length", str(len(body)))]
+    elif framing == "chunked":
+        headers = [("Transfer-Encoding", "chunked")]
+        body = b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
+    elif framing == "both":
+        headers = [("Content-Length", "0"), ("Transfer-Encoding", "chunked")]
+    elif framing == "huge":
+        headers = [("Content-Length", "9" * 5000)]
+    else:
+        headers = [("Content-Length", "+5")]
+    with socket.create_connection(("127.0.0.1", token_proxy.port), timeout=5) as sock:
+        sock.sendall(get_request("/vnc.html", headers) + body)
+        buf = bytearray()
+        response = read_response(sock, buffer=buf)
+        assert response.status == 400 and b"request bodies are not accepted" in response.body
+        assert response.header("connection") == "close"
+        rest = bytes(buf)
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+    assert rest == b"", "a second response: %r" % rest[:200]
+    time.sleep(0.2)
+    assert echo_server.connections == 0
+    assert "400 request bodies are not accepted" in token_proxy.stderr
+
+
+def test_an_upgrade_with_a_body_is_400(token_proxy, echo_server):
+    response = upgrade(token_proxy, "/websockify?token=good", extra=[("Content-Length", "8")])
+    assert response.status == 400
+    assert echo_server.connections == 0
+
+
+def test_keep_alive_requests_without_bodies_still_pipeline(token_proxy):
+    """A zero Content-Length is no body; pipelined body-less requests are each answered."""
+    with socket.create_connection(("127.0.0.1", token_proxy.port), timeout=5) as sock:
+        sock.sendall(get_request("/vnc.html", [("Content-Length", "0")]) + get_request("/vnc.html", [("Content-Length", "00")]))
+        buf = bytearray()
+        assert read_response(sock, buffer=buf).status == 200
+        assert read_response(sock, buffer=buf).status == 200
 
 
 def test_token_file_edit_takes_effect_on_next_connection(token_proxy, echo_server):
