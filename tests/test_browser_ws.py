@@ -7,7 +7,11 @@ security None completes, and a full Raw framebuffer update of exactly
 width*height*4 pixel bytes comes back.
 """
 
+import functools
+import http.server
 import os
+import threading
+import time
 
 import realpeers
 
@@ -140,3 +144,62 @@ def test_seed_commands_work_as_written(tmp_path):
     assert status.startswith("Connected to ")
     assert size == [320, 200]
     assert "Open http://127.0.0.1:%d/vnc.html?path=websockify?token=test1" % wsp.port in banner
+
+
+ATTACK_PAGE = """<!doctype html><title>elsewhere</title>
+<script>
+const victim = new URLSearchParams(location.search).get('victim');
+window.results = [];
+const url = victim + '/websockify?token=good';
+const img = new Image(); img.src = url;
+fetch(url, {mode: 'no-cors'}).then(() => results.push('fetch')).catch(() => results.push('fetch failed'));
+fetch(url, {mode: 'no-cors', method: 'POST', body: 'x'}).catch(() => {});
+const ws = new WebSocket(url.replace(/^http/, 'ws'));
+ws.onclose = (e) => results.push('ws closed ' + e.code);
+ws.onopen = () => results.push('ws open');
+document.write('<iframe src="' + url + '"></iframe>');
+</script>"""
+
+
+def test_a_page_on_another_origin_cannot_make_the_proxy_connect(tmp_path):
+    """Issue 10.5: with ExpectOrigin, nothing a cross-site page can send (an
+    image, a no-cors fetch or POST, an iframe, a WebSocket) reaches a target."""
+    from conftest import EchoServer
+    target = EchoServer()
+    attacker_root = tmp_path / "attacker"
+    attacker_root.mkdir()
+    (attacker_root / "attack.html").write_text(ATTACK_PAGE)
+    tokens = tmp_path / "tokens.conf"
+    tokens.write_text("good: 127.0.0.1:%d\n" % target.port)
+    port = realpeers.free_port()
+    origin = "http://127.0.0.1:%d" % port
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(attacker_root))
+    attacker = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=attacker.serve_forever, daemon=True).start()
+    try:
+        with realpeers.proxy("--token-plugin", "TokenFile", "--token-source", str(tokens),
+                             "--auth-plugin", "ExpectOrigin", "--auth-source", origin, port=port) as wsp, \
+                realpeers.chromium() as driver:
+            driver.get("http://127.0.0.1:%d/attack.html?victim=%s" % (attacker.server_address[1], origin))
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                results = driver.execute_script("return window.results")
+                if "ws closed 1006" in results and any(r.startswith("fetch") for r in results):
+                    break
+                time.sleep(0.1)
+            time.sleep(0.5)
+            assert "ws closed 1006" in results and "ws open" not in results, results
+            assert target.connections == 0, "a cross-site page reached the target"
+            assert "403 origin not allowed" in wsp.log()
+            # The same WebSocket from the proxy's own origin does connect, so
+            # the count above could have moved.
+            driver.get(origin + "/websockify")
+            opened = driver.execute_async_script("""
+                const done = arguments[0], ws = new WebSocket(location.origin.replace('http', 'ws') + '/websockify?token=good');
+                ws.onopen = () => { ws.close(); done(true); }; ws.onclose = () => done(false);""")
+            assert opened is True
+            assert target.connections == 1
+    finally:
+        attacker.shutdown()
+        attacker.server_close()
+        target.close()
