@@ -205,6 +205,11 @@ RELAY_CHUNK = 64 * 1024
 # Connection threads need little stack; a small one lets thousands of idle
 # connections fit in little memory (the default reserves 8 MiB each).
 THREAD_STACK_SIZE = 512 * 1024
+# Clients are pinged this often by default (--heartbeat), and one that sends
+# no pong within as long again is closed: a browser that vanished without a
+# FIN (suspended laptop, dropped Wi-Fi) must not hold its thread, descriptors
+# and VNC session for ever.  Browsers answer pings without page code.
+DEFAULT_HEARTBEAT = 30.0
 # Connections the kernel may queue before we accept them.  A burst of
 # thousands (a page reload across a wall of desktops, a reconnect storm)
 # must not overflow it: a dropped SYN costs the client a 1-3 s retransmit.
@@ -1878,7 +1883,7 @@ class Config:
     auth_plugin: str = ""
     auth_source: str = ""
     web_auth: bool = False
-    heartbeat: float = 0
+    heartbeat: float = DEFAULT_HEARTBEAT
     idle_timeout: float = 0
     timeout: float = 0
     max_message_size: int = DEFAULT_MAX_MESSAGE
@@ -3076,8 +3081,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="honour X-Forwarded-For from this address or network (repeatable)")
 
     conn = parser.add_argument_group("connections")
-    conn.add_argument("--heartbeat", metavar="N", type=float, default=0,
-                      help="ping clients every N s; close one that sends no pong within a further N s")
+    conn.add_argument("--heartbeat", metavar="N", type=float, default=DEFAULT_HEARTBEAT,
+                      help="ping clients every N s; close one that sends no pong within a further N s "
+                           "(default %g; 0 turns it off)" % DEFAULT_HEARTBEAT)
     conn.add_argument("--idle-timeout", metavar="N", type=float, default=0,
                       help="close a connection with no traffic either way for N s")
     conn.add_argument("--timeout", metavar="N", type=float, default=0, help="stop the server after N s")

@@ -95,6 +95,9 @@ def test_listen_option_with_positional_target():
 
 
 def test_options_may_follow_the_addresses():
+    # Dead clients are found by default (issue 10.12); 0 turns the heartbeat off.
+    assert parse_args(["6080", "localhost:5901"]).heartbeat == 30
+    assert parse_args(["6080", "localhost:5901", "--heartbeat", "0"]).heartbeat == 0
     config = parse_args(["6080", "localhost:5901", "--heartbeat", "30", "--idle-timeout", "600", "-v"])
     assert config.heartbeat == 30 and config.idle_timeout == 600 and config.verbose
 
