@@ -156,6 +156,48 @@ def proxy(*args: str, port: int = 0):
         stop(proc)
 
 
+NGINX_CONF = """\
+daemon off;
+master_process off;
+pid %(dir)s/nginx.pid;
+error_log %(dir)s/error.log info;
+events { worker_connections 256; }
+http {
+    access_log %(dir)s/access.log;
+    client_body_temp_path %(dir)s/body;
+    proxy_temp_path %(dir)s/proxy;
+    fastcgi_temp_path %(dir)s/fastcgi;
+    uwsgi_temp_path %(dir)s/uwsgi;
+    scgi_temp_path %(dir)s/scgi;
+    server {
+        listen 127.0.0.1:%(port)d;
+%(locations)s
+    }
+}
+"""
+
+
+@contextlib.contextmanager
+def nginx(locations: str):
+    """Debian's nginx on a free loopback port with LOCATIONS in its one server
+    block; yields (port, directory holding access.log and error.log)."""
+    exe = require_tool("nginx")
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="wsproxy-nginx-")
+    conf = os.path.join(workdir, "nginx.conf")
+    with open(conf, "w") as handle:
+        handle.write(NGINX_CONF % {"dir": workdir, "port": port, "locations": locations})
+    with open(os.path.join(workdir, "stderr"), "wb") as err:
+        proc = subprocess.Popen([exe, "-c", conf, "-p", workdir, "-e", os.path.join(workdir, "error.log")],
+                                stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        wait_for_port(port, proc=proc)
+        yield port, workdir
+    finally:
+        stop(proc, signal.SIGQUIT)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def chromium(window: str = "1280,800"):
     """A headless Debian Chromium driven by chromedriver (never a downloaded browser)."""
