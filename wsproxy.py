@@ -1799,8 +1799,6 @@ class Relay:
                 out[0] = memoryview(chunk)[sent:]
                 return
             out.popleft()
-            if not out and self.session.has_outgoing:
-                out.append(self.session.take_outgoing())
         if self.session.close_received or not self._client_open:
             self._shutdown_target()
 

@@ -655,3 +655,33 @@ def test_proxy_idle_timeout_option(start_proxy, echo_server):
             ws.recv(timeout=5)
         assert info.value.rcvd.code == 1001
         assert 0.4 <= time.monotonic() - start <= 2.0
+
+
+def test_pongs_owed_while_the_client_is_backed_up_never_reach_the_target(harness):
+    """The pong for a ping waits while the client has unsent data; it goes to
+    the client when that is sent, and the target gets only the payload."""
+    h = harness()
+    h.client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    # Back the client up: the target sends more than the socket buffers hold.
+    blob = b"d" * (4 << 20)
+    writer = threading.Thread(target=lambda: h.target.sendall(blob), daemon=True)
+    writer.start()
+    time.sleep(0.3)
+    for n in range(5):
+        h.client.sendall(ws_frame(0x9, b"ping%d" % n) + ws_frame(0x2, b"msg%d;" % n))
+    expected = b"".join(b"msg%d;" % n for n in range(5))
+    got = recv_exact(h.target, len(expected))
+    assert got == expected
+    # The client reads everything: the data, then the latest pong.
+    buffer = bytearray()
+    data, pongs = 0, []
+    while data < len(blob) or not pongs:
+        fin, opcode, payload = read_ws_frame(h.client, buffer)
+        if opcode == 0x2:
+            data += len(payload)
+        elif opcode == 0xA:
+            pongs.append(payload)
+    assert pongs[-1] == b"ping4"
+    h.client.sendall(ws_frame(0x2, b"end"))
+    assert recv_exact(h.target, 3) == b"end"    # nothing else came before it
+    writer.join(5)
