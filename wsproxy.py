@@ -1169,26 +1169,36 @@ def http_date(timestamp: float) -> str:
         _WEEKDAYS[t.tm_wday], t.tm_mday, _MONTHS[t.tm_mon - 1], t.tm_year, t.tm_hour, t.tm_min, t.tm_sec)
 
 
+# IMF-fixdate (RFC 9110 5.6.7): "Sun, 06 Nov 1994 08:49:37 GMT".  Digits are
+# [0-9], never \d or str.isdigit(), which take other digits too (the byte
+# 0xb2 of a Latin-1 header is "\u00b2", a digit to isdigit() that int()
+# refuses), and the fixed widths keep a 5,000-digit year away from int().
+_IMF_FIXDATE_RE = re.compile(
+    r"(?:%s), ([0-9]{2}) (%s) ([0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) GMT\Z"
+    % ("|".join(_WEEKDAYS), "|".join(_MONTHS)))
+
+
 def parse_http_date(text: str) -> Optional[int]:
     """Seconds since the epoch for an IMF-fixdate, or None for anything else.
 
     Browsers send back the Last-Modified value we gave them, which is always
-    this form; the obsolete RFC 850 and asctime forms just get a full 200.
+    this form.  The obsolete RFC 850 and asctime forms, and anything that is
+    not a valid date, give None: the request then gets a full 200, as RFC
+    9110 13.1.3 says an invalid If-Modified-Since is ignored.
     """
-    parts = text.split()
-    if len(parts) != 6 or parts[5] != "GMT" or parts[2] not in _MONTHS:
+    match = _IMF_FIXDATE_RE.match(text)
+    if not match:
         return None
-    day, year, clock = parts[1], parts[3], parts[4].split(":")
-    if not (day.isdigit() and year.isdigit() and len(clock) == 3 and all(c.isdigit() for c in clock)):
+    day, year, hours, minutes, seconds = (int(match.group(i)) for i in (1, 3, 4, 5, 6))
+    if not (1 <= day <= 31 and hours <= 23 and minutes <= 59 and seconds <= 60):  # 60: a leap second
         return None
     # Days from the civil date (Howard Hinnant's algorithm), no calendar module.
-    y, m, d = int(year), _MONTHS.index(parts[2]) + 1, int(day)
+    y, m, d = year, _MONTHS.index(match.group(2)) + 1, day
     y -= m <= 2
     era = y // 400
     yoe = y - era * 400
     doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
     days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-    hours, minutes, seconds = (int(c) for c in clock)
     return days * 86400 + hours * 3600 + minutes * 60 + seconds
 
 

@@ -401,6 +401,25 @@ def test_expect_origin_allow_list(start_proxy, echo_server):
 
 
 # ---------------------------------------------------------------------------
+# what a peer sends that the old parsers fumbled
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("since", [
+    b"Sun, \xb2 Nov 1994 08:49:37 GMT",       # "\xb2" is a digit to str.isdigit(), not to int()
+    b"Sun, 06 Nov " + b"9" * 5000 + b" 08:49:37 GMT",
+    b"Sun, 06 Nov 1994 99:99:99 GMT",
+])
+def test_crafted_if_modified_since_is_ignored(proxy, web_root, since):
+    # Once an unhandled exception: no reply and a 20-line traceback each time.
+    data = get_request("/vnc.html")[:-2] + b"If-Modified-Since: " + since + b"\r\n\r\n"
+    response = http_exchange(proxy.port, data)
+    assert response.status == 200
+    assert response.body == (web_root / "vnc.html").read_bytes()
+    assert "Traceback" not in proxy.stderr
+
+
+# ---------------------------------------------------------------------------
 # last: the slowloris client started at the top of this module
 # ---------------------------------------------------------------------------
 
