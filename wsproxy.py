@@ -317,10 +317,14 @@ class RequestHead(NamedTuple):
 def find_head_end(buffer: bytes) -> int:
     """Index just past the blank line ending the head, or -1 if not there yet.
 
-    Raises HandshakeError(431) once the buffer is over MAX_HEAD_BYTES without
-    a complete head, so the caller can stop reading.
+    Empty lines before the request line are skipped, as parse_request_head
+    skips them (RFC 9112 2.2), so they never end a head: a buffer of nothing
+    but line breaks is -1, a head still to come.  They count towards the size
+    limit.  Raises HandshakeError(431) once the buffer is over MAX_HEAD_BYTES
+    without a complete head, so the caller can stop reading.
     """
-    end = buffer.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES + 4)
+    start = len(buffer) - len(buffer.lstrip(b"\r\n"))
+    end = buffer.find(b"\r\n\r\n", start, MAX_HEAD_BYTES + 4)
     if end >= 0:
         return end + 4
     if len(buffer) > MAX_HEAD_BYTES:

@@ -343,3 +343,48 @@ def test_any_chunking_gives_the_same_head(cuts):
     head, rest = read_head([data[a:b] for a, b in zip(points, points[1:])])
     check_chrome_head(head)
     assert rest == TRAILING
+
+
+# -- empty lines before the request line (RFC 9112 2.2) ---------------------------
+
+LEADING = b"\r\n\r\n"
+
+
+def test_leading_empty_lines_do_not_end_the_head():
+    # The server must wait for the request line, not cut a "head" at the
+    # first blank line (which the parser then refused as "empty request").
+    data = LEADING + CHROME_UPGRADE
+    assert find_head_end(data) == len(data)
+    head, rest = read_head([data + TRAILING])
+    check_chrome_head(head)
+    assert rest == TRAILING
+
+
+@pytest.mark.parametrize("data", [b"\r\n", b"\r\n\r\n", b"\r\n\r\n\r\n", b"\n\n", b"\r\n\r\nGET / HTTP/1.1\r\n"])
+def test_nothing_but_empty_lines_is_no_head_yet(data):
+    assert find_head_end(data) == -1
+
+
+@pytest.mark.parametrize("split", range(1, len(LEADING) + len(CHROME_UPGRADE)))
+def test_leading_empty_lines_at_every_split_point(split):
+    data = LEADING + CHROME_UPGRADE + TRAILING
+    head, rest = read_head([data[:split], data[split:]])
+    check_chrome_head(head)
+    assert rest == TRAILING
+
+
+def test_leading_empty_lines_count_towards_the_size_limit():
+    with pytest.raises(HandshakeError) as info:
+        find_head_end(b"\r\n" * (wsproxy.MAX_HEAD_BYTES // 2 + 1))
+    assert info.value.status == 431
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([b"\r\n", b"\n", b"\r"]), max_size=20).map(b"".join),
+       st.lists(st.integers(0, 400), max_size=4))
+def test_server_and_parser_agree_on_leading_empty_lines(prefix, cuts):
+    data = prefix + CHROME_UPGRADE + TRAILING
+    points = [0] + sorted(min(c, len(data)) for c in cuts) + [len(data)]
+    head, rest = read_head([data[a:b] for a, b in zip(points, points[1:])])
+    check_chrome_head(head)
+    assert rest == TRAILING

@@ -419,6 +419,19 @@ def test_crafted_if_modified_since_is_ignored(proxy, web_root, since):
     assert "Traceback" not in proxy.stderr
 
 
+def test_empty_lines_before_the_request_line_are_skipped(proxy, web_root):
+    # RFC 9112 2.2; the server used to cut the head at the first blank line
+    # and answer 400 "empty request".
+    response = http_exchange(proxy.port, b"\r\n\r\n" + get_request("/vnc.html"))
+    assert response.status == 200
+    assert response.body == (web_root / "vnc.html").read_bytes()
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+        buf = bytearray()
+        sock.sendall(get_request("/app.js") + b"\r\n" + get_request("/style.css"))
+        assert read_response(sock, buffer=buf).body == (web_root / "app.js").read_bytes()
+        assert read_response(sock, buffer=buf).body == (web_root / "style.css").read_bytes()
+
+
 # ---------------------------------------------------------------------------
 # last: the slowloris client started at the top of this module
 # ---------------------------------------------------------------------------
