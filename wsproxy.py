@@ -399,6 +399,31 @@ def error_response(error: HandshakeError, head_only: bool = False) -> bytes:
                          head_only=head_only)
 
 
+def loggable(text: str) -> str:
+    """``text`` safe for a log line: one event is always one line.
+
+    A peer's strings (request path, close reason, header values) may hold
+    line breaks that would forge a whole log line, or terminal escapes (ESC,
+    BEL) that act on whoever reads the log.  Every non-printable character
+    becomes ``\\xNN`` (``\\uNNNN`` above U+00FF: NEL, U+2028, bidi
+    overrides), and a backslash is doubled so an escape in the log can be
+    told from the same characters sent literally.  Printable non-ASCII
+    (``café``) stays readable.
+    """
+    if text.isprintable() and "\\" not in text:
+        return text  # the usual case, no copy
+    return "".join(_escape_char(ch) for ch in text)
+
+
+def _escape_char(ch: str) -> str:
+    if ch == "\\":
+        return "\\\\"
+    if ch.isprintable():
+        return ch
+    code = ord(ch)
+    return ("\\x%02x" if code <= 0xFF else "\\u%04x" if code <= 0xFFFF else "\\U%08x") % code
+
+
 # ===========================================================================
 # 4. WebSocket handshake: pure accept key, version, subprotocol
 # ===========================================================================
@@ -2017,7 +2042,7 @@ class ConnectionHandler:
             return self._serve_http(head)
         except HandshakeError as exc:
             log.info("conn %d %s: %s %s -> %d %s", self.number, self.client_address, head.method,
-                     _loggable_path(head), exc.status, exc.reason)
+                     _loggable_path(head), exc.status, loggable(exc.reason))
             self._send(error_response(exc, head_only=head.method == "HEAD"))
             return False
 
@@ -2113,7 +2138,7 @@ class ConnectionHandler:
             except OSError:
                 pass  # Unix sockets have no Nagle (and no send queue to bound)
             log.info("conn %d %s: open -> %s%s", self.number, self.client_address, target,
-                     " " + label if label else "")
+                     " " + loggable(label) if label else "")
             session = WebSocketSession(self.config.max_message_size)
             relay = Relay(self.sock, target_sock, session, leftover=self.buffer,
                           heartbeat=self.config.heartbeat, idle_timeout=self.config.idle_timeout,
@@ -2127,7 +2152,7 @@ class ConnectionHandler:
                 stats = relay.stats
             log.info("conn %d %s: closed code=%d up=%dB down=%dB %.1fs %s", self.number,
                      self.client_address, stats.close_code, stats.bytes_up, stats.bytes_down,
-                     time.monotonic() - started, stats.close_reason)
+                     time.monotonic() - started, loggable(stats.close_reason))
         finally:
             target_sock.close()
 
@@ -2164,7 +2189,7 @@ class ConnectionHandler:
             if not head_only:
                 self.sock.settimeout(HEAD_TIMEOUT * 3)
                 self.sock.sendfile(handle)
-        log.debug("conn %d %s: %s %s 200", self.number, self.client_address, head.method, head.path)
+        log.debug("conn %d %s: %s %s 200", self.number, self.client_address, head.method, _loggable_path(head))
         return keep_alive
 
     def _is_websocket_path(self, head: RequestHead) -> bool:
@@ -2201,8 +2226,9 @@ def _cookie(head: RequestHead, name: str) -> Optional[str]:
 
 
 def _loggable_path(head: RequestHead) -> str:
-    """The request path without its query: queries carry tokens and passwords."""
-    return head.path + ("?..." if head.query else "")
+    """The request path without its query (queries carry tokens and
+    passwords), escaped for the log."""
+    return loggable(head.path) + ("?..." if head.query else "")
 
 
 def _format_address(address) -> str:
@@ -2211,7 +2237,8 @@ def _format_address(address) -> str:
         if host.startswith("::ffff:"):
             host = host[7:]
         return "[%s]:%d" % (host, address[1]) if ":" in host else "%s:%d" % (host, address[1])
-    return str(address) or "unix"
+    # A Unix socket client's path is chosen by a local user: escaped too.
+    return loggable(str(address)) or "unix"
 
 
 # ===========================================================================

@@ -388,3 +388,30 @@ def test_server_and_parser_agree_on_leading_empty_lines(prefix, cuts):
     head, rest = read_head([data[a:b] for a, b in zip(points, points[1:])])
     check_chrome_head(head)
     assert rest == TRAILING
+
+
+# -- loggable: peer text in a log line --------------------------------------------
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("/vnc.html", "/vnc.html"),
+    ("client closed: bye\n2024-01-01 INFO forged", "client closed: bye\\x0a2024-01-01 INFO forged"),
+    ("/\x1b[2J\x1b[31mred\x07", "/\\x1b[2J\\x1b[31mred\\x07"),
+    ("a\r\tb\x00\x7f\x85\xa0", "a\\x0d\\x09b\\x00\\x7f\\x85\\xa0"),
+    ("caf\xe9 \u65e5\u672c", "caf\xe9 \u65e5\u672c"),            # printable non-ASCII stays
+    ("x\u2028y\u202ez", "x\\u2028y\\u202ez"),                    # line separator, bidi override
+    ("\U000e0001", "\\U000e0001"),
+    ("C:\\x0a", "C:\\\\x0a"),                                    # a literal backslash is doubled
+    ("", ""),
+])
+def test_loggable(text, expected):
+    assert wsproxy.loggable(text) == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text())
+def test_loggable_is_one_printable_line_and_reversible(text):
+    out = wsproxy.loggable(text)
+    assert out.isprintable()  # no line break of any kind, no escape sequence
+    # Nothing is lost or ambiguous: undoing the escapes gives the text back.
+    assert out.encode("ascii", "backslashreplace").decode("unicode_escape") == text

@@ -6,6 +6,7 @@ import base64
 import email.utils
 import os
 import socket
+import struct
 import threading
 import time
 
@@ -16,7 +17,8 @@ import wsproto
 import wsproto.events as wse
 from wsproto.connection import ConnectionType
 
-from conftest import (dead_port, get_request, http_exchange, read_response, upgrade_headers)
+from conftest import (dead_port, get_request, http_exchange, raw_websocket, read_close_code, read_response,
+                      upgrade_headers, ws_frame)
 
 
 @pytest.fixture(scope="module")
@@ -430,6 +432,51 @@ def test_empty_lines_before_the_request_line_are_skipped(proxy, web_root):
         sock.sendall(get_request("/app.js") + b"\r\n" + get_request("/style.css"))
         assert read_response(sock, buffer=buf).body == (web_root / "app.js").read_bytes()
         assert read_response(sock, buffer=buf).body == (web_root / "style.css").read_bytes()
+
+
+# ---------------------------------------------------------------------------
+# the log: one escaped line per event, the client address behind proxies
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trusting_proxy(module_start_proxy, module_echo_server, web_root):
+    """A proxy that believes X-Forwarded-For from 127.0.0.1 (as behind HAProxy)."""
+    return module_start_proxy("--web", str(web_root), "--trusted-proxy", "127.0.0.1",
+                              "127.0.0.1:%d" % module_echo_server.port)
+
+
+def log_lines_with(proxy, marker, count=1):
+    """The log's lines that contain ``marker``, once ``count`` of them are there."""
+    text = proxy.wait_stderr(lambda t: t.count(marker) >= count)
+    # splitlines also breaks at \r, \v, \f, \x1c-\x1e, \x85, \u2028: any of
+    # them in the log would start a line of its own in some viewer.
+    return [line for line in text.splitlines() if marker in line]
+
+
+def test_close_reason_cannot_forge_a_log_line(trusting_proxy):
+    marker = "bye-%s" % os.urandom(4).hex()
+    forged = "2024-01-01 00:00:00,000 INFO conn 99 10.0.0.1:1: forged-%s" % marker
+    sock, buf = raw_websocket(trusting_proxy.port)
+    with sock:
+        reason = (marker + "\n" + forged + "\r\u2028\x1b[2J").encode("utf-8")
+        sock.sendall(ws_frame(0x8, struct.pack("!H", 1000) + reason))
+        assert read_close_code(sock, buf)[0] == 1000
+    lines = log_lines_with(trusting_proxy, marker)
+    assert len(lines) == 1, lines
+    assert "closed code=1000" in lines[0]
+    assert lines[0].endswith(marker + "\\x0a" + forged + "\\x0d\\u2028\\x1b[2J")
+    assert "\x1b" not in trusting_proxy.stderr
+
+
+def test_request_path_with_terminal_escapes_is_escaped_in_the_log(trusting_proxy):
+    marker = "/esc-%s" % os.urandom(4).hex()
+    response = http_exchange(trusting_proxy.port, get_request(marker + "\x1b[2J\x1b]0;pwned\x07"))
+    assert response.status == 404
+    lines = log_lines_with(trusting_proxy, marker)
+    assert len(lines) == 1, lines
+    assert marker + "\\x1b[2J\\x1b]0;pwned\\x07 -> 404" in lines[0]
+    assert "\x1b" not in trusting_proxy.stderr and "\x07" not in trusting_proxy.stderr
 
 
 # ---------------------------------------------------------------------------
