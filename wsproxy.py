@@ -424,6 +424,61 @@ def _escape_char(ch: str) -> str:
     return ("\\x%02x" if code <= 0xFF else "\\u%04x" if code <= 0xFFFF else "\\U%08x") % code
 
 
+def client_address(peer: str, forwarded: Sequence[str], trusted: Sequence) -> str:
+    """Who the client is, for the log: ``peer``, or an X-Forwarded-For address
+    vouched for by trusted proxies.
+
+    ``peer`` is the socket's address as _format_address writes it,
+    ``forwarded`` every X-Forwarded-For value in the order received, and
+    ``trusted`` the --trusted-proxy networks (ipaddress objects).  Only a peer
+    inside ``trusted`` is believed at all.  A proxy appends the address it saw
+    to the list, or adds a header after the client's (HAProxy), so everything
+    left of its entry is what the client claimed: the walk starts at the
+    right-most entry of all the headers together and goes left only while
+    the entry is itself a trusted proxy.  The first entry that is not, is
+    the client.  An entry that is not a plain IP address stops the walk, and
+    the last address vouched for is the answer (the peer if none was), as
+    when every entry is trusted: a spoofed or garbled entry is never logged.
+    """
+    if not trusted or not forwarded:
+        return peer
+    import ipaddress  # lazily: only with --trusted-proxy (start-up time)
+    entries = [item.strip() for value in forwarded for item in value.split(",")]
+    vouched = _ip_or_none(ipaddress, peer.rsplit(":", 1)[0].strip("[]"))
+    if vouched is None or not _is_trusted(vouched, trusted):
+        return peer
+    answer = peer
+    for entry in reversed(entries):
+        if not entry:
+            continue  # an empty list element (RFC 9110 5.6.1): nothing claimed
+        address = _ip_or_none(ipaddress, entry)
+        if address is None:
+            break
+        answer = str(address)
+        if not _is_trusted(address, trusted):
+            break
+    return answer
+
+
+def _ip_or_none(ipaddress, text: str):
+    """The IP address ``text`` names (IPv4-mapped IPv6 as IPv4), or None.
+
+    Only the plain forms: no port, no brackets, no ``%zone`` (which Python
+    3.9 accepts and 3.8 refuses).
+    """
+    if "%" in text:
+        return None
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return getattr(address, "ipv4_mapped", None) or address
+
+
+def _is_trusted(address, trusted: Sequence) -> bool:
+    return any(address in net for net in trusted)  # False across IPv4/IPv6
+
+
 # ===========================================================================
 # 4. WebSocket handshake: pure accept key, version, subprotocol
 # ===========================================================================
@@ -2014,19 +2069,7 @@ class ConnectionHandler:
         return True
 
     def _client_address(self, head: RequestHead) -> str:
-        trusted = self.server.trusted_networks
-        forwarded = head.get("x-forwarded-for")
-        if not forwarded or not trusted:
-            return self.peer
-        import ipaddress  # only with --trusted-proxy
-        try:
-            peer_ip = ipaddress.ip_address(self.peer.rsplit(":", 1)[0].strip("[]"))
-        except ValueError:
-            return self.peer
-        if not any(peer_ip in net for net in trusted):
-            return self.peer
-        # The last hop was added by the trusted proxy; earlier ones are claims.
-        return forwarded.split(",")[-1].strip() or self.peer
+        return client_address(self.peer, head.get_all("x-forwarded-for"), self.server.trusted_networks)
 
     # -- routing -----------------------------------------------------------
 

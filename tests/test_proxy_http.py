@@ -479,6 +479,28 @@ def test_request_path_with_terminal_escapes_is_escaped_in_the_log(trusting_proxy
     assert "\x1b" not in trusting_proxy.stderr and "\x07" not in trusting_proxy.stderr
 
 
+@pytest.mark.parametrize("forwarded, logged", [
+    # HAProxy "option forwardfor": the client's own header, then HAProxy's.
+    (["6.6.6.6", "203.0.113.9"], "203.0.113.9"),
+    (["6.6.6.6, 203.0.113.9"], "203.0.113.9"),      # nginx appends to the client's
+    (["\x1b[2Jadmin"], "127.0.0.1:"),                # not an address: the peer
+])
+def test_client_behind_a_trusted_proxy_is_logged_as_what_the_proxy_saw(trusting_proxy, forwarded, logged):
+    marker = "/xff-%s" % os.urandom(4).hex()
+    response = request(trusting_proxy, marker, [("X-Forwarded-For", value) for value in forwarded])
+    assert response.status == 404
+    lines = log_lines_with(trusting_proxy, marker)
+    assert len(lines) == 1, lines
+    assert " %s" % logged in lines[0] and "6.6.6.6" not in lines[0] and "admin" not in lines[0]
+
+
+def test_x_forwarded_for_from_an_untrusted_peer_is_not_believed(proxy):
+    marker = "/xff-%s" % os.urandom(4).hex()
+    request(proxy, marker, [("X-Forwarded-For", "203.0.113.9")])
+    lines = log_lines_with(proxy, marker)
+    assert len(lines) == 1 and " 127.0.0.1:" in lines[0] and "203.0.113.9" not in lines[0]
+
+
 # ---------------------------------------------------------------------------
 # last: the slowloris client started at the top of this module
 # ---------------------------------------------------------------------------
