@@ -322,10 +322,14 @@ class RequestHead(NamedTuple):
 def find_head_end(buffer: bytes) -> int:
     """Index just past the blank line ending the head, or -1 if not there yet.
 
-    Raises HandshakeError(431) once the buffer is over MAX_HEAD_BYTES without
-    a complete head, so the caller can stop reading.
+    Empty lines before the request line are skipped, as parse_request_head
+    skips them (RFC 9112 2.2), so they never end a head: a buffer of nothing
+    but line breaks is -1, a head still to come.  They count towards the size
+    limit.  Raises HandshakeError(431) once the buffer is over MAX_HEAD_BYTES
+    without a complete head, so the caller can stop reading.
     """
-    end = buffer.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES + 4)
+    start = len(buffer) - len(buffer.lstrip(b"\r\n"))
+    end = buffer.find(b"\r\n\r\n", start, MAX_HEAD_BYTES + 4)
     if end >= 0:
         return end + 4
     if len(buffer) > MAX_HEAD_BYTES:
@@ -415,6 +419,86 @@ def http_response(status: int, headers: Sequence[Tuple[str, str]] = (), body: by
 def error_response(error: HandshakeError, head_only: bool = False) -> bytes:
     return http_response(error.status, error.headers, (error.reason + "\n").encode("utf-8"),
                          head_only=head_only)
+
+
+def loggable(text: str) -> str:
+    """``text`` safe for a log line: one event is always one line.
+
+    A peer's strings (request path, close reason, header values) may hold
+    line breaks that would forge a whole log line, or terminal escapes (ESC,
+    BEL) that act on whoever reads the log.  Every non-printable character
+    becomes ``\\xNN`` (``\\uNNNN`` above U+00FF: NEL, U+2028, bidi
+    overrides), and a backslash is doubled so an escape in the log can be
+    told from the same characters sent literally.  Printable non-ASCII
+    (``café``) stays readable.
+    """
+    if text.isprintable() and "\\" not in text:
+        return text  # the usual case, no copy
+    return "".join(_escape_char(ch) for ch in text)
+
+
+def _escape_char(ch: str) -> str:
+    if ch == "\\":
+        return "\\\\"
+    if ch.isprintable():
+        return ch
+    code = ord(ch)
+    return ("\\x%02x" if code <= 0xFF else "\\u%04x" if code <= 0xFFFF else "\\U%08x") % code
+
+
+def client_address(peer: str, forwarded: Sequence[str], trusted: Sequence) -> str:
+    """Who the client is, for the log: ``peer``, or an X-Forwarded-For address
+    vouched for by trusted proxies.
+
+    ``peer`` is the socket's address as _format_address writes it,
+    ``forwarded`` every X-Forwarded-For value in the order received, and
+    ``trusted`` the --trusted-proxy networks (ipaddress objects).  Only a peer
+    inside ``trusted`` is believed at all.  A proxy appends the address it saw
+    to the list, or adds a header after the client's (HAProxy), so everything
+    left of its entry is what the client claimed: the walk starts at the
+    right-most entry of all the headers together and goes left only while
+    the entry is itself a trusted proxy.  The first entry that is not, is
+    the client.  An entry that is not a plain IP address stops the walk, and
+    the last address vouched for is the answer (the peer if none was), as
+    when every entry is trusted: a spoofed or garbled entry is never logged.
+    """
+    if not trusted or not forwarded:
+        return peer
+    import ipaddress  # lazily: only with --trusted-proxy (start-up time)
+    entries = [item.strip() for value in forwarded for item in value.split(",")]
+    vouched = _ip_or_none(ipaddress, peer.rsplit(":", 1)[0].strip("[]"))
+    if vouched is None or not _is_trusted(vouched, trusted):
+        return peer
+    answer = peer
+    for entry in reversed(entries):
+        if not entry:
+            continue  # an empty list element (RFC 9110 5.6.1): nothing claimed
+        address = _ip_or_none(ipaddress, entry)
+        if address is None:
+            break
+        answer = str(address)
+        if not _is_trusted(address, trusted):
+            break
+    return answer
+
+
+def _ip_or_none(ipaddress, text: str):
+    """The IP address ``text`` names (IPv4-mapped IPv6 as IPv4), or None.
+
+    Only the plain forms: no port, no brackets, no ``%zone`` (which Python
+    3.9 accepts and 3.8 refuses).
+    """
+    if "%" in text:
+        return None
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return getattr(address, "ipv4_mapped", None) or address
+
+
+def _is_trusted(address, trusted: Sequence) -> bool:
+    return any(address in net for net in trusted)  # False across IPv4/IPv6
 
 
 # ===========================================================================
@@ -1208,26 +1292,36 @@ def http_date(timestamp: float) -> str:
         _WEEKDAYS[t.tm_wday], t.tm_mday, _MONTHS[t.tm_mon - 1], t.tm_year, t.tm_hour, t.tm_min, t.tm_sec)
 
 
+# IMF-fixdate (RFC 9110 5.6.7): "Sun, 06 Nov 1994 08:49:37 GMT".  Digits are
+# [0-9], never \d or str.isdigit(), which take other digits too (the byte
+# 0xb2 of a Latin-1 header is "\u00b2", a digit to isdigit() that int()
+# refuses), and the fixed widths keep a 5,000-digit year away from int().
+_IMF_FIXDATE_RE = re.compile(
+    r"(?:%s), ([0-9]{2}) (%s) ([0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) GMT\Z"
+    % ("|".join(_WEEKDAYS), "|".join(_MONTHS)))
+
+
 def parse_http_date(text: str) -> Optional[int]:
     """Seconds since the epoch for an IMF-fixdate, or None for anything else.
 
     Browsers send back the Last-Modified value we gave them, which is always
-    this form; the obsolete RFC 850 and asctime forms just get a full 200.
+    this form.  The obsolete RFC 850 and asctime forms, and anything that is
+    not a valid date, give None: the request then gets a full 200, as RFC
+    9110 13.1.3 says an invalid If-Modified-Since is ignored.
     """
-    parts = text.split()
-    if len(parts) != 6 or parts[5] != "GMT" or parts[2] not in _MONTHS:
+    match = _IMF_FIXDATE_RE.match(text)
+    if not match:
         return None
-    day, year, clock = parts[1], parts[3], parts[4].split(":")
-    if not (day.isdigit() and year.isdigit() and len(clock) == 3 and all(c.isdigit() for c in clock)):
+    day, year, hours, minutes, seconds = (int(match.group(i)) for i in (1, 3, 4, 5, 6))
+    if not (1 <= day <= 31 and hours <= 23 and minutes <= 59 and seconds <= 60):  # 60: a leap second
         return None
     # Days from the civil date (Howard Hinnant's algorithm), no calendar module.
-    y, m, d = int(year), _MONTHS.index(parts[2]) + 1, int(day)
+    y, m, d = year, _MONTHS.index(match.group(2)) + 1, day
     y -= m <= 2
     era = y // 400
     yoe = y - era * 400
     doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
     days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-    hours, minutes, seconds = (int(c) for c in clock)
     return days * 86400 + hours * 3600 + minutes * 60 + seconds
 
 
@@ -2054,19 +2148,7 @@ class ConnectionHandler:
         return True
 
     def _client_address(self, head: RequestHead) -> str:
-        trusted = self.server.trusted_networks
-        forwarded = head.get("x-forwarded-for")
-        if not forwarded or not trusted:
-            return self.peer
-        import ipaddress  # only with --trusted-proxy
-        try:
-            peer_ip = ipaddress.ip_address(self.peer.rsplit(":", 1)[0].strip("[]"))
-        except ValueError:
-            return self.peer
-        if not any(peer_ip in net for net in trusted):
-            return self.peer
-        # The last hop was added by the trusted proxy; earlier ones are claims.
-        return forwarded.split(",")[-1].strip() or self.peer
+        return client_address(self.peer, head.get_all("x-forwarded-for"), self.server.trusted_networks)
 
     # -- routing -----------------------------------------------------------
 
@@ -2083,7 +2165,7 @@ class ConnectionHandler:
             return self._serve_http(head)
         except HandshakeError as exc:
             log.info("conn %d %s: %s %s -> %d %s", self.number, self.client_address, head.method,
-                     _loggable_path(head), exc.status, exc.reason)
+                     _loggable_path(head), exc.status, loggable(exc.reason))
             self._send(error_response(exc, head_only=head.method == "HEAD"))
             return False
 
@@ -2184,7 +2266,7 @@ class ConnectionHandler:
             except OSError:
                 pass  # Unix sockets have no Nagle (and no send queue to bound)
             log.info("conn %d %s: open -> %s%s", self.number, self.client_address, target,
-                     " " + label if label else "")
+                     " " + loggable(label) if label else "")
             session = WebSocketSession(self.config.max_message_size)
             relay = Relay(self.sock, target_sock, session, leftover=self.buffer,
                           heartbeat=self.config.heartbeat, idle_timeout=self.config.idle_timeout,
@@ -2198,7 +2280,7 @@ class ConnectionHandler:
                 stats = relay.stats
             log.info("conn %d %s: closed code=%d up=%dB down=%dB %.1fs %s", self.number,
                      self.client_address, stats.close_code, stats.bytes_up, stats.bytes_down,
-                     time.monotonic() - started, stats.close_reason)
+                     time.monotonic() - started, loggable(stats.close_reason))
         finally:
             target_sock.close()
 
@@ -2235,7 +2317,7 @@ class ConnectionHandler:
             if not head_only:
                 self.sock.settimeout(HEAD_TIMEOUT * 3)
                 self.sock.sendfile(handle)
-        log.debug("conn %d %s: %s %s 200", self.number, self.client_address, head.method, head.path)
+        log.debug("conn %d %s: %s %s 200", self.number, self.client_address, head.method, _loggable_path(head))
         return keep_alive
 
     def _is_websocket_path(self, head: RequestHead) -> bool:
@@ -2275,8 +2357,9 @@ def _cookie(head: RequestHead, name: str) -> Optional[str]:
 
 
 def _loggable_path(head: RequestHead) -> str:
-    """The request path without its query: queries carry tokens and passwords."""
-    return head.path + ("?..." if head.query else "")
+    """The request path without its query (queries carry tokens and
+    passwords), escaped for the log."""
+    return loggable(head.path) + ("?..." if head.query else "")
 
 
 def _format_address(address) -> str:
@@ -2285,7 +2368,8 @@ def _format_address(address) -> str:
         if host.startswith("::ffff:"):
             host = host[7:]
         return "[%s]:%d" % (host, address[1]) if ":" in host else "%s:%d" % (host, address[1])
-    return str(address) or "unix"
+    # A Unix socket client's path is chosen by a local user: escaped too.
+    return loggable(str(address)) or "unix"
 
 
 # ===========================================================================

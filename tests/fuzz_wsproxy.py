@@ -16,7 +16,8 @@ does not collect it; atheris is not a dependency of wsproxy).  Needs
 reached.)  The corpus directories grow as the fuzzer finds new coverage; keep
 them out of the repository.
 
-TARGET is one of: frames, head, close, tokens, static, args.  ``--list``
+TARGET is one of: frames, head, close, tokens, static, date, forwarded,
+loggable, args.  ``--list``
 prints them; ``--seeds DIR`` writes a small seed corpus to DIR/TARGET.
 A crash (an exception other than the typed errors, or a broken invariant)
 makes libFuzzer write ``crash-*`` into the current directory; replay one
@@ -24,11 +25,16 @@ with ``python3 tests/fuzz_wsproxy.py TARGET crash-FILE``.
 
 Every target allows only the errors its parser documents: HandshakeError
 for the head and static paths, ProtocolError for frames and close payloads,
-nothing for token text, ConfigError or SystemExit(2) for the command line.
+nothing for token text, dates, X-Forwarded-For or log text, ConfigError or
+SystemExit(2) for the command line.
 Beyond that the targets check invariants: the decoder never holds more
 bytes than it was fed and never hands out a piece larger than the message
 cap; what the decoder and session decode re-encodes to the same payloads;
-the session never queues more reply bytes than it received.  -timeout
+the session never queues more reply bytes than it received; the head's
+end is found where the parser finds a request (empty lines before it
+included); X-Forwarded-For gives the peer or a plain address, whatever a
+client claims left of what a trusted proxy saw; a log string is one
+printable line that undoes to the original.  -timeout
 catches a loop that never ends, -rss_limit_mb / -malloc_limit_mb an
 allocation beyond the configured limits.
 """
@@ -232,7 +238,8 @@ def fuzz_head(data):
         head.path, head.query, head.keep_alive, head.get("host")
         wsproxy.query_param(head.query, "token")
         wsproxy._cookie(head, "token")
-        wsproxy._loggable_path(head)
+        if not wsproxy._loggable_path(head).isprintable():
+            raise AssertionError("logged path %r is not one printable line" % head.path)
         if wsproxy.is_upgrade_request(head):
             upgrade = wsproxy.check_upgrade(head)
             response = wsproxy.upgrade_response(upgrade)
@@ -241,6 +248,8 @@ def fuzz_head(data):
     except HandshakeError as exc:
         if exc.status not in wsproxy.HTTP_REASONS:
             raise AssertionError("status %d has no reason phrase" % exc.status)
+        if exc.reason == "empty request":
+            raise AssertionError("find_head_end found a head where the parser finds no request")
         reply = wsproxy.error_response(exc)
         if b"\r\n\r\n" not in reply:
             raise AssertionError("error response has no blank line")
@@ -331,6 +340,76 @@ def fuzz_static(data):
         raise AssertionError("dot-file %r served" % resolved)
 
 
+# -- date: parse_http_date and not_modified on If-Modified-Since values --------------------
+
+
+def fuzz_date(data):
+    text = data[8:].decode("latin-1")  # as a header value arrives
+    since = wsproxy.parse_http_date(text)
+    if since is not None and (not isinstance(since, int) or not text.isascii()):
+        raise AssertionError("%r parsed as %r" % (text, since))
+    if wsproxy.not_modified(text, 1_700_000_000) not in (True, False):
+        raise AssertionError("not_modified gave no bool")
+    stamp = int.from_bytes(data[:8], "little") % 253402300800  # to the end of 9999
+    if wsproxy.parse_http_date(wsproxy.http_date(stamp)) != stamp:
+        raise AssertionError("http_date(%d) does not parse back" % stamp)
+
+
+# -- forwarded: client_address on X-Forwarded-For values -----------------------------------
+
+_PEERS = ("127.0.0.1:40000", "10.1.2.3:5000", "[::1]:40000", "[fd00::5]:1", "192.0.2.1:80", "unix")
+_HOPS = ("127.0.0.1", "10.0.0.1", "10.255.0.9", "::1", "fd00::1", "::ffff:10.0.0.2")
+_CLIENTS = ("203.0.113.9", "2001:db8::5", "198.51.100.1")
+
+
+def _trusted_networks():
+    import ipaddress
+    return [ipaddress.ip_network(n) for n in ("127.0.0.1", "10.0.0.0/8", "::1", "fd00::/8")]
+
+
+_TRUSTED = None
+
+
+def fuzz_forwarded(data):
+    global _TRUSTED
+    if _TRUSTED is None:
+        _TRUSTED = _trusted_networks()
+    import ipaddress
+    fdp = atheris.FuzzedDataProvider(data)
+    peer = _PEERS[fdp.ConsumeIntInRange(0, len(_PEERS) - 1)]
+    claims = [fdp.ConsumeBytes(fdp.ConsumeIntInRange(0, 40)).decode("latin-1")
+              for _ in range(fdp.ConsumeIntInRange(0, 4))]
+    result = wsproxy.client_address(peer, claims, _TRUSTED)
+    if result != peer:
+        ipaddress.ip_address(result)  # ValueError (a crash) unless a plain address
+        if peer in ("192.0.2.1:80", "unix"):
+            raise AssertionError("believed %r from the untrusted peer %s" % (claims, peer))
+    if wsproxy.client_address(peer, [",".join(claims)], _TRUSTED) != result:
+        raise AssertionError("the split into headers changed the answer for %r" % claims)
+    # A trusted proxy appends the client it saw; others after it append theirs.
+    client = _CLIENTS[fdp.ConsumeIntInRange(0, len(_CLIENTS) - 1)]
+    hops = [_HOPS[fdp.ConsumeIntInRange(0, len(_HOPS) - 1)] for _ in range(fdp.ConsumeIntInRange(0, 3))]
+    if peer not in ("192.0.2.1:80", "unix"):
+        seen = wsproxy.client_address(peer, claims + [", ".join([client] + hops)], _TRUSTED)
+        if seen != str(ipaddress.ip_address(client)):
+            raise AssertionError("claims %r outranked the client %s: %r" % (claims, client, seen))
+
+
+# -- loggable: peer text for a log line ----------------------------------------------------
+
+
+def fuzz_loggable(data):
+    try:
+        text = data.decode("utf-8", "surrogatepass")  # a close reason, lone surrogates too
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")                  # a header value or path
+    out = wsproxy.loggable(text)
+    if not out.isprintable():
+        raise AssertionError("%r logged as %r: not one printable line" % (text, out))
+    if out.encode("ascii", "backslashreplace").decode("unicode_escape") != text:
+        raise AssertionError("%r logged as %r: the escapes do not undo" % (text, out))
+
+
 # -- args: parse_args on argument lists ----------------------------------------------------
 
 
@@ -364,7 +443,8 @@ def fuzz_args(data):
 
 
 TARGETS = {"frames": fuzz_frames, "head": fuzz_head, "close": fuzz_close, "tokens": fuzz_tokens,
-           "static": fuzz_static, "args": fuzz_args}
+           "static": fuzz_static, "date": fuzz_date, "forwarded": fuzz_forwarded, "loggable": fuzz_loggable,
+           "args": fuzz_args}
 
 
 def write_seeds(directory):
@@ -395,10 +475,17 @@ def write_seeds(directory):
                  bytes(SPLIT_BYTES) + b"GET /vnc.html HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
                  # Just over MAX_HEAD_BYTES and MAX_HEADERS: the 431 paths.
                  bytes(SPLIT_BYTES) + b"GET / HTTP/1.1\r\nX-A: " + b"a" * 16370 + b"\r\n\r\n",
-                 bytes(SPLIT_BYTES) + b"GET / HTTP/1.1\r\n" + b"A: b\r\n" * 110 + b"\r\n"],
+                 bytes(SPLIT_BYTES) + b"GET / HTTP/1.1\r\n" + b"A: b\r\n" * 110 + b"\r\n",
+                 # Empty lines before the request line (RFC 9112 2.2).
+                 b"\x01\x02\x00" + bytes(SPLIT_BYTES - 3) + b"\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n"],
         "close": [b"", b"\x03\xe8", b"\x0f\xa0caf\xc3\xa9"],
         "tokens": [b"# comment\nabc: localhost:5901\nv6: fe80::1:5900\nu: unix_socket:/tmp/s\nbad line\n"],
         "static": [b"/", b"/app/ui.js", b"/app/sub/", b"/%2e%2e/secret.txt", b"/up/secret.txt"],
+        "date": [bytes(8) + b"Sun, 06 Nov 1994 08:49:37 GMT", b"\xff" * 8 + b"Sun, \xb2 Nov 1994 08:49:37 GMT",
+                 bytes(8) + b"Sat, 31 Dec 2016 23:59:60 GMT"],
+        "forwarded": [b"\x00\x02\x0b6.6.6.6, 10.0.0.1\x0b203.0.113.9\x00\x02\x04",
+                      b"\x02\x01\x10\x1b[2J, fd00::1%eth0\x00\x01\x01\x00"],
+        "loggable": [b"bye\nINFO forged\x1b[2J\x07", "caf\u00e9 \u2028 \\x0a".encode("utf-8")],
         "args": [b"\x02\x01\x19\x01\x1a", b"\x03\x01\x00\x01\x19\x01\x01"],
     }
     for target, inputs in seeds.items():

@@ -343,3 +343,158 @@ def test_any_chunking_gives_the_same_head(cuts):
     head, rest = read_head([data[a:b] for a, b in zip(points, points[1:])])
     check_chrome_head(head)
     assert rest == TRAILING
+
+
+# -- empty lines before the request line (RFC 9112 2.2) ---------------------------
+
+LEADING = b"\r\n\r\n"
+
+
+def test_leading_empty_lines_do_not_end_the_head():
+    # The server must wait for the request line, not cut a "head" at the
+    # first blank line (which the parser then refused as "empty request").
+    data = LEADING + CHROME_UPGRADE
+    assert find_head_end(data) == len(data)
+    head, rest = read_head([data + TRAILING])
+    check_chrome_head(head)
+    assert rest == TRAILING
+
+
+@pytest.mark.parametrize("data", [b"\r\n", b"\r\n\r\n", b"\r\n\r\n\r\n", b"\n\n", b"\r\n\r\nGET / HTTP/1.1\r\n"])
+def test_nothing_but_empty_lines_is_no_head_yet(data):
+    assert find_head_end(data) == -1
+
+
+@pytest.mark.parametrize("split", range(1, len(LEADING) + len(CHROME_UPGRADE)))
+def test_leading_empty_lines_at_every_split_point(split):
+    data = LEADING + CHROME_UPGRADE + TRAILING
+    head, rest = read_head([data[:split], data[split:]])
+    check_chrome_head(head)
+    assert rest == TRAILING
+
+
+def test_leading_empty_lines_count_towards_the_size_limit():
+    with pytest.raises(HandshakeError) as info:
+        find_head_end(b"\r\n" * (wsproxy.MAX_HEAD_BYTES // 2 + 1))
+    assert info.value.status == 431
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([b"\r\n", b"\n", b"\r"]), max_size=20).map(b"".join),
+       st.lists(st.integers(0, 400), max_size=4))
+def test_server_and_parser_agree_on_leading_empty_lines(prefix, cuts):
+    data = prefix + CHROME_UPGRADE + TRAILING
+    points = [0] + sorted(min(c, len(data)) for c in cuts) + [len(data)]
+    head, rest = read_head([data[a:b] for a, b in zip(points, points[1:])])
+    check_chrome_head(head)
+    assert rest == TRAILING
+
+
+# -- loggable: peer text in a log line --------------------------------------------
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("/vnc.html", "/vnc.html"),
+    ("client closed: bye\n2024-01-01 INFO forged", "client closed: bye\\x0a2024-01-01 INFO forged"),
+    ("/\x1b[2J\x1b[31mred\x07", "/\\x1b[2J\\x1b[31mred\\x07"),
+    ("a\r\tb\x00\x7f\x85\xa0", "a\\x0d\\x09b\\x00\\x7f\\x85\\xa0"),
+    ("caf\xe9 \u65e5\u672c", "caf\xe9 \u65e5\u672c"),            # printable non-ASCII stays
+    ("x\u2028y\u202ez", "x\\u2028y\\u202ez"),                    # line separator, bidi override
+    ("\U000e0001", "\\U000e0001"),
+    ("C:\\x0a", "C:\\\\x0a"),                                    # a literal backslash is doubled
+    ("", ""),
+])
+def test_loggable(text, expected):
+    assert wsproxy.loggable(text) == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text())
+def test_loggable_is_one_printable_line_and_reversible(text):
+    out = wsproxy.loggable(text)
+    assert out.isprintable()  # no line break of any kind, no escape sequence
+    # Nothing is lost or ambiguous: undoing the escapes gives the text back.
+    assert out.encode("ascii", "backslashreplace").decode("unicode_escape") == text
+
+
+# -- client_address: X-Forwarded-For behind trusted proxies ------------------------
+
+
+def nets(*items):
+    import ipaddress
+    return [ipaddress.ip_network(item) for item in items]
+
+
+LOCAL = nets("127.0.0.1")
+CHAIN = nets("127.0.0.1", "10.0.0.0/8", "fd00::/8")
+PEER = "127.0.0.1:40000"
+
+
+@pytest.mark.parametrize("peer, forwarded, trusted, expected", [
+    # No --trusted-proxy, or a peer outside it: the header is the client's claim.
+    (PEER, ["203.0.113.9"], [], PEER),
+    ("192.0.2.1:5000", ["203.0.113.9"], LOCAL, "192.0.2.1:5000"),
+    ("unix", ["203.0.113.9"], LOCAL, "unix"),
+    (PEER, [], LOCAL, PEER),
+    # HAProxy's "option forwardfor" adds its own header after the client's.
+    (PEER, ["6.6.6.6", "203.0.113.9"], LOCAL, "203.0.113.9"),
+    (PEER, ["6.6.6.6, 7.7.7.7", "203.0.113.9"], LOCAL, "203.0.113.9"),
+    # nginx's $proxy_add_x_forwarded_for appends to the client's header.
+    (PEER, ["6.6.6.6, 203.0.113.9"], LOCAL, "203.0.113.9"),
+    # Through a chain of trusted proxies, however the entries are split.
+    (PEER, ["6.6.6.6, 203.0.113.9, 10.1.2.3"], CHAIN, "203.0.113.9"),
+    (PEER, ["6.6.6.6", "203.0.113.9", "10.1.2.3", "fd00::7"], CHAIN, "203.0.113.9"),
+    (PEER, ["6.6.6.6, 203.0.113.9", "10.1.2.3"], CHAIN, "203.0.113.9"),
+    # A proxy's address outside --trusted-proxy is where belief stops.
+    (PEER, ["6.6.6.6, 203.0.113.9, 10.1.2.3"], LOCAL, "10.1.2.3"),
+    # Not an address: the walk stops at the last address vouched for.
+    (PEER, ["\x1b[2Jadmin"], LOCAL, PEER),
+    (PEER, ["203.0.113.9, evil"], LOCAL, PEER),
+    (PEER, ["203.0.113.9, evil, 10.1.2.3"], CHAIN, "10.1.2.3"),
+    (PEER, ["203.0.113.9:80"], LOCAL, PEER),         # ports, brackets, zones: not plain addresses
+    (PEER, ["[2001:db8::1]"], LOCAL, PEER),
+    (PEER, ["fe80::1%eth0"], LOCAL, PEER),
+    (PEER, ["unknown"], LOCAL, PEER),
+    # Everyone trusted: the left-most is as far as we can see.
+    (PEER, ["10.9.9.9, 10.1.2.3"], CHAIN, "10.9.9.9"),
+    # Empty list elements are skipped; IPv6; IPv4-mapped IPv6 is IPv4.
+    (PEER, ["203.0.113.9,, ", ""], LOCAL, "203.0.113.9"),
+    ("[::1]:40000", ["2001:db8::1"], nets("::1"), "2001:db8::1"),
+    (PEER, ["203.0.113.9, ::ffff:10.1.2.3"], CHAIN, "203.0.113.9"),
+    (PEER, [" 2001:DB8::0001 "], LOCAL, "2001:db8::1"),
+])
+def test_client_address(peer, forwarded, trusted, expected):
+    assert wsproxy.client_address(peer, forwarded, trusted) == expected
+
+
+_TRUSTED_HOPS = st.sampled_from(["127.0.0.1", "10.0.0.1", "10.200.3.4", "fd00::1", "::ffff:10.0.0.9"])
+_CLIENTS = st.sampled_from(["203.0.113.9", "198.51.100.7", "2001:db8::5", "8.8.8.8"])
+_CLAIMS = st.lists(st.one_of(_TRUSTED_HOPS, _CLIENTS, st.text(max_size=12)), max_size=6)
+
+
+def split_into_headers(entries, cuts):
+    """The same list of entries as one or more header values."""
+    points = sorted({min(c, len(entries)) for c in cuts} | {0, len(entries)})
+    return [", ".join(entries[a:b]) for a, b in zip(points, points[1:]) if b > a] or [""]
+
+
+@settings(max_examples=500, deadline=None)
+@given(_CLAIMS, _CLIENTS, st.lists(_TRUSTED_HOPS, max_size=4), st.lists(st.integers(0, 12), max_size=4))
+def test_client_claims_never_outrank_what_trusted_proxies_saw(claims, client, hops, cuts):
+    # The client sends any X-Forwarded-For it likes (claims); the first
+    # trusted proxy appends the client's real address, each further trusted
+    # proxy the one before it.  Whatever the claims, however the entries are
+    # spread over headers, the client is logged as its real address.
+    claims = [c.replace(",", "") for c in claims]
+    forwarded = split_into_headers(claims + [client] + hops, cuts)
+    assert wsproxy.client_address(PEER, forwarded, CHAIN) == client
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.text(max_size=20), max_size=4), st.sampled_from([PEER, "192.0.2.1:5000", "unix", "[::1]:1"]))
+def test_client_address_is_the_peer_or_a_plain_address(forwarded, peer):
+    import ipaddress
+    result = wsproxy.client_address(peer, forwarded, CHAIN)
+    if result != peer:
+        ipaddress.ip_address(result)  # a valid address, never the claim's raw text
+        assert peer == PEER

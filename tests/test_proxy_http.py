@@ -6,6 +6,7 @@ import base64
 import email.utils
 import os
 import socket
+import struct
 import threading
 import time
 
@@ -16,7 +17,8 @@ import wsproto
 import wsproto.events as wse
 from wsproto.connection import ConnectionType
 
-from conftest import (dead_port, get_request, http_exchange, read_response, upgrade_headers, wait_until, ws_frame)
+from conftest import (dead_port, get_request, http_exchange, raw_websocket, read_close_code, read_response,
+                      upgrade_headers, wait_until, ws_frame)
 
 
 @pytest.fixture(scope="module")
@@ -475,6 +477,105 @@ def test_expect_origin_allow_list(start_proxy, echo_server):
         response = upgrade(proxy, extra=[("Origin", origin)])
         assert response.status == 403, origin
     assert upgrade(proxy).status == 403, "no Origin is not an allowed origin"
+
+
+# ---------------------------------------------------------------------------
+# what a peer sends that the old parsers fumbled
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("since", [
+    b"Sun, \xb2 Nov 1994 08:49:37 GMT",       # "\xb2" is a digit to str.isdigit(), not to int()
+    b"Sun, 06 Nov " + b"9" * 5000 + b" 08:49:37 GMT",
+    b"Sun, 06 Nov 1994 99:99:99 GMT",
+])
+def test_crafted_if_modified_since_is_ignored(proxy, web_root, since):
+    # Once an unhandled exception: no reply and a 20-line traceback each time.
+    data = get_request("/vnc.html")[:-2] + b"If-Modified-Since: " + since + b"\r\n\r\n"
+    response = http_exchange(proxy.port, data)
+    assert response.status == 200
+    assert response.body == (web_root / "vnc.html").read_bytes()
+    assert "Traceback" not in proxy.stderr
+
+
+def test_empty_lines_before_the_request_line_are_skipped(proxy, web_root):
+    # RFC 9112 2.2; the server used to cut the head at the first blank line
+    # and answer 400 "empty request".
+    response = http_exchange(proxy.port, b"\r\n\r\n" + get_request("/vnc.html"))
+    assert response.status == 200
+    assert response.body == (web_root / "vnc.html").read_bytes()
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+        buf = bytearray()
+        sock.sendall(get_request("/app.js") + b"\r\n" + get_request("/style.css"))
+        assert read_response(sock, buffer=buf).body == (web_root / "app.js").read_bytes()
+        assert read_response(sock, buffer=buf).body == (web_root / "style.css").read_bytes()
+
+
+# ---------------------------------------------------------------------------
+# the log: one escaped line per event, the client address behind proxies
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trusting_proxy(module_start_proxy, module_echo_server, web_root):
+    """A proxy that believes X-Forwarded-For from 127.0.0.1 (as behind HAProxy)."""
+    return module_start_proxy("--web", str(web_root), "--trusted-proxy", "127.0.0.1",
+                              "127.0.0.1:%d" % module_echo_server.port)
+
+
+def log_lines_with(proxy, marker, count=1):
+    """The log's lines that contain ``marker``, once ``count`` of them are there."""
+    text = proxy.wait_stderr(lambda t: t.count(marker) >= count)
+    # splitlines also breaks at \r, \v, \f, \x1c-\x1e, \x85, \u2028: any of
+    # them in the log would start a line of its own in some viewer.
+    return [line for line in text.splitlines() if marker in line]
+
+
+def test_close_reason_cannot_forge_a_log_line(trusting_proxy):
+    marker = "bye-%s" % os.urandom(4).hex()
+    forged = "2024-01-01 00:00:00,000 INFO conn 99 10.0.0.1:1: forged-%s" % marker
+    sock, buf = raw_websocket(trusting_proxy.port)
+    with sock:
+        reason = (marker + "\n" + forged + "\r\u2028\x1b[2J").encode("utf-8")
+        sock.sendall(ws_frame(0x8, struct.pack("!H", 1000) + reason))
+        assert read_close_code(sock, buf)[0] == 1000
+    lines = log_lines_with(trusting_proxy, marker)
+    assert len(lines) == 1, lines
+    assert "closed code=1000" in lines[0]
+    assert lines[0].endswith(marker + "\\x0a" + forged + "\\x0d\\u2028\\x1b[2J")
+    assert "\x1b" not in trusting_proxy.stderr
+
+
+def test_request_path_with_terminal_escapes_is_escaped_in_the_log(trusting_proxy):
+    marker = "/esc-%s" % os.urandom(4).hex()
+    response = http_exchange(trusting_proxy.port, get_request(marker + "\x1b[2J\x1b]0;pwned\x07"))
+    assert response.status == 404
+    lines = log_lines_with(trusting_proxy, marker)
+    assert len(lines) == 1, lines
+    assert marker + "\\x1b[2J\\x1b]0;pwned\\x07 -> 404" in lines[0]
+    assert "\x1b" not in trusting_proxy.stderr and "\x07" not in trusting_proxy.stderr
+
+
+@pytest.mark.parametrize("forwarded, logged", [
+    # HAProxy "option forwardfor": the client's own header, then HAProxy's.
+    (["6.6.6.6", "203.0.113.9"], "203.0.113.9"),
+    (["6.6.6.6, 203.0.113.9"], "203.0.113.9"),      # nginx appends to the client's
+    (["\x1b[2Jadmin"], "127.0.0.1:"),                # not an address: the peer
+])
+def test_client_behind_a_trusted_proxy_is_logged_as_what_the_proxy_saw(trusting_proxy, forwarded, logged):
+    marker = "/xff-%s" % os.urandom(4).hex()
+    response = request(trusting_proxy, marker, [("X-Forwarded-For", value) for value in forwarded])
+    assert response.status == 404
+    lines = log_lines_with(trusting_proxy, marker)
+    assert len(lines) == 1, lines
+    assert " %s" % logged in lines[0] and "6.6.6.6" not in lines[0] and "admin" not in lines[0]
+
+
+def test_x_forwarded_for_from_an_untrusted_peer_is_not_believed(proxy):
+    marker = "/xff-%s" % os.urandom(4).hex()
+    request(proxy, marker, [("X-Forwarded-For", "203.0.113.9")])
+    lines = log_lines_with(proxy, marker)
+    assert len(lines) == 1 and " 127.0.0.1:" in lines[0] and "203.0.113.9" not in lines[0]
 
 
 # ---------------------------------------------------------------------------

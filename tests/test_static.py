@@ -258,3 +258,50 @@ def test_importing_wsproxy_does_not_load_ssl_or_email():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=os.path.dirname(os.path.abspath(wsproxy.__file__)), check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+# -- If-Modified-Since from a peer: anything that is not a date is ignored -------------
+
+
+@pytest.mark.parametrize("text", [
+    "Sun, \xb2 Nov 1994 08:49:37 GMT",               # "\xb2" is a digit to str.isdigit(), not to int()
+    "Sun, \xb2\xb3 Nov 1994 08:49:37 GMT",
+    "Sun, 06 Nov 1994 08:49:\xb97 GMT",
+    "Sun, 06 Nov \u0661\u0669\u0669\u0664 08:49:37 GMT",  # Arabic-Indic digits, which int() would take
+    "Sun, 06 Nov " + "9" * 5000 + " 08:49:37 GMT",   # int() refuses over 4,300 digits (Python 3.11+)
+    "Sun, 06 Nov 19940 08:49:37 GMT",
+    "Sun, 6 Nov 1994 08:49:37 GMT",
+    "Sun, 06 Nov 1994 24:00:00 GMT", "Sun, 06 Nov 1994 08:60:00 GMT", "Sun, 00 Nov 1994 08:49:37 GMT",
+    "Sun,  06 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 08:49:37 GMT ", "Sun, 06 nov 1994 08:49:37 GMT",
+    "Foo, 06 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 08:49:37 GMT\n",
+])
+def test_parse_http_date_refuses_what_is_not_an_imf_fixdate(text):
+    assert wsproxy.parse_http_date(text) is None
+    assert wsproxy.not_modified(text, 0) is False
+
+
+def test_parse_http_date_takes_a_leap_second():
+    assert wsproxy.parse_http_date("Sat, 31 Dec 2016 23:59:60 GMT") == 1483228800
+
+
+def _digits(most):
+    """Runs of digits, some of them digits only to str.isdigit() or to int()."""
+    return st.text(alphabet="0123456789\xb2\xb3\xb9\u0661", min_size=1, max_size=most)
+
+
+_NEAR_DATES = st.builds("{}, {} {} {} {}:{}:{} GMT".format, st.sampled_from(["Sun", "Mon", "x"]), _digits(3),
+                        st.sampled_from(["Nov", "Feb", "Foo"]), _digits(6), _digits(3), _digits(3), _digits(3))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(max_size=40), _NEAR_DATES))
+def test_any_if_modified_since_gives_a_date_or_none(text):
+    since = wsproxy.parse_http_date(text)
+    assert since is None or isinstance(since, int)
+    wsproxy.not_modified(text, 1_700_000_000)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 253402300799))  # up to the last second of 9999
+def test_http_date_round_trips(stamp):
+    assert wsproxy.parse_http_date(wsproxy.http_date(stamp)) == stamp
