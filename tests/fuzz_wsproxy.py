@@ -238,6 +238,7 @@ def fuzz_head(data):
         head.path, head.query, head.keep_alive, head.get("host")
         wsproxy.query_param(head.query, "token")
         wsproxy._cookie(head, "token")
+        _body_check(head)
         if not wsproxy._loggable_path(head).isprintable():
             raise AssertionError("logged path %r is not one printable line" % head.path)
         if wsproxy.is_upgrade_request(head):
@@ -259,6 +260,21 @@ def fuzz_head(data):
     for name, value in head.headers:
         if "\r" in name or "\n" in name or "\r\n" in value or "\x00" in value:
             raise AssertionError("line break or NUL in parsed header %r" % name)
+
+
+def _body_check(head):
+    """refuse_body passes a head only if it announces no body at all."""
+    try:
+        wsproxy.refuse_body(head)
+    except HandshakeError as exc:
+        if exc.status != 400:
+            raise AssertionError("refuse_body raised %d" % exc.status)
+        return
+    if head.get_all("transfer-encoding"):
+        raise AssertionError("a Transfer-Encoding head was accepted")
+    for value in head.get_all("content-length"):
+        if not value or set(value) != {"0"}:
+            raise AssertionError("Content-Length %r was accepted" % value[:40])
 
 
 # -- close: parse_close and encode_close ---------------------------------------------------
@@ -477,7 +493,11 @@ def write_seeds(directory):
                  bytes(SPLIT_BYTES) + b"GET / HTTP/1.1\r\nX-A: " + b"a" * 16370 + b"\r\n\r\n",
                  bytes(SPLIT_BYTES) + b"GET / HTTP/1.1\r\n" + b"A: b\r\n" * 110 + b"\r\n",
                  # Empty lines before the request line (RFC 9112 2.2).
-                 b"\x01\x02\x00" + bytes(SPLIT_BYTES - 3) + b"\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n"],
+                 b"\x01\x02\x00" + bytes(SPLIT_BYTES - 3) + b"\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+                 # Bodies (refused): a smuggled request behind Content-Length or chunked.
+                 bytes(SPLIT_BYTES) + b"GET /vnc.html HTTP/1.1\r\nContent-Length: 38\r\n\r\n",
+                 bytes(SPLIT_BYTES) + b"GET / HTTP/1.1\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n",
+                 bytes(SPLIT_BYTES) + b"GET / HTTP/1.1\r\nContent-Length: 000\r\n\r\n"],
         "close": [b"", b"\x03\xe8", b"\x0f\xa0caf\xc3\xa9"],
         "tokens": [b"# comment\nabc: localhost:5901\nv6: fe80::1:5900\nu: unix_socket:/tmp/s\nbad line\n"],
         "static": [b"/", b"/app/ui.js", b"/app/sub/", b"/%2e%2e/secret.txt", b"/up/secret.txt"],
