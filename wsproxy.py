@@ -2655,6 +2655,21 @@ def parse_client_message(data: bytes):
     raise RfbError("client message type %d is not supported by the demo" % kind)
 
 
+def _pixel_tables(size: int, order: str, maxes, shifts) -> List[List[Tuple[int, bytes]]]:
+    """For each byte of a pixel in a client's format, ``(channel, table)`` pairs:
+    bytes.translate tables from a channel's 8-bit value to its bits in that byte.
+    They convert a whole rectangle at C speed; a channel with no bits there is left out."""
+    out = []
+    for k in range(size):
+        tables = []
+        for channel, (m, shift) in enumerate(zip(maxes, shifts)):
+            table = bytes(((v * m + 127) // 255 << shift).to_bytes(size, order)[k] for v in range(256))
+            if any(table):
+                tables.append((channel, table))
+        out.append(tables)
+    return out
+
+
 class DemoSession:
     """One RFB server connection without I/O: feed receive() and tick(), send data_to_send()."""
 
@@ -2760,8 +2775,9 @@ class DemoSession:
         if (bpp not in (8, 16, 32) or not true_colour or 0 in maxes
                 or any(m << s >= 1 << bpp for m, s in zip(maxes, shifts))):
             raise RfbError("pixel format %d bpp, true colour %d is not supported" % (bpp, true_colour))
-        self._format, self._cache = fields, {}
+        self._format = fields
         self._native = bpp == 32 and maxes == (255, 255, 255) and shifts == ((24, 16, 8) if big else (0, 8, 16))
+        self._tables = _pixel_tables(bpp // 8, "big" if big else "little", maxes, shifts)
         # ZRLE sends 3-byte CPIXELs when a 32 bpp pixel's colour fits in 3 bytes:
         # drop the unused byte (its index depends on the byte order).
         self._cpixel_drop = None
@@ -2812,19 +2828,17 @@ class DemoSession:
         raw = b"".join(px[row * stride + x * 4:row * stride + (x + w) * 4] for row in range(y, y + h))
         if self._native:
             return raw
-        bpp, _, big, _, rmax, gmax, bmax, rshift, gshift, bshift = self._format
-        cache, out = self._cache, []
-        for rgb in zip(raw[0::4], raw[1::4], raw[2::4]):
-            value = cache.get(rgb)
-            if value is None:
-                r, g, b = rgb
-                number = ((r * rmax + 127) // 255 << rshift | (g * gmax + 127) // 255 << gshift
-                          | (b * bmax + 127) // 255 << bshift)
-                value = cache[rgb] = number.to_bytes(bpp // 8, "big" if big else "little")
-            out.append(value)
-        if len(cache) > 65536:
-            cache.clear()
-        return b"".join(out)
+        count, size = w * h, len(self._tables)
+        channels = (raw[0::4], raw[1::4], raw[2::4])
+        out = bytearray(count * size)
+        for k, tables in enumerate(self._tables):
+            # Byte k of each pixel: the OR of what each channel puts there, OR-ed
+            # as one big integer a channel (fields may share a byte).
+            value = 0
+            for channel, table in tables:
+                value |= int.from_bytes(channels[channel].translate(table), "big")
+            out[k::size] = value.to_bytes(count, "big")
+        return bytes(out)
 
     def _encode(self, box) -> bytes:
         x, y, w, h = box
