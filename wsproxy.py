@@ -2478,6 +2478,33 @@ def _glyph_index(ch: str) -> int:
     return ord(ch) - 32
 
 
+# (glyph index, foreground, background) -> the rows of pixel bytes of one
+# DEMO_CELL.  Bounded: 95 glyphs times the few colour pairs the demo draws with.
+_CELLS = {}
+
+
+def _cell(index: int, fg, bg) -> Tuple[bytes, ...]:
+    rows = _CELLS.get((index, fg, bg))
+    if rows is None:
+        on, off = bytes((fg[0], fg[1], fg[2], 0)), bytes((bg[0], bg[1], bg[2], 0))
+        columns = _FONT[index * 5:index * 5 + 5]
+        rows = tuple(b"".join(on if x < 10 and y < 14 and columns[x // 2] >> (y // 2) & 1 else off
+                              for x in range(DEMO_CELL[0])) for y in range(DEMO_CELL[1]))
+        _CELLS[(index, fg, bg)] = rows
+    return rows
+
+
+def _changed_columns(old, new) -> Optional[Tuple[int, int]]:
+    """The columns ``[first, end)`` where two text rows ``(text, colour)`` of one
+    width look different, or None.  A space looks the same in any colour."""
+    if old == new:
+        return None
+    (old_text, old_colour), (new_text, new_colour) = old, new
+    recolour = old_colour != new_colour
+    changed = [i for i, (a, b) in enumerate(zip(old_text, new_text)) if a != b or recolour and b != " "]
+    return (changed[0], changed[-1] + 1) if changed else None
+
+
 def _intersect(a, b):
     x0, y0 = max(a[0], b[0]), max(a[1], b[1])
     x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
@@ -2485,7 +2512,11 @@ def _intersect(a, b):
 
 
 class DemoDesktop:
-    """The demo framebuffer (R, G, B, 0 per pixel) and what changed since it was last sent."""
+    """The demo framebuffer (R, G, B, 0 per pixel) and what changed since it was last sent.
+
+    key() and cut_text() only record the text; draw_text() draws the cells it
+    changed, so any number of keys between two updates cost one redraw.
+    """
 
     def __init__(self, width: int = DEMO_SIZE[0], height: int = DEMO_SIZE[1], clock: str = ""):
         self.typed = ""
@@ -2512,7 +2543,7 @@ class DemoDesktop:
     def render(self) -> None:
         w = self.width
         self.fill((0, 0, w, 28), DEMO_COLOURS["header"])
-        self.text(8, 7, "wsproxy %s demo" % __version__, DEMO_COLOURS["title"])
+        self.text(8, 7, "wsproxy %s demo" % __version__, DEMO_COLOURS["title"], DEMO_COLOURS["header"])
         self._draw_clock()
         x, y, _, h = self.bars_box
         for i, colour in enumerate(DEMO_COLOURS["bars"]):
@@ -2524,7 +2555,12 @@ class DemoDesktop:
             for yy in range(y + 10 * i, y + 10 * i + 10):
                 self.pixels[yy * w * 4:(yy + 1) * w * 4] = row
         self.fill((0, y + 40, w, self.height - y - 40), (48, 48, 64))
-        self._draw_text_box()
+        x, y, w, h = self.text_box
+        self.fill((x, y, w, h), DEMO_COLOURS["border"])
+        self.fill((x + 1, y + 1, w - 2, h - 2), DEMO_COLOURS["panel"])
+        self._shown = [(" " * self.columns, None)] * self.rows   # the rows as drawn: blank
+        self._text_changed = True
+        self.draw_text()
         self.dirty = [(0, 0, self.width, self.height)]
 
     def mark(self, box) -> None:
@@ -2546,33 +2582,50 @@ class DemoDesktop:
         for yy in range(y, y + h):
             self.pixels[yy * stride + x * 4:yy * stride + (x + w) * 4] = row
 
-    def text(self, x: int, y: int, text: str, rgb) -> None:
-        for i, ch in enumerate(text):
-            start = _glyph_index(ch) * 5
-            for col, bits in enumerate(_FONT[start:start + 5]):
-                for row in range(7):
-                    if bits >> row & 1:
-                        self.fill((x + i * DEMO_CELL[0] + 2 * col, y + 2 * row, 2, 2), rgb)
+    def text(self, x: int, y: int, text: str, fg, bg) -> None:
+        """Draws whole cells (glyph and background) from (x, y); cells that do not fit are left out."""
+        cw, ch = DEMO_CELL
+        count = min(len(text), (self.width - x) // cw)
+        if count <= 0 or x < 0 or y < 0:
+            return
+        cells = [_cell(_glyph_index(c), fg, bg) for c in text[:count]]
+        stride, start = self.width * 4, y * self.width * 4 + x * 4
+        for row in range(min(ch, self.height - y)):
+            self.pixels[start + row * stride:start + row * stride + count * cw * 4] = b"".join(
+                cell[row] for cell in cells)
 
     def _draw_clock(self) -> None:
         self.fill(self.clock_box, DEMO_COLOURS["header"])
-        self.text(self.clock_box[0], 7, self.clock[:8], DEMO_COLOURS["clock"])
+        self.text(self.clock_box[0], 7, self.clock[:8], DEMO_COLOURS["clock"], DEMO_COLOURS["header"])
 
-    def _draw_text_box(self) -> None:
-        x, y, w, h = self.text_box
-        self.fill((x, y, w, h), DEMO_COLOURS["border"])
-        self.fill((x + 1, y + 1, w - 2, h - 2), DEMO_COLOURS["panel"])
+    def _text_rows(self) -> List[Tuple[str, Optional[Tuple[int, int, int]]]]:
+        """What the text box shows: the hint, the last typed lines, the clipboard's first line."""
         cols = self.columns
         lines = []
         for part in (self.typed + "_").split("\n"):
             lines.extend([part[i:i + cols] for i in range(0, len(part), cols)] or [""])
-        clip = (self.clipboard.splitlines() or [""])[0]
+        clip = (self.clipboard[:cols].splitlines() or [""])[0]   # no work in proportion to the text
         rows = ([("Type here; hold a button to paint.", DEMO_COLOURS["hint"])]
                 + [(line, DEMO_COLOURS["text"]) for line in lines[-(self.rows - 2):]])
-        rows += [("", 0)] * (self.rows - 1 - len(rows)) + [("clipboard: " + clip, DEMO_COLOURS["clip"])]
-        for i, (line, colour) in enumerate(rows):
-            self.text(x + 8, y + 6 + i * DEMO_CELL[1], line[:cols], colour)
-        self.mark(self.text_box)
+        rows += [("", None)] * (self.rows - 1 - len(rows)) + [("clipboard: " + clip, DEMO_COLOURS["clip"])]
+        return [(line[:cols].ljust(cols), colour) for line, colour in rows]
+
+    def draw_text(self) -> None:
+        """Draws the cells of the text box that changed since the last call, and marks them."""
+        if not self._text_changed:
+            return
+        self._text_changed = False
+        rows = self._text_rows()
+        x, y = self.text_box[0] + 8, self.text_box[1] + 6
+        cw, ch = DEMO_CELL
+        for i, (old, new) in enumerate(zip(self._shown, rows)):
+            span = _changed_columns(old, new)
+            if span is not None:
+                first, end = span
+                self.text(x + first * cw, y + i * ch, new[0][first:end], new[1] or DEMO_COLOURS["text"],
+                          DEMO_COLOURS["panel"])
+                self.mark((x + first * cw, y + i * ch, (end - first) * cw, ch))
+        self._shown = rows
 
     def set_clock(self, clock: str) -> None:
         if clock != self.clock:
@@ -2609,11 +2662,11 @@ class DemoDesktop:
         else:
             return
         self.typed = self.typed[-4096:]
-        self._draw_text_box()
+        self._text_changed = True
 
     def cut_text(self, text: str) -> None:
         self.clipboard = text
-        self._draw_text_box()
+        self._text_changed = True
 
 
 def parse_client_message(data: bytes):
@@ -2808,6 +2861,7 @@ class DemoSession:
         """Answer a pending FramebufferUpdateRequest once something in its region changed."""
         if self.state != "normal" or self._request is None:
             return
+        self.desktop.draw_text()
         # With a size change the client's region is stale: send the whole new screen.
         region = (0, 0, self.desktop.width, self.desktop.height) if self._pseudo else self._request
         send, keep = [], []

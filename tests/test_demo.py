@@ -77,6 +77,7 @@ class Updates:
         self.inflate = zlib.decompressobj()
         self.pseudo = []
         self.cut_text = []
+        self.updates = []   # the number of rectangles in each FramebufferUpdate
 
     def feed(self, data):
         pos = 0
@@ -89,6 +90,7 @@ class Updates:
                 continue
             assert kind == 0, kind
             count = struct.unpack_from(">H", data, pos + 2)[0]
+            self.updates.append(count)
             pos += 4
             for _ in range(count):
                 x, y, w, h, enc = struct.unpack_from(">HHHHi", data, pos)
@@ -144,6 +146,7 @@ class Updates:
 
 
 def rgb(desktop):
+    desktop.draw_text()   # keys are drawn when an update goes out; this is one
     px = desktop.pixels
     out = bytearray(len(px) // 4 * 3)
     out[0::3], out[1::3], out[2::3] = px[0::4], px[1::4], px[2::4]
@@ -238,9 +241,14 @@ def test_keys_type_edit_and_wrap():
     d.key(0x0100263A, True)    # a Unicode keysym
     d.key(0xFFE1, True)        # Shift: not text
     assert d.typed == "Hi\n\u263a"
+    d.draw_text()
     d.dirty = []
     d.key(ord("x"), True)
-    assert d.dirty == [d.text_box]
+    assert d.dirty == []       # recorded; drawn with the next update
+    d.draw_text()
+    cw, ch = wsproxy.DEMO_CELL
+    x, y = d.text_box[0] + 8, d.text_box[1] + 6
+    assert d.dirty == [(x + cw, y + 2 * ch, 2 * cw, ch)]   # row 2, "\u263ax_": the x and the cursor
     d.typed = "y" * 5000
     d.key(ord("z"), True)
     assert len(d.typed) == 4096 and d.typed.endswith("yz")
@@ -470,6 +478,49 @@ def sized_session(width, height, encoding=0):
     assert (client.width, client.height) == (width, height)
     session.receive(request(1, (0, 0, width, height)))
     return session, client
+
+
+def feed_within_budget(session, messages, piece):
+    """Feeds messages ``piece`` bytes at a time; returns the CPU seconds, stopping once over budget."""
+    start = time.process_time()
+    for i in range(0, len(messages), piece):
+        session.receive(messages[i:i + piece])
+        if time.process_time() - start > CPU_BUDGET:
+            break
+    return time.process_time() - start
+
+
+def test_a_key_updates_only_the_cells_it_changed():
+    session = DemoSession(clock="00:00:00")
+    handshake(session)
+    session.receive(request())
+    client = Updates().feed(session.data_to_send())
+    session.receive(request(1) + key(ord("Q")))
+    out = session.data_to_send()
+    cw, ch = wsproxy.DEMO_CELL
+    x, y = session.desktop.text_box[0] + 8, session.desktop.text_box[1] + 6
+    assert struct.unpack_from(">BxHHHHH", out)[1:] == (1, x, y + ch, 2 * cw, ch)   # "Q" and the cursor
+    client.feed(out)
+    assert client.pixels == rgb(session.desktop)
+
+
+def test_keys_at_the_largest_size_cost_one_redraw():
+    """Issue 10: each KeyEvent redrew the whole text box (0.12 s of CPU once it held
+    text), so one 32 KiB frame of keys kept a core busy for minutes.  Now keys are
+    drawn once, with the update, and only the cells that changed."""
+    session, client = sized_session(*BIG, encoding=16)
+    session.desktop.typed = "".join("#@MW8B"[i * 7 % 6] for i in range(4000))   # a full text box
+    session.receive(key(ord("!")))        # answers the pending request
+    client.feed(session.data_to_send())
+    # 4096 KeyEvents, then a request; fed 64 bytes at a time so that the old
+    # code fails in seconds, not minutes.
+    keys = b"".join(key(0xFF0D if i % 50 == 0 else ord("a") + i % 26) for i in range(4096))
+    cpu = feed_within_budget(session, keys + request(1, (0, 0) + BIG), 64)
+    assert cpu < CPU_BUDGET, "4096 KeyEvents took %.2f s of CPU" % cpu
+    updates = len(client.updates)
+    client.feed(session.data_to_send())
+    assert len(client.updates) == updates + 1   # one for the 4096 keys
+    assert client.pixels == rgb(session.desktop)
 
 
 PIXEL_FORMATS = [
