@@ -2418,11 +2418,20 @@ def make_tls_context(config: Config):
 # clipboard text is echoed back.  DemoDesktop (pixels) and DemoSession
 # (bytes in, bytes out) are pure; DemoTarget is the threaded server, bound
 # to 127.0.0.1 only.
+#
+# No client message may cost much CPU: keys and clipboard text are drawn once
+# an update, and only the cells they changed; SetDesktopSize is applied once
+# an update and capped by area; a pointer event paints a bounded stroke.  The
+# costliest message is a request for the whole screen, one encode of at most
+# DEMO_MAX_PIXELS.
 
 DEMO_SIZE = (640, 400)
-# SetDesktopSize bounds: every connection holds its framebuffer (4 bytes a
-# pixel), so 2560x1600 caps one at 16 MiB; below 400x240 the layout breaks.
-DEMO_MIN_SIZE, DEMO_MAX_SIZE = (400, 240), (2560, 1600)
+# SetDesktopSize bounds.  Below 400x240 the layout breaks.  Above 1920x1200
+# pixels (full HD with a browser's bars; 9 MiB of framebuffer) the answer is
+# "out of resources": a resize and a full-screen update cost in proportion to
+# the area, and a 10-byte request for the whole screen should stay cheap.  The
+# area is capped, not each side, so portrait tablets and wide windows fit.
+DEMO_MIN_SIZE, DEMO_MAX_PIXELS = (400, 240), 1920 * 1200
 # Clipboard text is shown and echoed, never stored beyond that; a larger
 # ClientCutText closes the connection.
 DEMO_MAX_CUT_TEXT = 1024 * 1024
@@ -2430,10 +2439,20 @@ DEMO_MAX_CUT_TEXT = 1024 * 1024
 DEMO_MAX_ENCODINGS = 1024
 # More dirty rectangles than this merge into their bounding box.
 DEMO_MAX_DIRTY = 16
+# Size-change answers waiting for a FramebufferUpdateRequest.  A client asks
+# for updates as it goes, so more than this is a flood: the connection closes
+# (and an update holds at most 65535 rectangles).
+DEMO_MAX_PSEUDO = 100
+# A held button joins two pointer positions at most this far apart with a
+# line; a longer jump starts a new stroke, so one 6-byte PointerEvent paints a
+# bounded area (a browser reports a drag about once a frame: tens of px apart when fast).
+DEMO_MAX_STROKE = 64
 # A client whose socket takes no bytes for this long is dropped.
 DEMO_SEND_TIMEOUT = 30.0
 
 RFB_RAW, RFB_ZRLE, RFB_DESKTOP_SIZE, RFB_EXTENDED_DESKTOP_SIZE = 0, 16, -223, -308
+# ExtendedDesktopSize status codes (rfbproto, SetDesktopSize).
+RFB_EDS_OK, RFB_EDS_OUT_OF_RESOURCES, RFB_EDS_INVALID_LAYOUT = 0, 2, 3
 # The server's pixel format (ServerInit): 32 bpp, depth 24, little-endian, true
 # colour, shifts 0/8/16, so a pixel is the bytes R, G, B, 0 -- as we store it.
 RFB_NATIVE_FORMAT = (32, 24, 0, 1, 255, 255, 255, 0, 8, 16)
@@ -2640,7 +2659,10 @@ class DemoDesktop:
             self._last = None
             return
         x0, y0 = self._last or (x, y)
-        steps = max(abs(x - x0), abs(y - y0)) // 2 + 1
+        if max(abs(x - x0), abs(y - y0)) > DEMO_MAX_STROKE:
+            x0, y0 = x, y   # too far to join: a new stroke
+        # 6x6 dabs at most 3 px apart along the line overlap into one stroke.
+        steps = max(abs(x - x0), abs(y - y0)) // 3 + 1
         for i in range(steps + 1):
             px, py = x0 + (x - x0) * i // steps, y0 + (y - y0) * i // steps
             self.fill((px - 3, py - 3, 6, 6), DEMO_COLOURS[held[0]])
@@ -2723,6 +2745,15 @@ def _pixel_tables(size: int, order: str, maxes, shifts) -> List[List[Tuple[int, 
     return out
 
 
+def desktop_size_status(width: int, height: int, screens: int) -> int:
+    """The ExtendedDesktopSize status for a SetDesktopSize request."""
+    if screens < 1 or width < DEMO_MIN_SIZE[0] or height < DEMO_MIN_SIZE[1]:
+        return RFB_EDS_INVALID_LAYOUT
+    if width * height > DEMO_MAX_PIXELS:
+        return RFB_EDS_OUT_OF_RESOURCES
+    return RFB_EDS_OK
+
+
 class DemoSession:
     """One RFB server connection without I/O: feed receive() and tick(), send data_to_send()."""
 
@@ -2737,6 +2768,7 @@ class DemoSession:
         self._size_modes = set()   # pseudo-encodings the client takes for size changes
         self._pseudo = []          # pseudo rectangles (size changes) for the next update
         self._request = None       # the region of a FramebufferUpdateRequest not yet answered
+        self._new_size = None      # an accepted SetDesktopSize, applied when the update goes out
         self._zlib = None
         self.set_pixel_format(RFB_NATIVE_FORMAT)
 
@@ -2803,11 +2835,11 @@ class DemoSession:
         elif kind == 2:
             self.encoding = next((e for e in fields if e in (RFB_RAW, RFB_ZRLE)), RFB_RAW)
             if RFB_EXTENDED_DESKTOP_SIZE in fields and RFB_EXTENDED_DESKTOP_SIZE not in self._size_modes:
-                self._pseudo.append(self._size_rect(RFB_EXTENDED_DESKTOP_SIZE, 0, 0))  # announce support
+                self._queue_size_rect(RFB_EXTENDED_DESKTOP_SIZE, 0, 0)  # announce support
             self._size_modes = {e for e in fields if e in (RFB_DESKTOP_SIZE, RFB_EXTENDED_DESKTOP_SIZE)}
         elif kind == 3:
             incremental, x, y, w, h = fields
-            self._request = _intersect((x, y, w, h), (0, 0, desktop.width, desktop.height))
+            self._request = _intersect((x, y, w, h), (0, 0) + self._size())
             if not incremental and self._request:
                 desktop.mark(self._request)
         elif kind == 4:
@@ -2841,26 +2873,36 @@ class DemoSession:
                 self._cpixel_drop = 3 if big else 0
 
     def _set_desktop_size(self, width: int, height: int, screens: int) -> None:
-        ok = (screens >= 1 and DEMO_MIN_SIZE[0] <= width <= DEMO_MAX_SIZE[0]
-              and DEMO_MIN_SIZE[1] <= height <= DEMO_MAX_SIZE[1])
-        if ok:
-            self.desktop.resize(width, height)
+        status = desktop_size_status(width, height, screens)
+        if status == RFB_EDS_OK and self._size_modes:   # never resize a client that cannot be told
+            self._new_size = (width, height)   # one resize for any number of these
         if RFB_EXTENDED_DESKTOP_SIZE in self._size_modes:
-            self._pseudo.append(self._size_rect(RFB_EXTENDED_DESKTOP_SIZE, 1, 0 if ok else 3))
-        elif ok and RFB_DESKTOP_SIZE in self._size_modes:
-            self._pseudo.append(self._size_rect(RFB_DESKTOP_SIZE, 0, 0))
+            self._queue_size_rect(RFB_EXTENDED_DESKTOP_SIZE, 1, status)
+        elif status == RFB_EDS_OK and RFB_DESKTOP_SIZE in self._size_modes:
+            self._queue_size_rect(RFB_DESKTOP_SIZE, 0, 0)
 
-    def _size_rect(self, encoding: int, reason: int, status: int) -> bytes:
-        w, h = self.desktop.width, self.desktop.height
+    def _size(self) -> Tuple[int, int]:
+        """The desktop size as the client will know it: after any accepted SetDesktopSize."""
+        return self._new_size or (self.desktop.width, self.desktop.height)
+
+    def _queue_size_rect(self, encoding: int, reason: int, status: int) -> None:
+        """Queues a DesktopSize or ExtendedDesktopSize rectangle with the size the client will have."""
+        if len(self._pseudo) >= DEMO_MAX_PSEUDO:
+            raise RfbError("%d size changes wait for a FramebufferUpdateRequest" % len(self._pseudo))
+        w, h = self._size()
         head = struct.pack(">HHHHi", reason, status, w, h, encoding)
-        if encoding == RFB_DESKTOP_SIZE:
-            return head
-        return head + struct.pack(">B3xIHHHHI", 1, 0, 0, 0, w, h, 0)   # one screen, id 0
+        if encoding == RFB_EXTENDED_DESKTOP_SIZE:
+            head += struct.pack(">B3xIHHHHI", 1, 0, 0, 0, w, h, 0)   # one screen, id 0
+        self._pseudo.append(head)
 
     def _answer(self) -> None:
         """Answer a pending FramebufferUpdateRequest once something in its region changed."""
         if self.state != "normal" or self._request is None:
             return
+        if self._new_size is not None:
+            if self._new_size != (self.desktop.width, self.desktop.height):
+                self.desktop.resize(*self._new_size)
+            self._new_size = None
         self.desktop.draw_text()
         # With a size change the client's region is stale: send the whole new screen.
         region = (0, 0, self.desktop.width, self.desktop.height) if self._pseudo else self._request

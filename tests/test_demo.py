@@ -523,6 +523,90 @@ def test_keys_at_the_largest_size_cost_one_redraw():
     assert client.pixels == rgb(session.desktop)
 
 
+def test_held_pointer_events_cost_little_cpu():
+    """Corner-to-corner strokes at the largest size each painted a 2,000 px line."""
+    session, client = sized_session(*BIG)
+    w, h = BIG
+    moves = b"".join(struct.pack(">BBHH", 5, 1, (w - 1) * (i % 2), (h - 1) * (i % 2)) for i in range(4096))
+    cpu = feed_within_budget(session, moves, 60)
+    assert cpu < CPU_BUDGET, "4096 PointerEvents took %.2f s of CPU" % cpu
+    client.feed(session.data_to_send())
+    assert client.pixels == rgb(session.desktop)
+
+
+def test_a_long_pointer_jump_starts_a_new_stroke():
+    d = DemoDesktop()
+    d.dirty = []
+    paint = wsproxy.DEMO_COLOURS[1]
+    d.pointer(100, 100, 1)
+    d.pointer(100 + wsproxy.DEMO_MAX_STROKE, 100, 1)   # as far as a line goes: joined
+    assert pixel(rgb(d), W, 100 + wsproxy.DEMO_MAX_STROKE // 2, 100) == paint
+    d.pointer(400, 300, 1)                              # farther: a dab there, no line
+    img = rgb(d)
+    assert pixel(img, W, 400, 300) == paint and pixel(img, W, 282, 200) != paint
+    assert all(bw <= wsproxy.DEMO_MAX_STROKE + 6 and bh <= wsproxy.DEMO_MAX_STROKE + 6 for _, _, bw, bh in d.dirty)
+
+
+@pytest.mark.parametrize("size,screens,status", [
+    ((2560, 1600), 1, 2),      # the size in issue 10: out of resources
+    ((1921, 1200), 1, 2),
+    ((65535, 65535), 1, 2),
+    ((1920, 1200), 1, 0),      # DEMO_MAX_PIXELS exactly
+    ((1200, 1920), 1, 0),      # the area is capped, so a portrait tablet fits
+    ((400, 240), 1, 0),
+    ((399, 600), 1, 3),        # too small for the layout: invalid screen layout
+    ((800, 500), 0, 3),        # no screen
+])
+def test_set_desktop_size_limits(size, screens, status):
+    session = DemoSession(clock="00:00:00")
+    handshake(session)
+    session.receive(encodings(0, -308) + request())
+    client = Updates().feed(session.data_to_send())
+    session.receive(request(1) + set_size(*size, screens=screens))
+    client.feed(session.data_to_send())
+    now = size if status == 0 else (W, H)   # refused: the size stays
+    assert client.pseudo[-1] == (-308, 1, status) + now
+    assert (session.desktop.width, session.desktop.height) == now == (client.width, client.height)
+    assert client.pixels == rgb(session.desktop)
+    assert (wsproxy.desktop_size_status(*size, screens) == 0) == (size[0] * size[1] <= wsproxy.DEMO_MAX_PIXELS
+                                                                and screens > 0 and size[0] >= 400)
+
+
+def test_set_desktop_size_requests_answered_together_resize_once():
+    session = DemoSession(clock="00:00:00")
+    handshake(session)
+    session.receive(encodings(16, -308) + request())
+    client = Updates().feed(session.data_to_send())
+    resized = []
+    resize = session.desktop.resize
+    session.desktop.resize = lambda w, h: (resized.append((w, h)), resize(w, h))
+    session.receive(request(1) + b"".join(set_size(800 + i % 2, 500) for i in range(50)))
+    client.feed(session.data_to_send())
+    assert resized == [(801, 500)]
+    assert client.pseudo[-50:] == [(-308, 1, 0, 800 + i % 2, 500) for i in range(50)]   # each answered, in order
+    assert client.pixels == rgb(session.desktop)
+
+
+def test_size_changes_nobody_asks_to_see_close_the_connection():
+    session = DemoSession(clock="00:00:00")
+    handshake(session)
+    session.receive(encodings(0, -308))   # no FramebufferUpdateRequest, ever
+    with pytest.raises(RfbError, match="wait for a FramebufferUpdateRequest"):
+        session.receive(set_size(800, 500) * wsproxy.DEMO_MAX_PSEUDO)
+
+
+def test_set_desktop_size_without_a_size_encoding_changes_nothing():
+    session = DemoSession(clock="00:00:00")
+    handshake(session)
+    session.receive(encodings(0) + request())
+    client = Updates().feed(session.data_to_send())
+    session.receive(request(1) + set_size(800, 500))
+    session.tick("00:00:01")
+    client.feed(session.data_to_send())
+    assert (session.desktop.width, session.desktop.height) == (W, H) and client.pseudo == []
+    assert client.pixels == rgb(session.desktop)
+
+
 PIXEL_FORMATS = [
     (16, 16, 0, 1, 31, 63, 31, 11, 5, 0), (16, 16, 1, 1, 31, 63, 31, 0, 5, 11), (16, 15, 0, 1, 31, 31, 31, 10, 5, 0),
     (8, 8, 0, 1, 7, 7, 3, 0, 3, 6), (8, 6, 1, 1, 3, 3, 3, 4, 2, 0), (32, 24, 1, 1, 255, 255, 255, 16, 8, 0),
