@@ -2591,11 +2591,20 @@ def make_tls_context(config: Config):
 # clipboard text is echoed back.  DemoDesktop (pixels) and DemoSession
 # (bytes in, bytes out) are pure; DemoTarget is the threaded server, bound
 # to 127.0.0.1 only.
+#
+# No client message may cost much CPU: keys and clipboard text are drawn once
+# an update, and only the cells they changed; SetDesktopSize is applied once
+# an update and capped by area; a pointer event paints a bounded stroke.  The
+# costliest message is a request for the whole screen, one encode of at most
+# DEMO_MAX_PIXELS.
 
 DEMO_SIZE = (640, 400)
-# SetDesktopSize bounds: every connection holds its framebuffer (4 bytes a
-# pixel), so 2560x1600 caps one at 16 MiB; below 400x240 the layout breaks.
-DEMO_MIN_SIZE, DEMO_MAX_SIZE = (400, 240), (2560, 1600)
+# SetDesktopSize bounds.  Below 400x240 the layout breaks.  Above 1920x1200
+# pixels (full HD with a browser's bars; 9 MiB of framebuffer) the answer is
+# "out of resources": a resize and a full-screen update cost in proportion to
+# the area, and a 10-byte request for the whole screen should stay cheap.  The
+# area is capped, not each side, so portrait tablets and wide windows fit.
+DEMO_MIN_SIZE, DEMO_MAX_PIXELS = (400, 240), 1920 * 1200
 # Clipboard text is shown and echoed, never stored beyond that; a larger
 # ClientCutText closes the connection.
 DEMO_MAX_CUT_TEXT = 1024 * 1024
@@ -2603,10 +2612,20 @@ DEMO_MAX_CUT_TEXT = 1024 * 1024
 DEMO_MAX_ENCODINGS = 1024
 # More dirty rectangles than this merge into their bounding box.
 DEMO_MAX_DIRTY = 16
+# Size-change answers waiting for a FramebufferUpdateRequest.  A client asks
+# for updates as it goes, so more than this is a flood: the connection closes
+# (and an update holds at most 65535 rectangles).
+DEMO_MAX_PSEUDO = 100
+# A held button joins two pointer positions at most this far apart with a
+# line; a longer jump starts a new stroke, so one 6-byte PointerEvent paints a
+# bounded area (a browser reports a drag about once a frame: tens of px apart when fast).
+DEMO_MAX_STROKE = 64
 # A client whose socket takes no bytes for this long is dropped.
 DEMO_SEND_TIMEOUT = 30.0
 
 RFB_RAW, RFB_ZRLE, RFB_DESKTOP_SIZE, RFB_EXTENDED_DESKTOP_SIZE = 0, 16, -223, -308
+# ExtendedDesktopSize status codes (rfbproto, SetDesktopSize).
+RFB_EDS_OK, RFB_EDS_OUT_OF_RESOURCES, RFB_EDS_INVALID_LAYOUT = 0, 2, 3
 # The server's pixel format (ServerInit): 32 bpp, depth 24, little-endian, true
 # colour, shifts 0/8/16, so a pixel is the bytes R, G, B, 0 -- as we store it.
 RFB_NATIVE_FORMAT = (32, 24, 0, 1, 255, 255, 255, 0, 8, 16)
@@ -2651,6 +2670,33 @@ def _glyph_index(ch: str) -> int:
     return ord(ch) - 32
 
 
+# (glyph index, foreground, background) -> the rows of pixel bytes of one
+# DEMO_CELL.  Bounded: 95 glyphs times the few colour pairs the demo draws with.
+_CELLS = {}
+
+
+def _cell(index: int, fg, bg) -> Tuple[bytes, ...]:
+    rows = _CELLS.get((index, fg, bg))
+    if rows is None:
+        on, off = bytes((fg[0], fg[1], fg[2], 0)), bytes((bg[0], bg[1], bg[2], 0))
+        columns = _FONT[index * 5:index * 5 + 5]
+        rows = tuple(b"".join(on if x < 10 and y < 14 and columns[x // 2] >> (y // 2) & 1 else off
+                              for x in range(DEMO_CELL[0])) for y in range(DEMO_CELL[1]))
+        _CELLS[(index, fg, bg)] = rows
+    return rows
+
+
+def _changed_columns(old, new) -> Optional[Tuple[int, int]]:
+    """The columns ``[first, end)`` where two text rows ``(text, colour)`` of one
+    width look different, or None.  A space looks the same in any colour."""
+    if old == new:
+        return None
+    (old_text, old_colour), (new_text, new_colour) = old, new
+    recolour = old_colour != new_colour
+    changed = [i for i, (a, b) in enumerate(zip(old_text, new_text)) if a != b or recolour and b != " "]
+    return (changed[0], changed[-1] + 1) if changed else None
+
+
 def _intersect(a, b):
     x0, y0 = max(a[0], b[0]), max(a[1], b[1])
     x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
@@ -2658,7 +2704,11 @@ def _intersect(a, b):
 
 
 class DemoDesktop:
-    """The demo framebuffer (R, G, B, 0 per pixel) and what changed since it was last sent."""
+    """The demo framebuffer (R, G, B, 0 per pixel) and what changed since it was last sent.
+
+    key() and cut_text() only record the text; draw_text() draws the cells it
+    changed, so any number of keys between two updates cost one redraw.
+    """
 
     def __init__(self, width: int = DEMO_SIZE[0], height: int = DEMO_SIZE[1], clock: str = ""):
         self.typed = ""
@@ -2685,7 +2735,7 @@ class DemoDesktop:
     def render(self) -> None:
         w = self.width
         self.fill((0, 0, w, 28), DEMO_COLOURS["header"])
-        self.text(8, 7, "wsproxy %s demo" % __version__, DEMO_COLOURS["title"])
+        self.text(8, 7, "wsproxy %s demo" % __version__, DEMO_COLOURS["title"], DEMO_COLOURS["header"])
         self._draw_clock()
         x, y, _, h = self.bars_box
         for i, colour in enumerate(DEMO_COLOURS["bars"]):
@@ -2697,7 +2747,12 @@ class DemoDesktop:
             for yy in range(y + 10 * i, y + 10 * i + 10):
                 self.pixels[yy * w * 4:(yy + 1) * w * 4] = row
         self.fill((0, y + 40, w, self.height - y - 40), (48, 48, 64))
-        self._draw_text_box()
+        x, y, w, h = self.text_box
+        self.fill((x, y, w, h), DEMO_COLOURS["border"])
+        self.fill((x + 1, y + 1, w - 2, h - 2), DEMO_COLOURS["panel"])
+        self._shown = [(" " * self.columns, None)] * self.rows   # the rows as drawn: blank
+        self._text_changed = True
+        self.draw_text()
         self.dirty = [(0, 0, self.width, self.height)]
 
     def mark(self, box) -> None:
@@ -2719,33 +2774,50 @@ class DemoDesktop:
         for yy in range(y, y + h):
             self.pixels[yy * stride + x * 4:yy * stride + (x + w) * 4] = row
 
-    def text(self, x: int, y: int, text: str, rgb) -> None:
-        for i, ch in enumerate(text):
-            start = _glyph_index(ch) * 5
-            for col, bits in enumerate(_FONT[start:start + 5]):
-                for row in range(7):
-                    if bits >> row & 1:
-                        self.fill((x + i * DEMO_CELL[0] + 2 * col, y + 2 * row, 2, 2), rgb)
+    def text(self, x: int, y: int, text: str, fg, bg) -> None:
+        """Draws whole cells (glyph and background) from (x, y); cells that do not fit are left out."""
+        cw, ch = DEMO_CELL
+        count = min(len(text), (self.width - x) // cw)
+        if count <= 0 or x < 0 or y < 0:
+            return
+        cells = [_cell(_glyph_index(c), fg, bg) for c in text[:count]]
+        stride, start = self.width * 4, y * self.width * 4 + x * 4
+        for row in range(min(ch, self.height - y)):
+            self.pixels[start + row * stride:start + row * stride + count * cw * 4] = b"".join(
+                cell[row] for cell in cells)
 
     def _draw_clock(self) -> None:
         self.fill(self.clock_box, DEMO_COLOURS["header"])
-        self.text(self.clock_box[0], 7, self.clock[:8], DEMO_COLOURS["clock"])
+        self.text(self.clock_box[0], 7, self.clock[:8], DEMO_COLOURS["clock"], DEMO_COLOURS["header"])
 
-    def _draw_text_box(self) -> None:
-        x, y, w, h = self.text_box
-        self.fill((x, y, w, h), DEMO_COLOURS["border"])
-        self.fill((x + 1, y + 1, w - 2, h - 2), DEMO_COLOURS["panel"])
+    def _text_rows(self) -> List[Tuple[str, Optional[Tuple[int, int, int]]]]:
+        """What the text box shows: the hint, the last typed lines, the clipboard's first line."""
         cols = self.columns
         lines = []
         for part in (self.typed + "_").split("\n"):
             lines.extend([part[i:i + cols] for i in range(0, len(part), cols)] or [""])
-        clip = (self.clipboard.splitlines() or [""])[0]
+        clip = (self.clipboard[:cols].splitlines() or [""])[0]   # no work in proportion to the text
         rows = ([("Type here; hold a button to paint.", DEMO_COLOURS["hint"])]
                 + [(line, DEMO_COLOURS["text"]) for line in lines[-(self.rows - 2):]])
-        rows += [("", 0)] * (self.rows - 1 - len(rows)) + [("clipboard: " + clip, DEMO_COLOURS["clip"])]
-        for i, (line, colour) in enumerate(rows):
-            self.text(x + 8, y + 6 + i * DEMO_CELL[1], line[:cols], colour)
-        self.mark(self.text_box)
+        rows += [("", None)] * (self.rows - 1 - len(rows)) + [("clipboard: " + clip, DEMO_COLOURS["clip"])]
+        return [(line[:cols].ljust(cols), colour) for line, colour in rows]
+
+    def draw_text(self) -> None:
+        """Draws the cells of the text box that changed since the last call, and marks them."""
+        if not self._text_changed:
+            return
+        self._text_changed = False
+        rows = self._text_rows()
+        x, y = self.text_box[0] + 8, self.text_box[1] + 6
+        cw, ch = DEMO_CELL
+        for i, (old, new) in enumerate(zip(self._shown, rows)):
+            span = _changed_columns(old, new)
+            if span is not None:
+                first, end = span
+                self.text(x + first * cw, y + i * ch, new[0][first:end], new[1] or DEMO_COLOURS["text"],
+                          DEMO_COLOURS["panel"])
+                self.mark((x + first * cw, y + i * ch, (end - first) * cw, ch))
+        self._shown = rows
 
     def set_clock(self, clock: str) -> None:
         if clock != self.clock:
@@ -2760,7 +2832,10 @@ class DemoDesktop:
             self._last = None
             return
         x0, y0 = self._last or (x, y)
-        steps = max(abs(x - x0), abs(y - y0)) // 2 + 1
+        if max(abs(x - x0), abs(y - y0)) > DEMO_MAX_STROKE:
+            x0, y0 = x, y   # too far to join: a new stroke
+        # 6x6 dabs at most 3 px apart along the line overlap into one stroke.
+        steps = max(abs(x - x0), abs(y - y0)) // 3 + 1
         for i in range(steps + 1):
             px, py = x0 + (x - x0) * i // steps, y0 + (y - y0) * i // steps
             self.fill((px - 3, py - 3, 6, 6), DEMO_COLOURS[held[0]])
@@ -2782,11 +2857,11 @@ class DemoDesktop:
         else:
             return
         self.typed = self.typed[-4096:]
-        self._draw_text_box()
+        self._text_changed = True
 
     def cut_text(self, text: str) -> None:
         self.clipboard = text
-        self._draw_text_box()
+        self._text_changed = True
 
 
 def parse_client_message(data: bytes):
@@ -2828,6 +2903,30 @@ def parse_client_message(data: bytes):
     raise RfbError("client message type %d is not supported by the demo" % kind)
 
 
+def _pixel_tables(size: int, order: str, maxes, shifts) -> List[List[Tuple[int, bytes]]]:
+    """For each byte of a pixel in a client's format, ``(channel, table)`` pairs:
+    bytes.translate tables from a channel's 8-bit value to its bits in that byte.
+    They convert a whole rectangle at C speed; a channel with no bits there is left out."""
+    out = []
+    for k in range(size):
+        tables = []
+        for channel, (m, shift) in enumerate(zip(maxes, shifts)):
+            table = bytes(((v * m + 127) // 255 << shift).to_bytes(size, order)[k] for v in range(256))
+            if any(table):
+                tables.append((channel, table))
+        out.append(tables)
+    return out
+
+
+def desktop_size_status(width: int, height: int, screens: int) -> int:
+    """The ExtendedDesktopSize status for a SetDesktopSize request."""
+    if screens < 1 or width < DEMO_MIN_SIZE[0] or height < DEMO_MIN_SIZE[1]:
+        return RFB_EDS_INVALID_LAYOUT
+    if width * height > DEMO_MAX_PIXELS:
+        return RFB_EDS_OUT_OF_RESOURCES
+    return RFB_EDS_OK
+
+
 class DemoSession:
     """One RFB server connection without I/O: feed receive() and tick(), send data_to_send()."""
 
@@ -2842,6 +2941,7 @@ class DemoSession:
         self._size_modes = set()   # pseudo-encodings the client takes for size changes
         self._pseudo = []          # pseudo rectangles (size changes) for the next update
         self._request = None       # the region of a FramebufferUpdateRequest not yet answered
+        self._new_size = None      # an accepted SetDesktopSize, applied when the update goes out
         self._zlib = None
         self.set_pixel_format(RFB_NATIVE_FORMAT)
 
@@ -2908,11 +3008,11 @@ class DemoSession:
         elif kind == 2:
             self.encoding = next((e for e in fields if e in (RFB_RAW, RFB_ZRLE)), RFB_RAW)
             if RFB_EXTENDED_DESKTOP_SIZE in fields and RFB_EXTENDED_DESKTOP_SIZE not in self._size_modes:
-                self._pseudo.append(self._size_rect(RFB_EXTENDED_DESKTOP_SIZE, 0, 0))  # announce support
+                self._queue_size_rect(RFB_EXTENDED_DESKTOP_SIZE, 0, 0)  # announce support
             self._size_modes = {e for e in fields if e in (RFB_DESKTOP_SIZE, RFB_EXTENDED_DESKTOP_SIZE)}
         elif kind == 3:
             incremental, x, y, w, h = fields
-            self._request = _intersect((x, y, w, h), (0, 0, desktop.width, desktop.height))
+            self._request = _intersect((x, y, w, h), (0, 0) + self._size())
             if not incremental and self._request:
                 desktop.mark(self._request)
         elif kind == 4:
@@ -2933,8 +3033,9 @@ class DemoSession:
         if (bpp not in (8, 16, 32) or not true_colour or 0 in maxes
                 or any(m << s >= 1 << bpp for m, s in zip(maxes, shifts))):
             raise RfbError("pixel format %d bpp, true colour %d is not supported" % (bpp, true_colour))
-        self._format, self._cache = fields, {}
+        self._format = fields
         self._native = bpp == 32 and maxes == (255, 255, 255) and shifts == ((24, 16, 8) if big else (0, 8, 16))
+        self._tables = _pixel_tables(bpp // 8, "big" if big else "little", maxes, shifts)
         # ZRLE sends 3-byte CPIXELs when a 32 bpp pixel's colour fits in 3 bytes:
         # drop the unused byte (its index depends on the byte order).
         self._cpixel_drop = None
@@ -2945,26 +3046,37 @@ class DemoSession:
                 self._cpixel_drop = 3 if big else 0
 
     def _set_desktop_size(self, width: int, height: int, screens: int) -> None:
-        ok = (screens >= 1 and DEMO_MIN_SIZE[0] <= width <= DEMO_MAX_SIZE[0]
-              and DEMO_MIN_SIZE[1] <= height <= DEMO_MAX_SIZE[1])
-        if ok:
-            self.desktop.resize(width, height)
+        status = desktop_size_status(width, height, screens)
+        if status == RFB_EDS_OK and self._size_modes:   # never resize a client that cannot be told
+            self._new_size = (width, height)   # one resize for any number of these
         if RFB_EXTENDED_DESKTOP_SIZE in self._size_modes:
-            self._pseudo.append(self._size_rect(RFB_EXTENDED_DESKTOP_SIZE, 1, 0 if ok else 3))
-        elif ok and RFB_DESKTOP_SIZE in self._size_modes:
-            self._pseudo.append(self._size_rect(RFB_DESKTOP_SIZE, 0, 0))
+            self._queue_size_rect(RFB_EXTENDED_DESKTOP_SIZE, 1, status)
+        elif status == RFB_EDS_OK and RFB_DESKTOP_SIZE in self._size_modes:
+            self._queue_size_rect(RFB_DESKTOP_SIZE, 0, 0)
 
-    def _size_rect(self, encoding: int, reason: int, status: int) -> bytes:
-        w, h = self.desktop.width, self.desktop.height
+    def _size(self) -> Tuple[int, int]:
+        """The desktop size as the client will know it: after any accepted SetDesktopSize."""
+        return self._new_size or (self.desktop.width, self.desktop.height)
+
+    def _queue_size_rect(self, encoding: int, reason: int, status: int) -> None:
+        """Queues a DesktopSize or ExtendedDesktopSize rectangle with the size the client will have."""
+        if len(self._pseudo) >= DEMO_MAX_PSEUDO:
+            raise RfbError("%d size changes wait for a FramebufferUpdateRequest" % len(self._pseudo))
+        w, h = self._size()
         head = struct.pack(">HHHHi", reason, status, w, h, encoding)
-        if encoding == RFB_DESKTOP_SIZE:
-            return head
-        return head + struct.pack(">B3xIHHHHI", 1, 0, 0, 0, w, h, 0)   # one screen, id 0
+        if encoding == RFB_EXTENDED_DESKTOP_SIZE:
+            head += struct.pack(">B3xIHHHHI", 1, 0, 0, 0, w, h, 0)   # one screen, id 0
+        self._pseudo.append(head)
 
     def _answer(self) -> None:
         """Answer a pending FramebufferUpdateRequest once something in its region changed."""
         if self.state != "normal" or self._request is None:
             return
+        if self._new_size is not None:
+            if self._new_size != (self.desktop.width, self.desktop.height):
+                self.desktop.resize(*self._new_size)
+            self._new_size = None
+        self.desktop.draw_text()
         # With a size change the client's region is stale: send the whole new screen.
         region = (0, 0, self.desktop.width, self.desktop.height) if self._pseudo else self._request
         send, keep = [], []
@@ -2985,19 +3097,17 @@ class DemoSession:
         raw = b"".join(px[row * stride + x * 4:row * stride + (x + w) * 4] for row in range(y, y + h))
         if self._native:
             return raw
-        bpp, _, big, _, rmax, gmax, bmax, rshift, gshift, bshift = self._format
-        cache, out = self._cache, []
-        for rgb in zip(raw[0::4], raw[1::4], raw[2::4]):
-            value = cache.get(rgb)
-            if value is None:
-                r, g, b = rgb
-                number = ((r * rmax + 127) // 255 << rshift | (g * gmax + 127) // 255 << gshift
-                          | (b * bmax + 127) // 255 << bshift)
-                value = cache[rgb] = number.to_bytes(bpp // 8, "big" if big else "little")
-            out.append(value)
-        if len(cache) > 65536:
-            cache.clear()
-        return b"".join(out)
+        count, size = w * h, len(self._tables)
+        channels = (raw[0::4], raw[1::4], raw[2::4])
+        out = bytearray(count * size)
+        for k, tables in enumerate(self._tables):
+            # Byte k of each pixel: the OR of what each channel puts there, OR-ed
+            # as one big integer a channel (fields may share a byte).
+            value = 0
+            for channel, table in tables:
+                value |= int.from_bytes(channels[channel].translate(table), "big")
+            out[k::size] = value.to_bytes(count, "big")
+        return bytes(out)
 
     def _encode(self, box) -> bytes:
         x, y, w, h = box

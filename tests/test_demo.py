@@ -60,6 +60,14 @@ def encodings(*numbers):
     return struct.pack(">BxH%di" % len(numbers), 2, len(numbers), *numbers)
 
 
+def key(keysym, down=1):
+    return struct.pack(">BBxxI", 4, down, keysym)
+
+
+def set_size(width, height, screens=1):
+    return struct.pack(">BxHHBx", 251, width, height, screens) + bytes(16 * screens)
+
+
 class Updates:
     """A tiny independent FramebufferUpdate reader (Raw and ZRLE with 3-byte CPIXELs)."""
 
@@ -69,6 +77,7 @@ class Updates:
         self.inflate = zlib.decompressobj()
         self.pseudo = []
         self.cut_text = []
+        self.updates = []   # the number of rectangles in each FramebufferUpdate
 
     def feed(self, data):
         pos = 0
@@ -81,6 +90,7 @@ class Updates:
                 continue
             assert kind == 0, kind
             count = struct.unpack_from(">H", data, pos + 2)[0]
+            self.updates.append(count)
             pos += 4
             for _ in range(count):
                 x, y, w, h, enc = struct.unpack_from(">HHHHi", data, pos)
@@ -136,6 +146,7 @@ class Updates:
 
 
 def rgb(desktop):
+    desktop.draw_text()   # keys are drawn when an update goes out; this is one
     px = desktop.pixels
     out = bytearray(len(px) // 4 * 3)
     out[0::3], out[1::3], out[2::3] = px[0::4], px[1::4], px[2::4]
@@ -230,9 +241,14 @@ def test_keys_type_edit_and_wrap():
     d.key(0x0100263A, True)    # a Unicode keysym
     d.key(0xFFE1, True)        # Shift: not text
     assert d.typed == "Hi\n\u263a"
+    d.draw_text()
     d.dirty = []
     d.key(ord("x"), True)
-    assert d.dirty == [d.text_box]
+    assert d.dirty == []       # recorded; drawn with the next update
+    d.draw_text()
+    cw, ch = wsproxy.DEMO_CELL
+    x, y = d.text_box[0] + 8, d.text_box[1] + 6
+    assert d.dirty == [(x + cw, y + 2 * ch, 2 * cw, ch)]   # row 2, "\u263ax_": the x and the cursor
     d.typed = "y" * 5000
     d.key(ord("z"), True)
     assert len(d.typed) == 4096 and d.typed.endswith("yz")
@@ -440,6 +456,201 @@ def test_set_desktop_size_with_only_desktop_size():
     client.feed(session.data_to_send())
     assert client.pseudo == [(-223, 0, 0, 480, 320)]
     assert client.pixels == rgb(session.desktop)
+
+
+# ---------------------------------------------------------------- pure: what input costs
+
+
+# Generous: the demo needs about 0.05 s of CPU for each budgeted run below; the
+# code before issue 10 needed 2 s (pointer) to 400 s (keys on a full text box).
+CPU_BUDGET = 1.0
+BIG = (1920, 1200)   # the largest desktop by DEMO_MAX_PIXELS
+
+
+def sized_session(width, height, encoding=0):
+    """A session at width x height with a client that has its pixels and a request pending."""
+    session = DemoSession(clock="00:00:00")
+    handshake(session)
+    session.receive(encodings(encoding, -308) + request())
+    client = Updates().feed(session.data_to_send())
+    session.receive(request(1) + set_size(width, height))
+    client.feed(session.data_to_send())
+    assert (client.width, client.height) == (width, height)
+    session.receive(request(1, (0, 0, width, height)))
+    return session, client
+
+
+def feed_within_budget(session, messages, piece):
+    """Feeds messages ``piece`` bytes at a time; returns the CPU seconds, stopping once over budget."""
+    start = time.process_time()
+    for i in range(0, len(messages), piece):
+        session.receive(messages[i:i + piece])
+        if time.process_time() - start > CPU_BUDGET:
+            break
+    return time.process_time() - start
+
+
+def test_a_key_updates_only_the_cells_it_changed():
+    session = DemoSession(clock="00:00:00")
+    handshake(session)
+    session.receive(request())
+    client = Updates().feed(session.data_to_send())
+    session.receive(request(1) + key(ord("Q")))
+    out = session.data_to_send()
+    cw, ch = wsproxy.DEMO_CELL
+    x, y = session.desktop.text_box[0] + 8, session.desktop.text_box[1] + 6
+    assert struct.unpack_from(">BxHHHHH", out)[1:] == (1, x, y + ch, 2 * cw, ch)   # "Q" and the cursor
+    client.feed(out)
+    assert client.pixels == rgb(session.desktop)
+
+
+def test_keys_at_the_largest_size_cost_one_redraw():
+    """Issue 10: each KeyEvent redrew the whole text box (0.12 s of CPU once it held
+    text), so one 32 KiB frame of keys kept a core busy for minutes.  Now keys are
+    drawn once, with the update, and only the cells that changed."""
+    session, client = sized_session(*BIG, encoding=16)
+    session.desktop.typed = "".join("#@MW8B"[i * 7 % 6] for i in range(4000))   # a full text box
+    session.receive(key(ord("!")))        # answers the pending request
+    client.feed(session.data_to_send())
+    # 4096 KeyEvents, then a request; fed 64 bytes at a time so that the old
+    # code fails in seconds, not minutes.
+    keys = b"".join(key(0xFF0D if i % 50 == 0 else ord("a") + i % 26) for i in range(4096))
+    cpu = feed_within_budget(session, keys + request(1, (0, 0) + BIG), 64)
+    assert cpu < CPU_BUDGET, "4096 KeyEvents took %.2f s of CPU" % cpu
+    updates = len(client.updates)
+    client.feed(session.data_to_send())
+    assert len(client.updates) == updates + 1   # one for the 4096 keys
+    assert client.pixels == rgb(session.desktop)
+
+
+def test_held_pointer_events_cost_little_cpu():
+    """Corner-to-corner strokes at the largest size each painted a 2,000 px line."""
+    session, client = sized_session(*BIG)
+    w, h = BIG
+    moves = b"".join(struct.pack(">BBHH", 5, 1, (w - 1) * (i % 2), (h - 1) * (i % 2)) for i in range(4096))
+    cpu = feed_within_budget(session, moves, 60)
+    assert cpu < CPU_BUDGET, "4096 PointerEvents took %.2f s of CPU" % cpu
+    client.feed(session.data_to_send())
+    assert client.pixels == rgb(session.desktop)
+
+
+def test_a_long_pointer_jump_starts_a_new_stroke():
+    d = DemoDesktop()
+    d.dirty = []
+    paint = wsproxy.DEMO_COLOURS[1]
+    d.pointer(100, 100, 1)
+    d.pointer(100 + wsproxy.DEMO_MAX_STROKE, 100, 1)   # as far as a line goes: joined
+    assert pixel(rgb(d), W, 100 + wsproxy.DEMO_MAX_STROKE // 2, 100) == paint
+    d.pointer(400, 300, 1)                              # farther: a dab there, no line
+    img = rgb(d)
+    assert pixel(img, W, 400, 300) == paint and pixel(img, W, 282, 200) != paint
+    assert all(bw <= wsproxy.DEMO_MAX_STROKE + 6 and bh <= wsproxy.DEMO_MAX_STROKE + 6 for _, _, bw, bh in d.dirty)
+
+
+@pytest.mark.parametrize("size,screens,status", [
+    ((2560, 1600), 1, 2),      # the size in issue 10: out of resources
+    ((1921, 1200), 1, 2),
+    ((65535, 65535), 1, 2),
+    ((1920, 1200), 1, 0),      # DEMO_MAX_PIXELS exactly
+    ((1200, 1920), 1, 0),      # the area is capped, so a portrait tablet fits
+    ((400, 240), 1, 0),
+    ((399, 600), 1, 3),        # too small for the layout: invalid screen layout
+    ((800, 500), 0, 3),        # no screen
+])
+def test_set_desktop_size_limits(size, screens, status):
+    session = DemoSession(clock="00:00:00")
+    handshake(session)
+    session.receive(encodings(0, -308) + request())
+    client = Updates().feed(session.data_to_send())
+    session.receive(request(1) + set_size(*size, screens=screens))
+    client.feed(session.data_to_send())
+    now = size if status == 0 else (W, H)   # refused: the size stays
+    assert client.pseudo[-1] == (-308, 1, status) + now
+    assert (session.desktop.width, session.desktop.height) == now == (client.width, client.height)
+    assert client.pixels == rgb(session.desktop)
+    assert (wsproxy.desktop_size_status(*size, screens) == 0) == (size[0] * size[1] <= wsproxy.DEMO_MAX_PIXELS
+                                                                and screens > 0 and size[0] >= 400)
+
+
+def test_set_desktop_size_requests_answered_together_resize_once():
+    session = DemoSession(clock="00:00:00")
+    handshake(session)
+    session.receive(encodings(16, -308) + request())
+    client = Updates().feed(session.data_to_send())
+    resized = []
+    resize = session.desktop.resize
+    session.desktop.resize = lambda w, h: (resized.append((w, h)), resize(w, h))
+    session.receive(request(1) + b"".join(set_size(800 + i % 2, 500) for i in range(50)))
+    client.feed(session.data_to_send())
+    assert resized == [(801, 500)]
+    assert client.pseudo[-50:] == [(-308, 1, 0, 800 + i % 2, 500) for i in range(50)]   # each answered, in order
+    assert client.pixels == rgb(session.desktop)
+
+
+def test_size_changes_nobody_asks_to_see_close_the_connection():
+    session = DemoSession(clock="00:00:00")
+    handshake(session)
+    session.receive(encodings(0, -308))   # no FramebufferUpdateRequest, ever
+    with pytest.raises(RfbError, match="wait for a FramebufferUpdateRequest"):
+        session.receive(set_size(800, 500) * wsproxy.DEMO_MAX_PSEUDO)
+
+
+def test_set_desktop_size_without_a_size_encoding_changes_nothing():
+    session = DemoSession(clock="00:00:00")
+    handshake(session)
+    session.receive(encodings(0) + request())
+    client = Updates().feed(session.data_to_send())
+    session.receive(request(1) + set_size(800, 500))
+    session.tick("00:00:01")
+    client.feed(session.data_to_send())
+    assert (session.desktop.width, session.desktop.height) == (W, H) and client.pseudo == []
+    assert client.pixels == rgb(session.desktop)
+
+
+PIXEL_FORMATS = [
+    (16, 16, 0, 1, 31, 63, 31, 11, 5, 0), (16, 16, 1, 1, 31, 63, 31, 0, 5, 11), (16, 15, 0, 1, 31, 31, 31, 10, 5, 0),
+    (8, 8, 0, 1, 7, 7, 3, 0, 3, 6), (8, 6, 1, 1, 3, 3, 3, 4, 2, 0), (32, 24, 1, 1, 255, 255, 255, 16, 8, 0),
+    (32, 24, 0, 1, 255, 255, 255, 16, 8, 0), (32, 30, 0, 1, 1023, 1023, 1023, 20, 10, 0),
+    (16, 16, 0, 1, 255, 255, 255, 0, 4, 8),   # fields that overlap are OR-ed
+]
+
+
+@pytest.mark.parametrize("fmt", PIXEL_FORMATS, ids=lambda f: "%d-%s-%d.%d.%d" % (f[0], "be" if f[2] else "le", *f[7:]))
+def test_pixel_formats_convert_every_pixel(fmt):
+    import random
+
+    rnd = random.Random(str(fmt))
+    session = DemoSession()
+    session.set_pixel_format(fmt)
+    bpp, _, big, _, rmax, gmax, bmax, rshift, gshift, bshift = fmt
+    px = session.desktop.pixels
+    px[:4 * 3000] = bytes(rnd.getrandbits(8) for _ in range(4 * 3000))
+    expected = b"".join(
+        ((r * rmax + 127) // 255 << rshift | (g * gmax + 127) // 255 << gshift | (b * bmax + 127) // 255 << bshift)
+        .to_bytes(bpp // 8, "big" if big else "little") for r, g, b in zip(px[0::4], px[1::4], px[2::4]))
+    assert session._pixels(0, 0, W, H) == expected
+    assert session._pixels(17, 3, 50, 2) == b"".join(
+        expected[(row * W + 17) * bpp // 8:(row * W + 67) * bpp // 8] for row in (3, 4))
+
+
+def test_a_converted_pixel_format_costs_about_what_the_native_one_does():
+    """A full-screen update in a 16 bpp format cost 40 times the native one (a Python
+    loop a pixel: 0.3 s of CPU for one 10-byte request at 1920x1200)."""
+    session, _ = sized_session(*BIG)
+
+    def full_screen():
+        best = None
+        for _ in range(3):
+            start = time.process_time()
+            session.receive(request(0, (0, 0) + BIG))
+            session.data_to_send()
+            best = min(best or 1e9, time.process_time() - start)
+        return best
+
+    native = full_screen()
+    session.receive(struct.pack(">B3x", 0) + struct.pack(">BBBBHHHBBB3x", 16, 16, 0, 1, 31, 63, 31, 11, 5, 0))
+    converted = full_screen()
+    assert converted < 12 * native + 0.005, "native %.3f s, 16 bpp %.3f s" % (native, converted)
 
 
 # ---------------------------------------------------------------- command line
