@@ -26,7 +26,7 @@ Map of this file (the same numbers appear as banners below):
      6. WebSocket session: pure fragments, ping/pong, close handshake
      7. Targets: fixed target, token file (reloaded on change)
      8. Static files: safe path resolution, MIME table, conditional GET
-     9. Relay: per-connection poll loop, bounded buffers, close handling
+     9. Relay: pure policy (phases, close order, timers), per-connection poll loop
     10. Connection handler: head, TLS sniff, auth, route, connect before 101
     11. Server: listening sockets, accept loop, threads, signals
     12. Demo VNC target: pure desktop and RFB session, loopback-only server
@@ -34,7 +34,8 @@ Map of this file (the same numbers appear as banners below):
 
 Design rules:
   * Sections 3-8 are pure (bytes and strings in, values or typed errors out)
-    and are tested without sockets.  Sockets and threads live in 9-11 and in
+    and are tested without sockets, as is section 9's RelayPolicy (events
+    and a clock in, actions out).  Sockets and threads live in 9-11 and in
     section 12's DemoTarget (the rest of 12 is pure).
   * Importing this module has no side effects.
   * Nothing a peer sends is trusted: no ``assert`` on input, every buffer is
@@ -126,7 +127,7 @@ import threading
 import time
 import zlib
 from collections import deque
-from enum import IntEnum
+from enum import Enum, IntEnum
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 __version__ = "1.0.0"
@@ -1340,7 +1341,7 @@ def static_headers(path: str, st: os.stat_result) -> List[Tuple[str, str]]:
 
 
 # ===========================================================================
-# 9. Relay: per-connection poll loop, bounded buffers, close handling
+# 9. Relay: pure policy (phases, close order, timers), per-connection poll loop
 # ===========================================================================
 
 _POLL_IN = getattr(select, "POLLIN", 1)
@@ -1420,6 +1421,15 @@ class _Poller:
         if events:
             self._selector.register(fd, events)
 
+    def watch(self, fd: int, mask: int) -> int:
+        """set(), or remove() for a zero mask (even a zero mask reports
+        hang-ups, which would wake a loop that wants nothing); the mask."""
+        if mask:
+            self.set(fd, mask)
+        else:
+            self.remove(fd)
+        return mask
+
     def remove(self, fd: int) -> None:
         if self._masks.pop(fd, None) is None:
             return
@@ -1453,6 +1463,244 @@ class _Poller:
             self._selector.close()
 
 
+class RelayPhase(Enum):
+    """Where one relayed connection is in its life (RelayPolicy.phase)."""
+
+    RELAYING = "relaying"         # both ways
+    DRAINING = "draining"         # stopping: the target's bytes from before the stop go out first
+    CLOSING = "closing"           # a Close is sent: the client's reply and our last bytes are owed
+    FLUSHING = "flushing target"  # the client side is over; the target is still owed data
+    DONE = "done"
+
+
+# Which phase may follow which; RelayPolicy refuses any other move.
+RELAY_TRANSITIONS = {
+    RelayPhase.RELAYING: (RelayPhase.DRAINING, RelayPhase.CLOSING, RelayPhase.FLUSHING),
+    RelayPhase.DRAINING: (RelayPhase.CLOSING, RelayPhase.FLUSHING),
+    RelayPhase.CLOSING: (RelayPhase.FLUSHING,),
+    RelayPhase.FLUSHING: (RelayPhase.DONE,),
+    RelayPhase.DONE: (),
+}
+
+
+# What RelayPolicy asks the loop to do.
+class SendClose(NamedTuple):
+    code: int
+    reason: str
+
+
+class SendPing(NamedTuple):
+    payload: bytes
+
+
+class DropClient(NamedTuple):
+    """The client is unreachable: discard what is queued for it."""
+    reason: str
+
+
+class ShutdownTarget(NamedTuple):
+    """Half-close the target (SHUT_WR): it has everything it is owed."""
+
+
+_NO_ACTIONS = ()
+_SHUTDOWN_TARGET = (ShutdownTarget(),)
+
+
+class RelayPolicy:
+    """The relay's decisions, without I/O: close order, drain on stop,
+    heartbeat and idle timers, flush deadlines.
+
+    The loop reports what happened (client Close, EOF or error, target EOF
+    or error, a stop, the time) and gets back actions (SendClose, SendPing,
+    DropClient, ShutdownTarget); each turn ``update()`` takes whether bytes
+    wait for either side and returns the poll masks and how long to sleep.
+    The rules: whatever was received is delivered before the side that
+    ended it is closed; a Close is answered or times out (CLOSE_TIMEOUT); a
+    target still owed data gets TARGET_FLUSH_TIMEOUT once the client is done.
+    """
+
+    def __init__(self, now: float, heartbeat: float = 0, idle_timeout: float = 0):
+        self.phase = RelayPhase.RELAYING
+        self.now = now
+        self.heartbeat = heartbeat
+        self.idle_timeout = idle_timeout
+        self.close_code = CloseCode.ABNORMAL
+        self.close_reason = ""
+        self.client_open = True       # the client socket is usable
+        self.target_readable = True   # we may still read from the target
+        self.target_writable = True   # we may still write to the target
+        self.close_sent = False
+        self.close_received = False
+        self.failed = False           # the client broke the protocol: no wait for its Close
+        self.close_deadline = None    # type: Optional[float]
+        self.flush_deadline = None    # type: Optional[float]
+        self.drain_left = 0           # target bytes still owed after a stop
+        self.drain_deadline = None    # type: Optional[float]
+        self.last_activity = now      # the loop stamps this on every read
+        self.ping_due = now + heartbeat if heartbeat else None
+        self.pong_deadline = None     # type: Optional[float]
+        self.timed = bool(heartbeat or idle_timeout)
+
+    def _enter(self, phase: RelayPhase) -> None:
+        if phase is not self.phase:
+            if phase not in RELAY_TRANSITIONS[self.phase]:
+                raise RuntimeError("relay cannot go from %s to %s" % (self.phase.value, phase.value))
+            self.phase = phase
+            if phase is RelayPhase.FLUSHING:
+                self.flush_deadline = self.now + TARGET_FLUSH_TIMEOUT
+
+    def _note(self, reason: str) -> None:
+        """The first reason given is the one the log shows."""
+        if not self.close_reason:
+            self.close_reason = reason
+
+    # -- events ------------------------------------------------------------
+
+    def close(self, code: int, reason: str) -> tuple:
+        """Start the closing handshake (once, and only with a client to tell)."""
+        self.drain_left, self.drain_deadline = 0, None
+        if self.close_sent or not self.client_open:
+            return _NO_ACTIONS
+        self.close_code = code
+        self._note(reason)
+        self.close_sent = True
+        self.close_deadline = self.now + CLOSE_TIMEOUT
+        self._enter(RelayPhase.CLOSING)
+        return (SendClose(code, reason),)
+
+    def client_closed(self, code: int, reason: str) -> None:
+        """The client's Close arrived (the session has queued our reply)."""
+        self.close_code = code
+        self._note("client closed" + (": " + reason if reason else ""))
+        self.close_received = True
+        self.target_readable = False
+        if not self.close_sent:
+            self.close_sent = True
+            self.close_deadline = self.now + CLOSE_TIMEOUT
+        if self.client_open:
+            self._enter(RelayPhase.CLOSING)
+
+    def client_broke_protocol(self, code: int, reason: str) -> tuple:
+        """What came before the violation is delivered; then we close."""
+        self.failed = True
+        self.target_readable = False
+        actions = self.close(code, reason)
+        self.close_reason = "client protocol error: " + reason
+        return actions
+
+    def client_lost(self, reason: str) -> None:
+        """The client socket ended (EOF without Close, error, no pong)."""
+        self._note(reason)
+        self.client_open = False
+        self.target_readable = False
+        self._enter(RelayPhase.FLUSHING)
+
+    def pong(self) -> None:
+        self.pong_deadline = None
+
+    def target_ended(self, error: Optional[str] = None) -> tuple:
+        """The target closed (EOF) or failed: tell the client, with the reason."""
+        self.target_readable = False
+        if error is None:
+            return self.close(CloseCode.NORMAL, "target closed the connection")
+        return self.close(CloseCode.INTERNAL_ERROR, "target connection lost: %s" % error)
+
+    def target_write_failed(self, error: str) -> tuple:
+        self.target_writable = False
+        return self.target_ended(error)
+
+    def stop(self, pending: int) -> tuple:
+        """Server shutdown: relay the ``pending`` target bytes that arrived
+        before it (bounded by STOP_DRAIN_TIMEOUT), then close 1001."""
+        if pending and self.phase is RelayPhase.RELAYING:
+            self.drain_left = pending
+            self.drain_deadline = self.now + STOP_DRAIN_TIMEOUT
+            self._enter(RelayPhase.DRAINING)
+            return _NO_ACTIONS
+        return self.close(CloseCode.GOING_AWAY, "server shutting down")
+
+    def drained(self, count: int) -> tuple:
+        """``count`` of the bytes owed after a stop went to the client."""
+        self.drain_left = max(0, self.drain_left - count)
+        if self.drain_left:
+            return _NO_ACTIONS
+        return self.close(CloseCode.GOING_AWAY, "server shutting down")
+
+    def tick(self, now: float) -> tuple:
+        """The clock moved: heartbeat, idle timeout, drain deadline."""
+        self.now = now
+        if self.close_sent or not self.client_open:
+            return _NO_ACTIONS   # closing: only the close and flush deadlines count
+        if self.drain_deadline is not None and now >= self.drain_deadline:
+            return self.close(CloseCode.GOING_AWAY, "server shutting down")
+        if self.pong_deadline is not None and now >= self.pong_deadline:
+            reason = "no pong within %gs" % self.heartbeat
+            self.client_lost(reason)
+            return (DropClient(reason),)
+        actions = _NO_ACTIONS
+        if self.ping_due is not None and now >= self.ping_due:
+            actions = (SendPing(b"wsproxy"),)
+            self.ping_due = now + self.heartbeat
+            if self.pong_deadline is None:
+                self.pong_deadline = now + self.heartbeat
+        if self.idle_timeout and now - self.last_activity >= self.idle_timeout:
+            actions += self.close(CloseCode.GOING_AWAY, "idle timeout")
+        return actions
+
+    # -- each turn of the loop ----------------------------------------------
+
+    def update(self, client_pending: bool, target_pending: bool) -> Tuple[int, int, Optional[float], tuple]:
+        """Poll masks for client and target, seconds to sleep (None: until
+        something happens) and actions, given whether bytes wait for the
+        client and for the target."""
+        actions = _NO_ACTIONS
+        if self.target_writable and not target_pending and (self.close_received or not self.client_open):
+            self.target_writable = self.target_readable = False
+            actions = _SHUTDOWN_TARGET
+        if self.phase is RelayPhase.CLOSING and self._client_side_over(client_pending):
+            self._enter(RelayPhase.FLUSHING)
+        if self.phase is RelayPhase.FLUSHING and (
+                not target_pending or not self.target_writable or self.now > self.flush_deadline):
+            self._enter(RelayPhase.DONE)
+        cmask = tmask = 0
+        if self.client_open:
+            # A backed-up target stops reads from the client (even after our Close).
+            if not target_pending or not self.target_writable:
+                cmask = _POLL_IN
+            if client_pending:
+                cmask |= _POLL_OUT
+        if self.target_readable and not self.close_sent and not client_pending:
+            tmask = _POLL_IN
+        if target_pending and self.target_writable:
+            tmask |= _POLL_OUT
+        return cmask, tmask, self._wait(), actions
+
+    def _client_side_over(self, client_pending: bool) -> bool:
+        if not self.client_open:
+            return True
+        if self.now > self.close_deadline:
+            return True
+        # A failed connection is not owed a wait for the peer's Close (RFC 6455 7.1.7).
+        return not client_pending and (self.close_received or self.failed)
+
+    def _wait(self) -> Optional[float]:
+        if self.phase is RelayPhase.FLUSHING:
+            deadline = self.flush_deadline
+        elif self.phase is RelayPhase.CLOSING:
+            deadline = self.close_deadline
+        elif self.phase is RelayPhase.DONE:
+            return 0.0
+        elif not self.timed and self.drain_deadline is None:
+            return None
+        else:
+            deadline = min(d for d in (self.ping_due, self.pong_deadline, self.drain_deadline,
+                                       self.last_activity + self.idle_timeout if self.idle_timeout else None,
+                                       float("inf")) if d is not None)
+            if deadline == float("inf"):
+                return None
+        return max(0.0, deadline - self.now)
+
+
 class RelayStats:
     """What one relayed connection did, for its closing log line."""
 
@@ -1468,11 +1716,11 @@ class RelayStats:
 class Relay:
     """Moves bytes between one WebSocket client and its target.
 
-    One thread runs ``run()``.  Each direction holds at most one read's worth
+    One thread runs ``run()``: a poll loop that does the I/O and asks a
+    RelayPolicy what to do.  Each direction holds at most one read's worth
     of data in user space: a side is not read while the other side has
     unsent bytes, so a slow browser slows the target (TCP back-pressure)
-    instead of growing memory.  Close order: whatever was received is
-    delivered before the side that ended it is closed.
+    instead of growing memory.
     """
 
     def __init__(self, client: socket.socket, target: socket.socket, session: WebSocketSession,
@@ -1482,10 +1730,10 @@ class Relay:
         self.target = target
         self.session = session
         self.leftover = leftover
-        self.heartbeat = heartbeat
-        self.idle_timeout = idle_timeout
         self.stop_fd = stop_fd
         self.stats = RelayStats()
+        self._now = time.monotonic()   # the loop's clock: read once per wake-up, here only
+        self.policy = RelayPolicy(self._now, heartbeat, idle_timeout)
         self._client_out = deque()   # bytes/memoryviews for the client, in order
         self._target_out = deque()   # payload for the target, in order
         self._client_tls = _is_tls(client)
@@ -1496,108 +1744,123 @@ class Relay:
         if self._client_tls or self._target_tls:
             _ssl()
         self._buffer = None          # target read buffer, allocated on first use
-        self._target_open = True     # we may still read from the target
-        self._target_writable = True
-        self._client_open = True     # the client socket is usable
-        self._close_deadline = None  # for the client's Close reply
-        self._flush_deadline = None  # for a target still owed data after the client is done
-        self._drain = 0              # after a stop: target bytes still owed before close 1001
-        self._drain_deadline = None
-        self._now = time.monotonic()
-        self._last_activity = self._now
-        self._ping_due = self._now + heartbeat if heartbeat else None
-        self._pong_deadline = None
+        self._view = None
 
     # -- the loop ----------------------------------------------------------
 
     def run(self) -> RelayStats:
-        client, target = self.client, self.target
-        client.setblocking(False)
-        target.setblocking(False)
+        self.client.setblocking(False)
+        self.target.setblocking(False)
         poller = _Poller()
-        cfd, tfd = client.fileno(), target.fileno()
-        if self.stop_fd is not None:
-            poller.set(self.stop_fd, _POLL_IN)
         try:
+            if self.stop_fd is not None:
+                poller.set(self.stop_fd, _POLL_IN)
             if self.leftover:
                 self._on_client_data(self.leftover)
                 self.leftover = b""
-            session = self.session
-            timed = bool(self.heartbeat or self.idle_timeout)
-            cset = tset = None   # the masks the poller has, to skip unchanged updates
-            while True:
-                closing = session.close_sent
-                # _finished() is False while the client is open and no Close
-                # was sent: checked inline, as this runs on every wake-up.
-                if (closing or not self._client_open) and self._finished():
-                    break
-                cmask = 0
-                if self._client_open:
-                    # Data after our Close is still delivered, so even then
-                    # a backed-up target stops reads from the client.
-                    if not self._target_out or not self._target_writable:
-                        cmask |= _POLL_IN
-                    if self._client_out:
-                        cmask |= _POLL_OUT
-                if cmask != cset:
-                    cset = cmask
-                    if cmask:
-                        poller.set(cfd, cmask)
-                    else:
-                        poller.remove(cfd)  # even a zero mask reports hang-ups
-                tmask = 0
-                if self._target_open and not closing and not self._client_out:
-                    tmask |= _POLL_IN
-                if self._target_out and self._target_writable:
-                    tmask |= _POLL_OUT
-                if tmask != tset:
-                    tset = tmask
-                    if tmask:
-                        poller.set(tfd, tmask)
-                    else:
-                        poller.remove(tfd)
-                wait = (self._timeout() if timed or closing or self._drain_deadline is not None
-                        or not self._client_open else None)
-                # A grown buffer is released when idle (BUFFER_RELEASE_AFTER).
-                grown = self._buffer is not None and len(self._buffer) > FIRST_READ
-                if grown and (wait is None or wait > BUFFER_RELEASE_AFTER):
-                    wait = BUFFER_RELEASE_AFTER
-                ready = poller.wait(wait)
-                if not ready and grown:
-                    # Quiet for a while: the next burst grows a new buffer
-                    # (two short reads); a view still queued keeps the old
-                    # one alive until it is sent.
-                    self._buffer = self._view = None
-                # Reads stamp _last_activity with _now: it must be the time
-                # poll returned, not when it began waiting (or an idle
-                # timeout would count the wait before a message as silence).
-                self._now = time.monotonic()
-                for fd, events in ready:
-                    if fd == cfd:
-                        if events & (_POLL_IN | _POLL_ERR):
-                            self._read_client()
-                        if events & _POLL_OUT and self._client_open:
-                            self._flush_client()
-                    elif fd == tfd:
-                        if events & _POLL_OUT:
-                            self._flush_target()
-                        if events & (_POLL_IN | _POLL_ERR) and self._target_open:
-                            self._read_target()
-                    elif fd == self.stop_fd:
-                        poller.remove(fd)
-                        self.stop_fd = None
-                        self._stop()
-                self._now = time.monotonic()
-                if timed or self._drain:
-                    self._check_timers()
+            self._loop(poller)
         except ProtocolError as exc:
-            self._fail(exc.close_code, exc.reason)
+            self.abort(exc.close_code, exc.reason)
         finally:
             poller.close()
-        self._linger_target()
+        self._wait_for_target_ack()
+        return self._final_stats()
+
+    def _loop(self, poller: "_Poller") -> None:
+        policy = self.policy
+        cfd, tfd = self.client.fileno(), self.target.fileno()
+        cset = tset = None   # the masks the poller has, to skip unchanged updates
+        while True:
+            cmask, tmask, wait, actions = policy.update(bool(self._client_out), bool(self._target_out))
+            if actions:
+                self._apply(actions)
+                continue
+            if policy.phase is RelayPhase.DONE:
+                return
+            if cmask != cset:
+                cset = poller.watch(cfd, cmask)
+            if tmask != tset:
+                tset = poller.watch(tfd, tmask)
+            # A grown buffer is released when idle (BUFFER_RELEASE_AFTER).
+            grown = self._buffer is not None and len(self._buffer) > FIRST_READ
+            ready = poller.wait(min(wait, BUFFER_RELEASE_AFTER) if grown and wait is not None
+                                else BUFFER_RELEASE_AFTER if grown else wait)
+            if not ready and grown:
+                # Quiet for a while: the next burst grows a new buffer (two
+                # short reads); a view still queued keeps the old one alive.
+                self._buffer = self._view = None
+            # Reads stamp activity with the time poll returned, not when it
+            # began waiting (or an idle timeout would count the wait as silence).
+            self._now = policy.now = time.monotonic()
+            for fd, events in ready:
+                if fd == cfd:
+                    if events & (_POLL_IN | _POLL_ERR):
+                        self._read_client()
+                    if events & _POLL_OUT and policy.client_open:
+                        self._flush_client()
+                elif fd == tfd:
+                    if events & _POLL_OUT:
+                        self._flush_target()
+                    if events & (_POLL_IN | _POLL_ERR) and policy.target_readable:
+                        self._read_target()
+                else:
+                    poller.remove(fd)
+                    self._stop()
+            if policy.timed or policy.drain_deadline is not None:
+                self._apply(policy.tick(time.monotonic()))
+
+    def _stop(self) -> None:
+        """The server is stopping: the policy drains what the target sent
+        before the signal (still in the kernel), then closes 1001."""
+        self.stop_fd = None
+        policy = self.policy
+        pending = _queued_bytes(self.target, "FIONREAD") if policy.target_readable and not self._target_tls else 0
+        self._apply(policy.stop(pending))
+
+    def _apply(self, actions: tuple) -> None:
+        """Do what the policy asked."""
+        for action in actions:
+            kind = type(action)
+            if kind is SendClose:
+                self.session.send_close(action.code, action.reason)
+                self._queue_client(self.session.take_outgoing())
+            elif kind is SendPing:
+                self.session.send_ping(action.payload)
+                self._queue_client(self.session.take_outgoing())
+            elif kind is DropClient:
+                log.info("client dropped: %s", action.reason)
+                self._client_out.clear()
+            else:  # ShutdownTarget
+                try:
+                    self.target.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+
+    def _final_stats(self) -> RelayStats:
+        self.stats.close_code = self.policy.close_code
+        self.stats.close_reason = self.policy.close_reason
         return self.stats
 
-    def _linger_target(self) -> None:
+    def abort(self, code: int, reason: str) -> RelayStats:
+        """Close at once (a protocol error or an internal one): send what is
+        queued and our Close, briefly and blocking, and stop."""
+        policy = self.policy
+        actions = policy.close(code, reason)
+        policy.close_code, policy.close_reason = code, reason
+        if actions and policy.client_open:
+            self.session.send_close(code, reason)
+            data = self.session.take_outgoing()
+            try:
+                self.client.setblocking(True)
+                self.client.settimeout(CLOSE_TIMEOUT)
+                for chunk in list(self._client_out) + [data]:
+                    self.client.sendall(chunk)
+            except OSError:
+                pass
+        self._client_out.clear()
+        return self._final_stats()
+
+    def _wait_for_target_ack(self) -> None:
         """Before the target socket is closed: wait (reading and dropping
         what the target still sends) until it has acknowledged everything we
         sent it, for what is left of TARGET_FLUSH_TIMEOUT.
@@ -1615,7 +1878,7 @@ class Relay:
         unacked = _queued_bytes(target, "TIOCOUTQ")
         if not unacked:
             return
-        deadline = self._flush_deadline or time.monotonic() + TARGET_FLUSH_TIMEOUT
+        deadline = self.policy.flush_deadline or time.monotonic() + TARGET_FLUSH_TIMEOUT
         scratch = bytearray(65536)
         poller = _Poller()
         poller.set(target.fileno(), _POLL_IN)
@@ -1638,64 +1901,6 @@ class Relay:
         finally:
             poller.close()
 
-    def _finished(self) -> bool:
-        now = self._now
-        session = self.session
-        if self._client_open:
-            if not session.close_sent:
-                return False
-            expired = self._close_deadline is not None and now > self._close_deadline
-            # A failed connection is not owed a wait for the peer's Close (RFC 6455 7.1.7).
-            answered = session.close_received or session.failure is not None
-            if not expired and (self._client_out or not answered):
-                return False
-        # The client side is done; only the target may still owe us a read.
-        if not self._target_out or not self._target_writable:
-            return True
-        if self._flush_deadline is None:
-            self._flush_deadline = now + TARGET_FLUSH_TIMEOUT
-        return now > self._flush_deadline
-
-    def _timeout(self) -> Optional[float]:
-        """Seconds until the next deadline.  run() calls it only when a timer
-        is configured, a drain is on, or the connection is closing."""
-        # Once only the target is left, the (expired) close deadline no longer counts.
-        close = self._close_deadline if self._flush_deadline is None else self._flush_deadline
-        if self.session.close_sent or not self._client_open:
-            # Closing: heartbeat and idle timers are off (_check_timers skips
-            # them), so a due one must not turn poll into a busy loop.
-            deadlines = [close] if close is not None else []
-        else:
-            deadlines = [d for d in (close, self._ping_due, self._pong_deadline, self._drain_deadline)
-                         if d is not None]
-            if self.idle_timeout:
-                deadlines.append(self._last_activity + self.idle_timeout)
-        if not deadlines:
-            return None
-        return max(0.0, min(deadlines) - time.monotonic())
-
-    def _check_timers(self) -> None:
-        """Heartbeat, idle timeout, drain; run() calls it only when one is on."""
-        if self.session.close_sent:
-            return
-        now = self._now
-        if self._drain and now >= self._drain_deadline:
-            self._begin_close(CloseCode.GOING_AWAY, "server shutting down")
-            return
-        if self._pong_deadline is not None and now >= self._pong_deadline:
-            self.stats.close_reason = "no pong within %gs" % self.heartbeat
-            log.info("heartbeat: %s; closing", self.stats.close_reason)
-            self._client_gone()
-            return
-        if self._ping_due is not None and now >= self._ping_due:
-            self.session.send_ping(b"wsproxy")
-            self._queue_client(self.session.take_outgoing())
-            self._ping_due = now + self.heartbeat
-            if self._pong_deadline is None:
-                self._pong_deadline = now + self.heartbeat
-        if self.idle_timeout and now - self._last_activity >= self.idle_timeout:
-            self._begin_close(CloseCode.GOING_AWAY, "idle timeout")
-
     # -- client side -------------------------------------------------------
 
     def _read_client(self) -> None:
@@ -1704,16 +1909,13 @@ class Relay:
         except _WOULD_BLOCK:
             return
         except OSError as exc:
-            return self._client_failed(exc)
+            return self._client_lost("client error: %s" % (exc.strerror or exc))
         if not data:
-            if not self.stats.close_reason:
-                self.stats.close_reason = "client closed without a close frame"
-            self._client_gone()
-            return
-        self._last_activity = self._now
+            return self._client_lost("client closed without a close frame")
+        self.policy.last_activity = self._now
         self._on_client_data(data)
         # Decrypted bytes may wait inside the TLS object, invisible to poll.
-        while self._client_tls and self._client_open and self.client.pending():
+        while self._client_tls and self.policy.client_open and self.client.pending():
             try:
                 data = self.client.recv(RELAY_CHUNK)
             except _WOULD_BLOCK:
@@ -1723,10 +1925,7 @@ class Relay:
             self._on_client_data(data)
 
     def _on_client_data(self, data: bytes) -> None:
-        session = self.session
-        # Sampled before receive(): a Close frame in this same chunk makes
-        # receive() send our reply, but the data frames before it still count.
-        closing = session.close_sent
+        session, policy = self.session, self.policy
         events = session.receive(data)
         for event in events:
             kind = type(event)
@@ -1734,28 +1933,20 @@ class Relay:
                 # Frames the client sent before it saw our Close are
                 # delivered too (SIGTERM, idle timeout), if the target can
                 # still take them.
-                if not closing or self._target_writable:
+                if policy.target_writable:
                     self._target_out.append(event.payload)
             elif kind is PongReceived:
-                self._pong_deadline = None
+                policy.pong()
             elif kind is CloseReceived:
-                self.stats.close_code = event.code
-                if not self.stats.close_reason:
-                    self.stats.close_reason = "client closed" + (": " + event.reason if event.reason else "")
-                self._target_open = False
+                policy.client_closed(event.code, event.reason)
         # A pong waits in the session while the client has unsent bytes, so a
         # ping flood from a client that does not read costs one pong, not many.
         if session.has_outgoing and (not self._client_out or session.close_sent):
             self._queue_client(session.take_outgoing())
         if self._target_out:
             self._flush_target()
-        if session.failure is not None:
-            # What came before the violation is delivered; then we close.
-            self._target_open = False
-            self._begin_close(session.failure.close_code, session.failure.reason)
-            self.stats.close_reason = "client protocol error: " + session.failure.reason
-        if session.close_received and not self._target_out:
-            self._shutdown_target()
+        if session.failure is not None and not policy.failed:
+            self._apply(policy.client_broke_protocol(session.failure.close_code, session.failure.reason))
 
     def _queue_client(self, data) -> None:
         if data:
@@ -1771,7 +1962,7 @@ class Relay:
             except _WOULD_BLOCK:
                 return
             except OSError as exc:
-                return self._client_failed(exc)
+                return self._client_lost("client error: %s" % (exc.strerror or exc))
             if sent < len(chunk):
                 out[0] = memoryview(chunk)[sent:]
                 return
@@ -1779,17 +1970,10 @@ class Relay:
             if not out and self.session.has_outgoing:
                 out.append(self.session.take_outgoing())
 
-    def _client_failed(self, error: OSError) -> None:
-        self.stats.close_reason = self.stats.close_reason or "client error: %s" % (error.strerror or error)
-        self._client_gone()
-
-    def _client_gone(self) -> None:
-        """The client is unreachable: deliver what it sent, then end."""
-        self._client_open = False
-        self._target_open = False
+    def _client_lost(self, reason: str) -> None:
+        """The client is unreachable: what it sent is still delivered."""
+        self.policy.client_lost(reason)
         self._client_out.clear()
-        if not self._target_out:
-            self._shutdown_target()
 
     # -- target side -------------------------------------------------------
 
@@ -1797,6 +1981,7 @@ class Relay:
         # Several reads per wake-up while the target has more: a poll round
         # trip per read would cost as much as the copy itself.  Bounded, so
         # the client side and the timers still get their turn.
+        policy = self.policy
         budget = TARGET_BYTES_PER_WAKE
         while True:
             buffer = self._buffer
@@ -1805,15 +1990,16 @@ class Relay:
                 # and a zero-filled big buffer would be resident for each of them.
                 buffer = self._buffer = bytearray(FIRST_READ)
                 self._view = memoryview(buffer)
+            drain = policy.drain_left
             try:
-                count = self.target.recv_into(buffer, min(self._drain, len(buffer)) if self._drain else 0)
+                count = self.target.recv_into(buffer, min(drain, len(buffer)) if drain else 0)
             except _WOULD_BLOCK:
                 return
             except OSError as exc:
-                return self._target_ended(exc)
+                return self._apply(policy.target_ended(exc.strerror or "error"))
             if not count:
-                return self._target_ended()
-            self._last_activity = self._now
+                return self._apply(policy.target_ended())
+            policy.last_activity = self._now
             self.stats.bytes_down += count
             self._send_binary(count)
             if count == len(buffer) and count < TARGET_CHUNK:
@@ -1822,27 +2008,13 @@ class Relay:
                 # buffer alive until sent.)
                 self._buffer = bytearray(min(count * 16, TARGET_CHUNK))
                 self._view = memoryview(self._buffer)
-            if self._drain:
-                self._drained(count)
+            if drain:
+                self._apply(policy.drained(count))
             budget -= count
-            if budget <= 0 or self._client_out or not self._target_open or self.session.close_sent:
+            if budget <= 0 or self._client_out or not policy.target_readable or policy.close_sent:
                 return  # enough for one wake-up, the client is backed up, or we are closing
             if count < len(buffer) and not (self._target_tls and self.target.pending()):
                 return  # a short read: the socket is most likely empty now
-
-    def _target_ended(self, error: Optional[OSError] = None) -> None:
-        """The target closed (EOF) or failed: tell the client, with the reason."""
-        self._target_open = False
-        if error is None:
-            self._begin_close(CloseCode.NORMAL, "target closed the connection")
-        else:
-            self._begin_close(CloseCode.INTERNAL_ERROR, "target connection lost: %s" % (error.strerror or "error"))
-
-    def _drained(self, count: int) -> None:
-        """After a stop, ``count`` more of the owed target bytes went out."""
-        self._drain = max(0, self._drain - count)
-        if not self._drain:
-            self._begin_close(CloseCode.GOING_AWAY, "server shutting down")
 
     def _send_binary(self, count: int) -> None:
         """Send the first ``count`` bytes of the read buffer as one binary frame.
@@ -1865,7 +2037,7 @@ class Relay:
         except _WOULD_BLOCK:
             sent = 0
         except OSError as exc:
-            return self._client_failed(exc)
+            return self._client_lost("client error: %s" % (exc.strerror or exc))
         if sent >= total:
             return
         if sent < len(header):
@@ -1883,66 +2055,13 @@ class Relay:
             except _WOULD_BLOCK:
                 return
             except OSError as exc:
-                self._target_writable = False
                 out.clear()
-                self._target_open = False
-                self._begin_close(CloseCode.INTERNAL_ERROR, "target connection lost: %s" % (exc.strerror or "error"))
-                return
+                return self._apply(self.policy.target_write_failed(exc.strerror or "error"))
             self.stats.bytes_up += sent
             if sent < len(chunk):
                 out[0] = memoryview(chunk)[sent:]
                 return
             out.popleft()
-        if self.session.close_received or not self._client_open:
-            self._shutdown_target()
-
-    def _shutdown_target(self) -> None:
-        self._target_open = False
-        if self._target_writable:
-            self._target_writable = False
-            try:
-                self.target.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
-
-    # -- closing -----------------------------------------------------------
-
-    def _stop(self) -> None:
-        """Server shutdown: first relay what the target sent before the
-        signal (waiting in the kernel), then close 1001."""
-        pending = _queued_bytes(self.target, "FIONREAD") if self._target_open and not self._target_tls else 0
-        if pending:
-            self._drain = pending
-            self._drain_deadline = self._now + STOP_DRAIN_TIMEOUT
-        else:
-            self._begin_close(CloseCode.GOING_AWAY, "server shutting down")
-
-    def _begin_close(self, code: int, reason: str) -> None:
-        self._drain, self._drain_deadline = 0, None
-        if self.session.close_sent or not self._client_open:
-            return
-        self.stats.close_code = code
-        if not self.stats.close_reason:
-            self.stats.close_reason = reason
-        self.session.send_close(code, reason)
-        self._queue_client(self.session.take_outgoing())
-        self._close_deadline = time.monotonic() + CLOSE_TIMEOUT
-
-    def _fail(self, code: int, reason: str) -> None:
-        """Protocol error from the client: send our close, flush briefly, stop."""
-        self.stats.close_code = code
-        self.stats.close_reason = reason
-        if self._client_open and not self.session.close_sent:
-            self.session.send_close(code, reason)
-            data = self.session.take_outgoing()
-            try:
-                self.client.setblocking(True)
-                self.client.settimeout(CLOSE_TIMEOUT)
-                for chunk in list(self._client_out) + [data]:
-                    self.client.sendall(chunk)
-            except OSError:
-                pass
-        self._client_out.clear()
 
 
 # ===========================================================================
@@ -2276,8 +2395,7 @@ class ConnectionHandler:
                 stats = relay.run()
             except Exception:  # noqa: BLE001 -- the thread boundary: log, tell the peer 1011
                 log.exception("conn %d: internal error in relay", self.number)
-                relay._fail(CloseCode.INTERNAL_ERROR, "internal error")
-                stats = relay.stats
+                stats = relay.abort(CloseCode.INTERNAL_ERROR, "internal error")
             log.info("conn %d %s: closed code=%d up=%dB down=%dB %.1fs %s", self.number,
                      self.client_address, stats.close_code, stats.bytes_up, stats.bytes_down,
                      time.monotonic() - started, loggable(stats.close_reason))
