@@ -25,7 +25,7 @@ Map of this file (the same numbers appear as banners below):
      5. Frame codec: pure encode, incremental decode, masking, RFC checks
      6. WebSocket session: pure fragments, ping/pong, close handshake
      7. Targets: fixed target, token file (reloaded on change)
-     8. Static files: safe path resolution, MIME table, conditional GET
+     8. Routing and static files: auth, target, upgrade-or-file; safe paths, MIME
      9. Relay: pure policy (phases, close order, timers), per-connection poll loop
     10. Connection handler: head, TLS sniff, auth, route, connect before 101
     11. Server: listening sockets, accept loop, threads, signals
@@ -1213,7 +1213,7 @@ def redact_token(token: str) -> str:
 
 
 # ===========================================================================
-# 8. Static files: safe path resolution, MIME table, conditional GET
+# 8. Routing and static files: auth, target, upgrade-or-file; safe paths, MIME
 # ===========================================================================
 
 # Explicit, because mimetypes reads /etc/mime.types, which on some systems
@@ -1338,6 +1338,113 @@ def static_headers(path: str, st: os.stat_result) -> List[Tuple[str, str]]:
             ("Last-Modified", http_date(st.st_mtime)),
             # no-cache: revalidate every time, so an upgraded web/ is never stale.
             ("Cache-Control", "no-cache"), ("X-Content-Type-Options", "nosniff")]
+
+
+# -- routing: what one request is and where it may go (pure) -----------------
+
+
+class Route(NamedTuple):
+    """What a request asks for: ``kind`` is ROUTE_WEBSOCKET, ROUTE_FILE (with
+    ``path``, the file to serve) or ROUTE_ENDPOINT (a plain request for the
+    WebSocket endpoint, answered with what an upgrade would get)."""
+
+    kind: str
+    path: Optional[str] = None
+
+
+ROUTE_WEBSOCKET, ROUTE_FILE, ROUTE_ENDPOINT = "websocket", "file", "endpoint"
+
+
+def is_websocket_path(head: RequestHead) -> bool:
+    """Where noVNC-style clients point their WebSocket: /websockify or any ?token= URL."""
+    return head.path.strip("/").split("/")[0] == "websockify" or "token=" in head.query
+
+
+def route(head: RequestHead, web_root: Optional[str]) -> Route:
+    """Upgrade, file or endpoint; HTTP errors (400 body, 405, 404) raised."""
+    refuse_body(head)
+    if is_upgrade_request(head):
+        return Route(ROUTE_WEBSOCKET)
+    if head.method not in ("GET", "HEAD"):
+        raise HandshakeError(405, "only GET and HEAD are allowed", [("Allow", "GET, HEAD")])
+    if web_root is not None:
+        try:
+            return Route(ROUTE_FILE, resolve_static_path(web_root, head.path))
+        except HandshakeError:
+            if not is_websocket_path(head):
+                raise
+    elif not is_websocket_path(head) and head.path != "/":
+        raise HandshakeError(404, "not found (no web files are served)")
+    return Route(ROUTE_ENDPOINT)
+
+
+def authorize(head: RequestHead, plugin: Optional[str], source: str) -> None:
+    """Raise 401/403 unless the auth plugin admits this request."""
+    if plugin == "BasicHTTPAuth":
+        supplied = b""
+        scheme, _, credentials = head.get("authorization", "").partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                supplied = base64.b64decode(credentials.strip(), validate=True)
+            except (binascii.Error, ValueError):
+                supplied = b""
+        # Constant time, so the comparison leaks nothing about the secret.
+        import hashlib  # only with BasicHTTPAuth: see _sha1
+        import hmac
+        if not hmac.compare_digest(hashlib.sha256(supplied).digest(),
+                                   hashlib.sha256(source.encode("utf-8")).digest()):
+            raise HandshakeError(401, "authentication required",
+                                 [("WWW-Authenticate", 'Basic realm="wsproxy", charset="UTF-8"')])
+    elif plugin == "ExpectOrigin":
+        if head.get("origin") not in source.split():
+            raise HandshakeError(403, "origin not allowed")
+
+
+def requested_token(head: RequestHead, host_token: bool) -> Optional[str]:
+    """The token a request names: its Host's first label (--host-token), else
+    ?token= in the query, else a ``token`` cookie (as websockify reads it)."""
+    if host_token:
+        host = head.get("host", "")
+        token = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        return token.strip("[]")
+    token = query_param(head.query, "token")
+    return token if token is not None else _cookie(head, "token")
+
+
+def resolve_target(head: RequestHead, fixed: Optional[Target], tokens, host_token: bool = False
+                   ) -> Tuple[Target, str]:
+    """The target for a request and a log label for how it was chosen: the
+    fixed target, or the token source's entry (404 when there is none)."""
+    if fixed is not None:
+        return fixed, ""
+    token = requested_token(head, host_token)
+    if not token:
+        raise HandshakeError(404, "missing token: add ?token=NAME to the path")
+    entry = tokens.lookup(token)
+    if entry is None:
+        raise HandshakeError(404, "unknown token %r" % redact_token(token))
+    return entry.target, "token=%s (%s)" % (redact_token(token), entry.origin)
+
+
+def endpoint_reply(target: Target, last_failure: Optional[str]) -> Tuple[int, str, List[Tuple[str, str]]]:
+    """(status, text, headers) for a plain request to the WebSocket endpoint:
+    why the last upgrade to ``target`` failed, if it did lately (the browser
+    hides that behind close 1006), else that this is a WebSocket endpoint.
+    Never a connection to the target: only an authorised upgrade makes one."""
+    if last_failure is not None:
+        return 502, last_failure, []
+    return (426, "this is a WebSocket endpoint for %s; connect with a WebSocket client" % target,
+            [("Upgrade", "websocket"), ("Sec-WebSocket-Version", SUPPORTED_WS_VERSION)])
+
+
+def _cookie(head: RequestHead, name: str) -> Optional[str]:
+    for header in head.get_all("cookie"):
+        for part in header.split(";"):
+            key, _, value = part.strip().partition("=")
+            if key == name:
+                import urllib.parse  # lazily: 3 ms of start-up (it pulls in ipaddress)
+                return urllib.parse.unquote(value)
+    return None
 
 
 # ===========================================================================
@@ -2273,63 +2380,25 @@ class ConnectionHandler:
 
     def _serve(self, head: RequestHead) -> bool:
         """Answer one request; True to keep the connection for another."""
-        upgrade = is_upgrade_request(head)
+        config = self.config
         try:
-            refuse_body(head)
-            if upgrade or self.config.web_auth:
-                self._check_auth(head)
-            if upgrade:
+            if config.web_auth or is_upgrade_request(head):
+                authorize(head, config.auth_plugin, config.auth_source)
+            where = route(head, self.server.web_root)
+            if where.kind == ROUTE_WEBSOCKET:
                 self._serve_websocket(head)
                 return False
-            return self._serve_http(head)
+            if where.kind == ROUTE_FILE:
+                return self._serve_file(head, where.path)
+            return self._serve_endpoint(head)
         except HandshakeError as exc:
-            log.info("conn %d %s: %s %s -> %d %s", self.number, self.client_address, head.method,
-                     _loggable_path(head), exc.status, loggable(exc.reason))
+            self._log_reply(head, exc.status, exc.reason)
             self._send(error_response(exc, head_only=head.method == "HEAD"))
             return False
 
-    def _check_auth(self, head: RequestHead) -> None:
-        plugin = self.config.auth_plugin
-        if plugin == "BasicHTTPAuth":
-            expected = self.config.auth_source.encode("utf-8")
-            supplied = b""
-            value = head.get("authorization", "")
-            scheme, _, credentials = value.partition(" ")
-            if scheme.lower() == "basic":
-                try:
-                    supplied = base64.b64decode(credentials.strip(), validate=True)
-                except (binascii.Error, ValueError):
-                    supplied = b""
-            # Constant time, so the comparison leaks nothing about the secret.
-            import hashlib  # only with BasicHTTPAuth: see _sha1
-            import hmac
-            if not hmac.compare_digest(hashlib.sha256(supplied).digest(), hashlib.sha256(expected).digest()):
-                raise HandshakeError(401, "authentication required",
-                                     [("WWW-Authenticate", 'Basic realm="wsproxy", charset="UTF-8"')])
-        elif plugin == "ExpectOrigin":
-            allowed = self.config.auth_source.split()
-            if head.get("origin") not in allowed:
-                raise HandshakeError(403, "origin not allowed")
-
-    def _resolve(self, head: RequestHead) -> Tuple[Target, str]:
-        """The target for this request and a log label for how it was chosen."""
-        if self.config.target is not None:
-            return self.config.target, ""
-        tokens = self.server.tokens
-        if self.config.host_token:
-            host = head.get("host", "")
-            token = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-            token = token.strip("[]")
-        else:
-            token = query_param(head.query, "token")
-            if token is None:
-                token = _cookie(head, "token")
-        if not token:
-            raise HandshakeError(404, "missing token: add ?token=NAME to the path")
-        entry = tokens.lookup(token)
-        if entry is None:
-            raise HandshakeError(404, "unknown token %r" % redact_token(token))
-        return entry.target, "token=%s (%s)" % (redact_token(token), entry.origin)
+    def _log_reply(self, head: RequestHead, status: int, reason: str) -> None:
+        log.info("conn %d %s: %s %s -> %d %s", self.number, self.client_address, head.method,
+                 _loggable_path(head), status, loggable(reason))
 
     def _connect(self, target: Target) -> socket.socket:
         try:
@@ -2369,7 +2438,8 @@ class ConnectionHandler:
     def _serve_websocket(self, head: RequestHead) -> None:
         started = time.monotonic()
         upgrade = check_upgrade(head)
-        target, label = self._resolve(head)
+        config = self.config
+        target, label = resolve_target(head, config.target, self.server.tokens, config.host_token)
         try:
             target_sock = self._connect(target)
         except HandshakeError as exc:
@@ -2402,22 +2472,7 @@ class ConnectionHandler:
         finally:
             target_sock.close()
 
-    def _serve_http(self, head: RequestHead) -> bool:
-        if head.method not in ("GET", "HEAD"):
-            raise HandshakeError(405, "only GET and HEAD are allowed", [("Allow", "GET, HEAD")])
-        web_root = self.server.web_root
-        head_only = head.method == "HEAD"
-        path = None
-        if web_root is not None:
-            try:
-                path = resolve_static_path(web_root, head.path)
-            except HandshakeError:
-                if not self._is_websocket_path(head):
-                    raise
-        elif not self._is_websocket_path(head) and head.path != "/":
-            raise HandshakeError(404, "not found (no web files are served)")
-        if path is None:
-            return self._explain_websocket_endpoint(head)
+    def _serve_file(self, head: RequestHead, path: str) -> bool:
         try:
             handle = open(path, "rb")
         except OSError:
@@ -2432,46 +2487,30 @@ class ConnectionHandler:
                 self._send(http_response(304, headers, keep_alive=keep_alive))
                 return keep_alive
             self._send(http_response(200, static_headers(path, st), keep_alive=keep_alive, head_only=True))
-            if not head_only:
+            if head.method != "HEAD":
                 self.sock.settimeout(HEAD_TIMEOUT * 3)
                 self.sock.sendfile(handle)
         log.debug("conn %d %s: %s %s 200", self.number, self.client_address, head.method, _loggable_path(head))
         return keep_alive
 
-    def _is_websocket_path(self, head: RequestHead) -> bool:
-        """Where noVNC-style clients point their WebSocket: /websockify or any ?token= URL."""
-        return head.path.strip("/").split("/")[0] == "websockify" or "token=" in head.query
-
-    def _explain_websocket_endpoint(self, head: RequestHead) -> bool:
+    def _serve_endpoint(self, head: RequestHead) -> bool:
         """A plain GET where a WebSocket is expected: say what an upgrade would get.
 
         Browsers hide a failed upgrade's HTTP status behind close code 1006,
         so the page asks again with a plain GET and shows this text.
         """
-        # Never a connection to the target: only an authorised upgrade makes
-        # one.  The answer names the target, so it passes the auth plugin as
-        # an upgrade would (--web-auth already checked it).  A same-origin
+        # The answer names the target, so it passes the auth plugin as an
+        # upgrade would (--web-auth already checked it).  A same-origin
         # fetch() sends no Origin header, so ExpectOrigin judges only an
         # Origin that is present.
         config = self.config
         if not config.web_auth and (config.auth_plugin == "BasicHTTPAuth" or head.get("origin") is not None):
-            self._check_auth(head)
-        target, _ = self._resolve(head)
-        failure = self.server.recent_failures.recall(str(target), time.monotonic())
-        if failure is not None:
-            raise HandshakeError(502, failure)
-        raise HandshakeError(426, "this is a WebSocket endpoint for %s; connect with a WebSocket client" % target,
-                             [("Upgrade", "websocket"), ("Sec-WebSocket-Version", SUPPORTED_WS_VERSION)])
-
-
-def _cookie(head: RequestHead, name: str) -> Optional[str]:
-    for header in head.get_all("cookie"):
-        for part in header.split(";"):
-            key, _, value = part.strip().partition("=")
-            if key == name:
-                import urllib.parse  # lazily: 3 ms of start-up (it pulls in ipaddress)
-                return urllib.parse.unquote(value)
-    return None
+            authorize(head, config.auth_plugin, config.auth_source)
+        target, _ = resolve_target(head, config.target, self.server.tokens, config.host_token)
+        status, text, headers = endpoint_reply(target, self.server.recent_failures.recall(str(target), time.monotonic()))
+        self._log_reply(head, status, text)
+        self._send(http_response(status, headers, (text + "\n").encode("utf-8"), head_only=head.method == "HEAD"))
+        return False
 
 
 def _loggable_path(head: RequestHead) -> str:
