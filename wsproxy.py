@@ -235,8 +235,10 @@ AUTH_PLUGINS = ("BasicHTTPAuth", "ExpectOrigin")
 # ===========================================================================
 
 
-class HandshakeError(Exception):
-    """The request cannot be served; answer with this HTTP status.
+class HttpError(Exception):
+    """An HTTP error reply: the request (a handshake, a file, a head that is
+    too slow or too big, a target that cannot be reached) is answered with
+    this status.
 
     ``reason`` is short plain text that is safe to show the peer.
     ``headers`` are extra response headers (e.g. Sec-WebSocket-Version).
@@ -326,7 +328,7 @@ def find_head_end(buffer: bytes) -> int:
     Empty lines before the request line are skipped, as parse_request_head
     skips them (RFC 9112 2.2), so they never end a head: a buffer of nothing
     but line breaks is -1, a head still to come.  They count towards the size
-    limit.  Raises HandshakeError(431) once the buffer is over MAX_HEAD_BYTES
+    limit.  Raises HttpError(431) once the buffer is over MAX_HEAD_BYTES
     without a complete head, so the caller can stop reading.
     """
     start = len(buffer) - len(buffer.lstrip(b"\r\n"))
@@ -334,41 +336,41 @@ def find_head_end(buffer: bytes) -> int:
     if end >= 0:
         return end + 4
     if len(buffer) > MAX_HEAD_BYTES:
-        raise HandshakeError(431, "request head larger than %d bytes" % MAX_HEAD_BYTES)
+        raise HttpError(431, "request head larger than %d bytes" % MAX_HEAD_BYTES)
     return -1
 
 
 def parse_request_head(data: bytes) -> RequestHead:
     """Parse a complete request head (everything before the blank line)."""
     if len(data) > MAX_HEAD_BYTES + 4:
-        raise HandshakeError(431, "request head larger than %d bytes" % MAX_HEAD_BYTES)
+        raise HttpError(431, "request head larger than %d bytes" % MAX_HEAD_BYTES)
     # RFC 9112 2.2: a server SHOULD ignore empty lines before the request line.
     text = data.decode("latin-1").lstrip("\r\n")
     lines = text.split("\r\n")
     while lines and lines[-1] == "":
         lines.pop()
     if not lines:
-        raise HandshakeError(400, "empty request")
+        raise HttpError(400, "empty request")
     match = _REQUEST_LINE_RE.match(lines[0])
     if not match:
-        raise HandshakeError(400, "malformed request line")
+        raise HttpError(400, "malformed request line")
     method, target, major, minor = match.group(1), match.group(2), int(match.group(3)), int(match.group(4))
     if major != 1:
-        raise HandshakeError(505, "only HTTP/1.x is supported")
+        raise HttpError(505, "only HTTP/1.x is supported")
     if len(lines) - 1 > MAX_HEADERS:
-        raise HandshakeError(431, "more than %d header fields" % MAX_HEADERS)
+        raise HttpError(431, "more than %d header fields" % MAX_HEADERS)
     headers = []
     for line in lines[1:]:
         if not line or line[0] in " \t":
-            raise HandshakeError(400, "obsolete line folding in header")
+            raise HttpError(400, "obsolete line folding in header")
         name, sep, value = line.partition(":")
         if not sep or not _TOKEN_RE.match(name):
-            raise HandshakeError(400, "malformed header line")
+            raise HttpError(400, "malformed header line")
         if "\x00" in value:
-            raise HandshakeError(400, "NUL byte in header value")
+            raise HttpError(400, "NUL byte in header value")
         headers.append((name.lower(), value.strip(" \t")))
     if not (target.startswith("/") or target == "*" or "://" in target):
-        raise HandshakeError(400, "malformed request target")
+        raise HttpError(400, "malformed request target")
     return RequestHead(method, target, (major, minor), headers)
 
 
@@ -392,11 +394,11 @@ def refuse_body(head: RequestHead) -> None:
     the next one from the same connection is safe.
     """
     if head.get_all("transfer-encoding"):
-        raise HandshakeError(400, "request bodies are not accepted (Transfer-Encoding)")
+        raise HttpError(400, "request bodies are not accepted (Transfer-Encoding)")
     for value in head.get_all("content-length"):
         # Only all-zero digits mean "no body"; no int(): a huge number must not cost anything.
         if not value or value.strip("0"):
-            raise HandshakeError(400, "request bodies are not accepted (Content-Length is not 0)")
+            raise HttpError(400, "request bodies are not accepted (Content-Length is not 0)")
 
 
 def http_response(status: int, headers: Sequence[Tuple[str, str]] = (), body: bytes = b"",
@@ -417,7 +419,7 @@ def http_response(status: int, headers: Sequence[Tuple[str, str]] = (), body: by
     return out if head_only else out + body
 
 
-def error_response(error: HandshakeError, head_only: bool = False) -> bytes:
+def error_response(error: HttpError, head_only: bool = False) -> bytes:
     return http_response(error.status, error.headers, (error.reason + "\n").encode("utf-8"),
                          head_only=head_only)
 
@@ -544,32 +546,32 @@ def choose_subprotocol(offered: Sequence[str]) -> Optional[str]:
     if "binary" in offered:
         return "binary"
     if "base64" in offered:
-        raise HandshakeError(400, "the base64 subprotocol is not supported; use binary frames")
+        raise HttpError(400, "the base64 subprotocol is not supported; use binary frames")
     return None
 
 
 def check_upgrade(head: RequestHead) -> Upgrade:
     """Validate a client's opening handshake (RFC 6455 4.2.1)."""
     if head.method != "GET":
-        raise HandshakeError(405, "WebSocket handshake must use GET", [("Allow", "GET, HEAD")])
+        raise HttpError(405, "WebSocket handshake must use GET", [("Allow", "GET, HEAD")])
     if head.version < (1, 1):
-        raise HandshakeError(400, "WebSocket handshake requires HTTP/1.1")
+        raise HttpError(400, "WebSocket handshake requires HTTP/1.1")
     if "upgrade" not in head.tokens("connection"):
-        raise HandshakeError(400, "missing 'Connection: upgrade' header")
+        raise HttpError(400, "missing 'Connection: upgrade' header")
     versions = head.get_all("sec-websocket-version")
     if len(versions) != 1 or versions[0].strip() != SUPPORTED_WS_VERSION:
-        raise HandshakeError(426, "unsupported WebSocket version; this server speaks version 13",
+        raise HttpError(426, "unsupported WebSocket version; this server speaks version 13",
                              [("Sec-WebSocket-Version", SUPPORTED_WS_VERSION)])
     keys = head.get_all("sec-websocket-key")
     if len(keys) != 1:
-        raise HandshakeError(400, "expected exactly one Sec-WebSocket-Key header")
+        raise HttpError(400, "expected exactly one Sec-WebSocket-Key header")
     key = keys[0].strip()
     try:
         raw = base64.b64decode(key.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError):
         raw = b""
     if len(raw) != 16:
-        raise HandshakeError(400, "invalid Sec-WebSocket-Key")
+        raise HttpError(400, "invalid Sec-WebSocket-Key")
     subprotocol = choose_subprotocol(head.tokens("sec-websocket-protocol"))
     return Upgrade(key, subprotocol)
 
@@ -1250,19 +1252,19 @@ def resolve_static_path(web_root: str, url_path: str) -> str:
         import urllib.parse  # lazily: 3 ms of start-up (it pulls in ipaddress)
         decoded = urllib.parse.unquote(url_path, errors="strict")
     except UnicodeDecodeError:
-        raise HandshakeError(400, "path is not valid UTF-8") from None
+        raise HttpError(400, "path is not valid UTF-8") from None
     if "\x00" in decoded or "\\" in decoded:
-        raise HandshakeError(400, "invalid character in path")
+        raise HttpError(400, "invalid character in path")
     if not decoded.startswith("/"):
-        raise HandshakeError(400, "path must start with /")
+        raise HttpError(400, "path must start with /")
     parts = [part for part in decoded.split("/") if part]
     if any(part.startswith(".") for part in parts):
-        raise HandshakeError(404, "not found")
+        raise HttpError(404, "not found")
     candidate = os.path.join(web_root, *parts)
     real = os.path.realpath(candidate)
     inside = web_root.rstrip(os.sep) + os.sep
     if real != web_root and not real.startswith(inside):
-        raise HandshakeError(404, "not found")
+        raise HttpError(404, "not found")
     if os.path.isdir(real):
         for index in INDEX_FILES:
             index_path = os.path.join(real, index)
@@ -1270,11 +1272,11 @@ def resolve_static_path(web_root: str, url_path: str) -> str:
                 # The index may itself be a symlink out of the root.
                 index_path = os.path.realpath(index_path)
                 if not index_path.startswith(inside):
-                    raise HandshakeError(404, "not found")
+                    raise HttpError(404, "not found")
                 return index_path
-        raise HandshakeError(404, "not found")
+        raise HttpError(404, "not found")
     if not os.path.isfile(real):
-        raise HandshakeError(404, "not found")
+        raise HttpError(404, "not found")
     return real
 
 
@@ -1366,15 +1368,15 @@ def route(head: RequestHead, web_root: Optional[str]) -> Route:
     if is_upgrade_request(head):
         return Route(ROUTE_WEBSOCKET)
     if head.method not in ("GET", "HEAD"):
-        raise HandshakeError(405, "only GET and HEAD are allowed", [("Allow", "GET, HEAD")])
+        raise HttpError(405, "only GET and HEAD are allowed", [("Allow", "GET, HEAD")])
     if web_root is not None:
         try:
             return Route(ROUTE_FILE, resolve_static_path(web_root, head.path))
-        except HandshakeError:
+        except HttpError:
             if not is_websocket_path(head):
                 raise
     elif not is_websocket_path(head) and head.path != "/":
-        raise HandshakeError(404, "not found (no web files are served)")
+        raise HttpError(404, "not found (no web files are served)")
     return Route(ROUTE_ENDPOINT)
 
 
@@ -1393,11 +1395,11 @@ def authorize(head: RequestHead, plugin: Optional[str], source: str) -> None:
         import hmac
         if not hmac.compare_digest(hashlib.sha256(supplied).digest(),
                                    hashlib.sha256(source.encode("utf-8")).digest()):
-            raise HandshakeError(401, "authentication required",
+            raise HttpError(401, "authentication required",
                                  [("WWW-Authenticate", 'Basic realm="wsproxy", charset="UTF-8"')])
     elif plugin == "ExpectOrigin":
         if head.get("origin") not in source.split():
-            raise HandshakeError(403, "origin not allowed")
+            raise HttpError(403, "origin not allowed")
 
 
 def requested_token(head: RequestHead, host_token: bool) -> Optional[str]:
@@ -1419,10 +1421,10 @@ def resolve_target(head: RequestHead, fixed: Optional[Target], tokens, host_toke
         return fixed, ""
     token = requested_token(head, host_token)
     if not token:
-        raise HandshakeError(404, "missing token: add ?token=NAME to the path")
+        raise HttpError(404, "missing token: add ?token=NAME to the path")
     entry = tokens.lookup(token)
     if entry is None:
-        raise HandshakeError(404, "unknown token %r" % redact_token(token))
+        raise HttpError(404, "unknown token %r" % redact_token(token))
     return entry.target, "token=%s (%s)" % (redact_token(token), entry.origin)
 
 
@@ -2281,7 +2283,7 @@ class ConnectionHandler:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 if self.buffer:
-                    raise HandshakeError(408, "request head not received within %gs" % timeout)
+                    raise HttpError(408, "request head not received within %gs" % timeout)
                 raise _ClosedError("idle")
             if not self._wait_readable(remaining):
                 continue
@@ -2329,7 +2331,7 @@ class ConnectionHandler:
             while keep_alive and not self.server.stopping:
                 try:
                     head = self._read_head(HEAD_TIMEOUT if first else KEEPALIVE_TIMEOUT)
-                except HandshakeError as exc:
+                except HttpError as exc:
                     log.info("conn %d %s: %d %s", self.number, self.peer, exc.status, exc.reason)
                     self._send(error_response(exc))
                     return
@@ -2391,7 +2393,7 @@ class ConnectionHandler:
             if where.kind == ROUTE_FILE:
                 return self._serve_file(head, where.path)
             return self._serve_endpoint(head)
-        except HandshakeError as exc:
+        except HttpError as exc:
             self._log_reply(head, exc.status, exc.reason)
             self._send(error_response(exc, head_only=head.method == "HEAD"))
             return False
@@ -2426,14 +2428,14 @@ class ConnectionHandler:
                 sock = context.wrap_socket(sock, server_hostname=target.host or None)
             return sock
         except socket.timeout:
-            raise HandshakeError(502, "target %s unreachable: timed out after %gs" % (target, CONNECT_TIMEOUT)) from None
+            raise HttpError(502, "target %s unreachable: timed out after %gs" % (target, CONNECT_TIMEOUT)) from None
         except socket.gaierror as exc:
-            raise HandshakeError(502, "target %s unreachable: %s" % (target, exc.strerror)) from None
+            raise HttpError(502, "target %s unreachable: %s" % (target, exc.strerror)) from None
         except OSError as exc:
             if _is_ssl_error(exc):
-                raise HandshakeError(502, "target %s: TLS failed: %s" % (target, exc.reason or exc)) from None
+                raise HttpError(502, "target %s: TLS failed: %s" % (target, exc.reason or exc)) from None
             reason = (exc.strerror or str(exc)).lower()
-            raise HandshakeError(502, "target %s unreachable: %s" % (target, reason)) from None
+            raise HttpError(502, "target %s unreachable: %s" % (target, reason)) from None
 
     def _serve_websocket(self, head: RequestHead) -> None:
         started = time.monotonic()
@@ -2442,7 +2444,7 @@ class ConnectionHandler:
         target, label = resolve_target(head, config.target, self.server.tokens, config.host_token)
         try:
             target_sock = self._connect(target)
-        except HandshakeError as exc:
+        except HttpError as exc:
             self.server.recent_failures.remember(str(target), exc.reason, time.monotonic())
             raise
         self.server.recent_failures.forget(str(target))
@@ -2476,12 +2478,12 @@ class ConnectionHandler:
         try:
             handle = open(path, "rb")
         except OSError:
-            raise HandshakeError(404, "not found") from None
+            raise HttpError(404, "not found") from None
         keep_alive = head.keep_alive and not self.server.stopping
         with handle:
             st = os.fstat(handle.fileno())
             if not stat.S_ISREG(st.st_mode):
-                raise HandshakeError(404, "not found")
+                raise HttpError(404, "not found")
             if not_modified(head.get("if-modified-since"), st.st_mtime):
                 headers = [h for h in static_headers(path, st) if h[0] not in ("Content-Length", "Content-Type")]
                 self._send(http_response(304, headers, keep_alive=keep_alive))

@@ -23,7 +23,7 @@ A crash (an exception other than the typed errors, or a broken invariant)
 makes libFuzzer write ``crash-*`` into the current directory; replay one
 with ``python3 tests/fuzz_wsproxy.py TARGET crash-FILE``.
 
-Every target allows only the errors its parser documents: HandshakeError
+Every target allows only the errors its parser documents: HttpError
 for the head and static paths, ProtocolError for frames and close payloads,
 nothing for token text, dates, X-Forwarded-For or log text, ConfigError or
 SystemExit(2) for the command line.
@@ -56,7 +56,7 @@ with atheris.instrument_imports(include=["wsproxy"]):
 # consumed; a small value here lets inputs of a few KiB reach that path.
 wsproxy.RELAY_CHUNK = 256
 
-from wsproxy import (CloseReceived, ConfigError, DataReceived, FrameDecoder, HandshakeError, Opcode,
+from wsproxy import (CloseReceived, ConfigError, DataReceived, FrameDecoder, HttpError, Opcode,
                      PingReceived, PongReceived, ProtocolError, WebSocketSession)
 
 
@@ -219,13 +219,13 @@ def fuzz_head(data):
             end = wsproxy.find_head_end(buffer)
             if end >= 0:
                 break
-    except HandshakeError as exc:
+    except HttpError as exc:
         if exc.status != 431:
             raise AssertionError("find_head_end raised %d" % exc.status)
         return
     try:
         whole_end = wsproxy.find_head_end(body)
-    except HandshakeError:
+    except HttpError:
         raise AssertionError("whole input over the limit where the pieces were not") from None
     if end != whole_end:
         raise AssertionError("head end %d in pieces, %d whole" % (end, whole_end))
@@ -246,7 +246,7 @@ def fuzz_head(data):
             response = wsproxy.upgrade_response(upgrade)
             if not response.startswith(b"HTTP/1.1 101 ") or not response.endswith(b"\r\n\r\n"):
                 raise AssertionError("bad 101 response")
-    except HandshakeError as exc:
+    except HttpError as exc:
         if exc.status not in wsproxy.HTTP_REASONS:
             raise AssertionError("status %d has no reason phrase" % exc.status)
         if exc.reason == "empty request":
@@ -266,7 +266,7 @@ def _body_check(head):
     """refuse_body passes a head only if it announces no body at all."""
     try:
         wsproxy.refuse_body(head)
-    except HandshakeError as exc:
+    except HttpError as exc:
         if exc.status != 400:
             raise AssertionError("refuse_body raised %d" % exc.status)
         return
@@ -346,7 +346,7 @@ def fuzz_static(data):
     path = data.decode("latin-1")
     try:
         resolved = wsproxy.resolve_static_path(root, path)
-    except HandshakeError as exc:
+    except HttpError as exc:
         if exc.status not in (400, 404):
             raise AssertionError("resolve_static_path raised %d" % exc.status)
         return

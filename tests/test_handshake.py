@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import wsproxy
-from wsproxy import HandshakeError, check_upgrade, parse_request_head
+from wsproxy import HttpError, check_upgrade, parse_request_head
 
 RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 section 1.3
 
@@ -28,7 +28,7 @@ def upgrade_head(*extra, method="GET", version="1.1", key=RFC_KEY, ws_version="1
 
 
 def refused(head):
-    with pytest.raises(HandshakeError) as info:
+    with pytest.raises(HttpError) as info:
         check_upgrade(head)
     return info.value
 
@@ -218,7 +218,7 @@ def test_any_handshake_headers_give_an_upgrade_or_a_status(method, version, drop
     try:
         head = parse_request_head(text.encode("latin-1"))
         upgrade = check_upgrade(head)
-    except HandshakeError as exc:
+    except HttpError as exc:
         assert exc.status in (400, 405, 426)
         assert b"\r\n\r\n" in wsproxy.error_response(exc)
         return

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import wsproxy
-from wsproxy import HandshakeError, find_head_end, parse_request_head
+from wsproxy import HttpError, find_head_end, parse_request_head
 
 CHROME_UPGRADE = (
     b"GET /websockify?token=vm1 HTTP/1.1\r\n"
@@ -119,7 +119,7 @@ def test_head_at_the_size_limit_is_accepted():
 
 def test_head_over_the_size_limit_is_431_before_it_ends():
     data = b"GET / HTTP/1.1\r\nX-Big: " + b"a" * wsproxy.MAX_HEAD_BYTES
-    with pytest.raises(HandshakeError) as info:
+    with pytest.raises(HttpError) as info:
         find_head_end(data)
     assert info.value.status == 431
 
@@ -132,7 +132,7 @@ def test_head_just_under_the_size_limit_is_still_waited_for():
 
 def test_oversized_head_given_whole_is_431():
     data = b"GET / HTTP/1.1\r\nX: " + b"a" * wsproxy.MAX_HEAD_BYTES + b"\r\n\r\n"
-    with pytest.raises(HandshakeError) as info:
+    with pytest.raises(HttpError) as info:
         parse_request_head(data)
     assert info.value.status == 431
 
@@ -143,7 +143,7 @@ def test_header_count_limit():
         return b"GET / HTTP/1.1\r\n" + lines + b"\r\n"
 
     assert len(parse_request_head(head_with(wsproxy.MAX_HEADERS)).headers) == wsproxy.MAX_HEADERS
-    with pytest.raises(HandshakeError) as info:
+    with pytest.raises(HttpError) as info:
         parse_request_head(head_with(wsproxy.MAX_HEADERS + 1))
     assert info.value.status == 431
 
@@ -226,7 +226,7 @@ def test_latin1_header_bytes_survive():
     (b"GET / HTTP/1.1\r\nX-A: 1\r\n\r\nX-B: 2\r\n\r\n", 400),  # blank line inside the head
 ])
 def test_malformed_heads(data, status):
-    with pytest.raises(HandshakeError) as info:
+    with pytest.raises(HttpError) as info:
         parse_request_head(data)
     assert info.value.status == status
     assert info.value.reason  # something to tell the client
@@ -238,7 +238,7 @@ def test_malformed_heads(data, status):
 ])
 def test_bare_line_feed_is_not_hidden_in_a_line(data):
     # A regex "$" matches before a final "\n"; such a line must still be refused.
-    with pytest.raises(HandshakeError) as info:
+    with pytest.raises(HttpError) as info:
         parse_request_head(data)
     assert info.value.status == 400
 
@@ -293,7 +293,7 @@ def test_http_response_given_headers_win():
 
 
 def test_error_response_carries_the_reason_and_headers():
-    error = HandshakeError(426, "speak version 13", [("Sec-WebSocket-Version", "13")])
+    error = HttpError(426, "speak version 13", [("Sec-WebSocket-Version", "13")])
     status, headers, body = parse_response(wsproxy.error_response(error))
     assert status.startswith("HTTP/1.1 426 ")
     assert headers["sec-websocket-version"] == "13"
@@ -310,12 +310,12 @@ _HEAD_ALPHABET = st.sampled_from([b"\r\n", b"\r", b"\n", b" ", b":", b"\t", b"\x
 def _check_only_handshake_errors(data):
     try:
         end = find_head_end(data)
-    except HandshakeError as exc:
+    except HttpError as exc:
         assert exc.status == 431
         return
     try:
         head = parse_request_head(data[:end] if end >= 0 else data)
-    except HandshakeError as exc:
+    except HttpError as exc:
         assert exc.status in (400, 431, 505)
         return
     assert head.target.startswith("/") or head.target == "*" or "://" in head.target
@@ -374,7 +374,7 @@ def test_leading_empty_lines_at_every_split_point(split):
 
 
 def test_leading_empty_lines_count_towards_the_size_limit():
-    with pytest.raises(HandshakeError) as info:
+    with pytest.raises(HttpError) as info:
         find_head_end(b"\r\n" * (wsproxy.MAX_HEAD_BYTES // 2 + 1))
     assert info.value.status == 431
 

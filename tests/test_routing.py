@@ -7,7 +7,7 @@ import base64
 import pytest
 
 import wsproxy
-from wsproxy import (ROUTE_ENDPOINT, ROUTE_FILE, ROUTE_WEBSOCKET, HandshakeError, Target, TokenEntry, authorize,
+from wsproxy import (ROUTE_ENDPOINT, ROUTE_FILE, ROUTE_WEBSOCKET, HttpError, Target, TokenEntry, authorize,
                      endpoint_reply, parse_request_head, requested_token, resolve_target, route)
 
 UPGRADE = [("Upgrade", "websocket"), ("Connection", "Upgrade"),
@@ -20,7 +20,7 @@ def head(target="/", headers=(), method="GET"):
 
 
 def status_of(call, *args):
-    with pytest.raises(HandshakeError) as info:
+    with pytest.raises(HttpError) as info:
         call(*args)
     return info.value.status
 
@@ -65,7 +65,7 @@ def test_basic_auth():
     authorize(head("/", _basic("alice:s3cret")), "BasicHTTPAuth", "alice:s3cret")
     for headers in ([], _basic("alice:wrong"), _basic("alice:s3cret!"), [("Authorization", "Basic !!!")],
                     [("Authorization", "Bearer alice:s3cret")]):
-        error = pytest.raises(HandshakeError, authorize, head("/", headers), "BasicHTTPAuth", "alice:s3cret").value
+        error = pytest.raises(HttpError, authorize, head("/", headers), "BasicHTTPAuth", "alice:s3cret").value
         assert error.status == 401 and error.headers[0][0] == "WWW-Authenticate"
 
 
@@ -101,7 +101,7 @@ def test_resolve_target():
     target, label = resolve_target(head("/websockify?token=vm1"), None, tokens)
     assert target == vm and label.endswith("(tokens.conf:3)") and "vm1" not in label
     assert status_of(resolve_target, head("/websockify"), None, tokens) == 404
-    error = pytest.raises(HandshakeError, resolve_target, head("/websockify?token=nosuchtoken"), None, tokens).value
+    error = pytest.raises(HttpError, resolve_target, head("/websockify?token=nosuchtoken"), None, tokens).value
     assert error.status == 404 and "unknown token" in error.reason and "nosuchtoken" not in error.reason
 
 

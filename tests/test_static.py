@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import wsproxy
-from wsproxy import HandshakeError, resolve_static_path
+from wsproxy import HttpError, resolve_static_path
 
 
 def build(base):
@@ -52,7 +52,7 @@ def root(tree):
 
 
 def refused(root, url_path):
-    with pytest.raises(HandshakeError) as info:
+    with pytest.raises(HttpError) as info:
         resolve_static_path(root, url_path)
     return info.value.status
 
@@ -133,7 +133,7 @@ def test_symlinked_index_file_out_of_the_root_is_not_served(tmp_path):
     for url_path in ["/", "/sub/", "/vnc.html", "/sub/index.html"]:
         try:
             path = resolve_static_path(root, url_path)
-        except HandshakeError as exc:
+        except HttpError as exc:
             assert exc.status == 404
         else:
             assert os.path.realpath(path) != outside, url_path
@@ -145,7 +145,7 @@ def test_double_slash_paths_never_leave_the_root(root, url_path):
     # Here such a path is only ever a path inside the root (or nothing).
     try:
         path = resolve_static_path(root, url_path)
-    except HandshakeError as exc:
+    except HttpError as exc:
         assert exc.status == 404
     else:
         assert path.startswith(root + os.sep)
@@ -232,7 +232,7 @@ def test_arbitrary_paths_never_resolve_outside_the_root(tree, url_path):
     root, outside = tree
     try:
         path = resolve_static_path(root, url_path)
-    except HandshakeError as exc:
+    except HttpError as exc:
         assert exc.status in (400, 404)
         return
     real = os.path.realpath(path)
