@@ -272,8 +272,7 @@ HTTP_REASONS = {
     101: "Switching Protocols", 200: "OK", 304: "Not Modified",
     400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
     405: "Method Not Allowed", 408: "Request Timeout", 426: "Upgrade Required",
-    431: "Request Header Fields Too Large", 500: "Internal Server Error",
-    502: "Bad Gateway", 503: "Service Unavailable", 505: "HTTP Version Not Supported",
+    431: "Request Header Fields Too Large", 502: "Bad Gateway", 505: "HTTP Version Not Supported",
 }
 
 # \Z, not $: "$" also matches before a final "\n", which would let a bare LF
@@ -335,15 +334,19 @@ def find_head_end(buffer: bytes) -> int:
     end = buffer.find(b"\r\n\r\n", start, MAX_HEAD_BYTES + 4)
     if end >= 0:
         return end + 4
-    if len(buffer) > MAX_HEAD_BYTES:
-        raise HttpError(431, "request head larger than %d bytes" % MAX_HEAD_BYTES)
+    _check_head_size(len(buffer))   # no blank line yet: all of it is head
     return -1
+
+
+def _check_head_size(size: int) -> None:
+    """431 for a head of ``size`` bytes (its final blank line not counted)."""
+    if size > MAX_HEAD_BYTES:
+        raise HttpError(431, "request head larger than %d bytes" % MAX_HEAD_BYTES)
 
 
 def parse_request_head(data: bytes) -> RequestHead:
     """Parse a complete request head (everything before the blank line)."""
-    if len(data) > MAX_HEAD_BYTES + 4:
-        raise HttpError(431, "request head larger than %d bytes" % MAX_HEAD_BYTES)
+    _check_head_size(len(data) - 4)
     # RFC 9112 2.2: a server SHOULD ignore empty lines before the request line.
     text = data.decode("latin-1").lstrip("\r\n")
     lines = text.split("\r\n")
@@ -1018,6 +1021,15 @@ class WebSocketSession:
 # ===========================================================================
 
 
+def bracket_host(host: str) -> str:
+    """An IPv6 address in brackets, as URLs and host:port strings write it."""
+    return "[%s]" % host if ":" in host else host
+
+
+def host_port(host: str, port: int) -> str:
+    return "%s:%d" % (bracket_host(host), port)
+
+
 class Target:
     """Where a connection goes: a TCP host and port, or a Unix socket.
 
@@ -1050,7 +1062,7 @@ class Target:
     def __str__(self) -> str:
         if self.unix_path:
             return "unix:" + self.unix_path
-        return "[%s]:%d" % (self.host, self.port) if ":" in self.host else "%s:%d" % (self.host, self.port)
+        return host_port(self.host, self.port)
 
 
 def parse_host_port(text: str, what: str = "address", need_host: bool = True) -> Tuple[str, int]:
@@ -2526,7 +2538,7 @@ def _format_address(address) -> str:
         host = address[0]
         if host.startswith("::ffff:"):
             host = host[7:]
-        return "[%s]:%d" % (host, address[1]) if ":" in host else "%s:%d" % (host, address[1])
+        return host_port(host, address[1])
     # A Unix socket client's path is chosen by a local user: escaped too.
     return loggable(str(address)) or "unix"
 
@@ -2709,12 +2721,6 @@ class Server:
             threads = list(self._threads)
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-
-    @property
-    def connection_count(self) -> int:
-        with self._threads_lock:
-            return len(self._threads)
-
 
 TLS_VERSIONS = {"tlsv1_2": "TLSv1_2", "tlsv1_3": "TLSv1_3"}
 
@@ -3641,9 +3647,7 @@ def banner(server: Server) -> List[str]:
                          config.listen_port, "the desktop" if config.target is not None else "a desktop whose token they know"))
     if config.unix_listen:
         return lines
-    host = config.listen_host or "localhost"
-    if ":" in host:
-        host = "[%s]" % host
+    host = bracket_host(config.listen_host or "localhost")
     base = "%s://%s:%d" % (scheme, host, config.listen_port)
     if server.web_root is None:
         lines.append("web files: none; WebSocket endpoint: %s://%s:%d/websockify"

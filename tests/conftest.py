@@ -36,11 +36,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def dead_port() -> int:
-    """A loopback port that refuses connections (nothing listens there)."""
-    return free_port()
-
-
 def recv_exact(sock: socket.socket, count: int) -> bytes:
     out = bytearray()
     while len(out) < count:

@@ -19,7 +19,7 @@ import pytest
 import websockets
 from websockets.sync.client import connect, unix_connect
 
-from conftest import dead_port, free_port, get_request, http_exchange, read_response, recv_until_eof
+from conftest import free_port, get_request, http_exchange, read_response, recv_until_eof
 
 
 def _echo(ws, payload=b"hello"):
@@ -209,7 +209,7 @@ def test_banner_fixed_target(start_proxy, echo_server, web_root):
 
 def test_banner_one_url_per_token(start_proxy, echo_server, web_root, tmp_path):
     tokens = tmp_path / "tokens.conf"
-    tokens.write_text("alpha: 127.0.0.1:%d\nbeta: 127.0.0.1:%d\n" % (echo_server.port, dead_port()))
+    tokens.write_text("alpha: 127.0.0.1:%d\nbeta: 127.0.0.1:%d\n" % (echo_server.port, free_port()))
     proxy = start_proxy("--web", str(web_root), "--token-source", str(tokens))
     out = proxy.wait_stdout("token=beta")
     opens = [line for line in out.splitlines() if line.startswith("Open ")]

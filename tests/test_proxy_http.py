@@ -17,7 +17,7 @@ import wsproto
 import wsproto.events as wse
 from wsproto.connection import ConnectionType
 
-from conftest import (dead_port, get_request, http_exchange, raw_websocket, read_close_code, read_response,
+from conftest import (free_port, get_request, http_exchange, raw_websocket, read_close_code, read_response,
                       upgrade_headers, wait_until, ws_frame)
 
 
@@ -83,9 +83,13 @@ def upgrade(proxy, path="/websockify", key=None, protocols=None, extra=(), versi
     return request(proxy, path, list(upgrade_headers(key, protocols)) + list(extra), version=version)
 
 
-def test_slowloris_started(slowloris):
+def test_others_are_served_while_a_slowloris_trickles(proxy, slowloris):
+    """Also starts the slowloris early, so its ~10 s overlap the other tests."""
     thread, _ = slowloris
-    assert thread.is_alive()
+    time.sleep(0.5)
+    response = request(proxy, "/vnc.html")
+    assert thread.is_alive(), "the slowloris client ended early"
+    assert response.status == 200
 
 
 # ---------------------------------------------------------------------------
@@ -257,7 +261,7 @@ def test_base64_only_is_400_with_clear_body(proxy):
 
 
 def test_fixed_dead_target_is_502(start_proxy):
-    port = dead_port()
+    port = free_port()
     proxy = start_proxy("--no-web", "127.0.0.1:%d" % port)
     with pytest.raises(websockets.exceptions.InvalidStatus) as info:
         connect(proxy.url(), open_timeout=5)
@@ -268,7 +272,7 @@ def test_fixed_dead_target_is_502(start_proxy):
 @pytest.fixture
 def token_proxy(start_proxy, echo_server, tmp_path, web_root):
     tokens = tmp_path / "tokens.conf"
-    tokens.write_text("good: 127.0.0.1:%d\ndead: 127.0.0.1:%d\n" % (echo_server.port, dead_port()))
+    tokens.write_text("good: 127.0.0.1:%d\ndead: 127.0.0.1:%d\n" % (echo_server.port, free_port()))
     proxy = start_proxy("--web", str(web_root), "--token-source", str(tokens))
     proxy.tokens = tokens
     return proxy
