@@ -168,35 +168,25 @@ MAX_TEXT_MESSAGE = 1024 * 1024
 # updates.  Each read that fills the buffer makes it 16 times bigger, up to
 # TARGET_CHUNK, so idle and chatty connections stay small.
 FIRST_READ = 4096
-# Bytes read from a busy target at once, and so the largest frame we send;
-# socat -b 1048576 reads as much.  Bulk screen updates flow this way.
-# tests/benchmark.py down, interleaved rounds: 1 MiB reads copied through
-# user space made 0.92x socat's MB/s where splice(2) through a 1 MiB pipe
-# made 0.77x (20 rounds; the copy won 15), 0.89x and 0.88x in a second run
-# (14 rounds), and 256 KiB reads were slower than both.  splice saved the
-# proxy 10% CPU per GB but its zero-copy pages reach the browser side cold
-# in the cache, whose recv then took 1.2x the CPU per GB; copying is also
-# one code path for every platform, Python version and TLS.
+# Bytes read from a busy target at once, and so the largest frame we send
+# (socat -b 1048576 reads as much).  Bulk screen updates flow this way; read
+# into one reused buffer and copied, which measured faster end to end than
+# splice(2) and is one code path everywhere (README, "Performance").
 TARGET_CHUNK = 1024 * 1024
 # At most this much is read from the target per wake-up (then poll), so
 # input from the client waits no longer behind bulk data.
 TARGET_BYTES_PER_WAKE = 4 * 1024 * 1024
 # A grown read buffer is given back after this many seconds without a
 # wake-up: a VNC session idles between bursts, and sessions that each once
-# drew a full screen would otherwise hold 1 MiB apiece (200 connections after
-# a 4 MiB burst each: 221 MB RSS, and 27 MB 3 s later with the release).  An
-# anonymous mmap instead of a bytearray would go back to the OS entirely, but
-# receiving into one took 1.3-1.5x the CPU per GB here.
+# drew a full screen would otherwise hold 1 MiB apiece.
 BUFFER_RELEASE_AFTER = 1.0
 # Bounds on what waits in the kernel on the way to the browser.  A VNC
 # client's input round trip (a key press and the screen's answer) queues
 # behind every update byte already buffered between target and browser, and
-# Linux autotunes these buffers to many megabytes (9.5 MB seen in a receive
-# queue).  The target is normally near (same host or LAN), so a 2 MiB
-# receive buffer costs no throughput there (it allows 40 MB/s even at 50 ms
-# round trip); towards the browser only the not-yet-sent backlog is bounded,
-# which does not limit the TCP window.  tests/benchmark.py "mixed", 4
-# interleaved rounds: input p99 1.75x -> 0.99x socat's, down MB/s unchanged.
+# Linux autotunes these buffers to many megabytes.  The target is normally
+# near (same host or LAN), so 2 MiB of receive buffer costs no throughput
+# there; towards the browser only the not-yet-sent backlog is bounded, which
+# does not limit the TCP window.
 TARGET_RCVBUF = 2 * 1024 * 1024
 CLIENT_NOTSENT_LOWAT = 1024 * 1024
 # Bytes read from the client at once (input events: small).  With
@@ -380,7 +370,7 @@ def parse_request_head(data: bytes) -> RequestHead:
 def query_param(query: str, name: str) -> Optional[str]:
     """First value of ``name`` in a query string, or None."""
     try:
-        import urllib.parse  # lazily: 3 ms of start-up (it pulls in ipaddress)
+        import urllib.parse  # lazily: it costs start-up time (it pulls in ipaddress)
         values = urllib.parse.parse_qs(query, keep_blank_values=True, errors="strict").get(name)
     except (UnicodeDecodeError, ValueError):
         return None
@@ -1261,7 +1251,7 @@ def resolve_static_path(web_root: str, url_path: str) -> str:
     CVE-2021-3654 let websockify send users elsewhere).
     """
     try:
-        import urllib.parse  # lazily: 3 ms of start-up (it pulls in ipaddress)
+        import urllib.parse  # lazily: it costs start-up time (it pulls in ipaddress)
         decoded = urllib.parse.unquote(url_path, errors="strict")
     except UnicodeDecodeError:
         raise HttpError(400, "path is not valid UTF-8") from None
@@ -1456,7 +1446,7 @@ def _cookie(head: RequestHead, name: str) -> Optional[str]:
         for part in header.split(";"):
             key, _, value = part.strip().partition("=")
             if key == name:
-                import urllib.parse  # lazily: 3 ms of start-up (it pulls in ipaddress)
+                import urllib.parse  # lazily: it costs start-up time (it pulls in ipaddress)
                 return urllib.parse.unquote(value)
     return None
 
@@ -3661,7 +3651,7 @@ def banner(server: Server) -> List[str]:
     else:
         if not names:
             lines.append("the token source has no tokens yet; add 'NAME: host:port' lines")
-        import urllib.parse  # lazily: 3 ms of start-up (it pulls in ipaddress)
+        import urllib.parse  # lazily: it costs start-up time (it pulls in ipaddress)
         for name in names[:BANNER_MAX_URLS]:
             lines.append("Open %s/vnc.html?path=%s" % (base, urllib.parse.quote("websockify?token=" + name, safe="/=?")))
         if len(names) > BANNER_MAX_URLS:
