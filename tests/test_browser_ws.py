@@ -10,10 +10,12 @@ width*height*4 pixel bytes comes back.
 import functools
 import http.server
 import os
+import socket
 import threading
 import time
 
 import realpeers
+from conftest import get_request, raw_websocket, read_response, read_ws_frame, ws_frame
 
 # Runs inside the browser: a minimal RFB 3.8 client over a WebSocket.
 RFB_SCRIPT = r"""
@@ -203,3 +205,44 @@ def test_a_page_on_another_origin_cannot_make_the_proxy_connect(tmp_path):
         attacker.shutdown()
         attacker.server_close()
         target.close()
+
+
+def test_health_checks_do_not_cost_the_user_their_vnc_server(tmp_path):
+    """A plain GET of the WebSocket path (curl, a load balancer's health check,
+    the page's own probe) must not connect to the target: TigerVNC counts each
+    such connection as a failed login and blacklists the address after a few."""
+    with realpeers.xvnc(security="VncAuth", password="s3cret") as (_, vnc_port):
+        tokens = tmp_path / "tokens.conf"
+        tokens.write_text("vm: 127.0.0.1:%d\n" % vnc_port)
+        with realpeers.proxy("--token-plugin", "TokenFile", "--token-source", str(tokens)) as wsp:
+            for _ in range(20):
+                with socket.create_connection(("127.0.0.1", wsp.port), timeout=5) as probe:
+                    probe.sendall(get_request("/websockify?token=vm"))
+                    assert read_response(probe).status == 426
+            sock, buf = raw_websocket(wsp.port, "/websockify?token=vm")
+            rfb = _RfbOverWebSocket(sock, buf)
+            try:
+                assert rfb.read(12) == b"RFB 003.008\n"
+                sock.sendall(ws_frame(0x2, b"RFB 003.008\n"))
+                count = rfb.read(1)[0]
+                assert count != 0, "Xvnc refused us: %r" % rfb.read(4)
+                assert 2 in rfb.read(count)      # VncAuth offered: the server still takes us
+            finally:
+                sock.close()
+
+
+class _RfbOverWebSocket:
+    """The server's RFB bytes, out of the binary frames that carry them."""
+
+    def __init__(self, sock, buf):
+        self.sock, self.buf, self.pending = sock, buf, bytearray()
+        sock.settimeout(5)
+
+    def read(self, count):
+        while len(self.pending) < count:
+            _, opcode, payload = read_ws_frame(self.sock, self.buf)
+            assert opcode == 0x2, opcode
+            self.pending += payload
+        out = bytes(self.pending[:count])
+        del self.pending[:count]
+        return out
