@@ -2715,6 +2715,33 @@ class Server:
 TLS_VERSIONS = {"tlsv1_2": "TLSv1_2", "tlsv1_3": "TLSv1_3"}
 
 
+def _read_head_of(path: str) -> str:
+    """The first 1 MiB of a PEM file as text ("" if unreadable): enough to
+    tell what it holds, bounded whatever the path names."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(1 << 20).decode("latin-1")
+    except OSError:
+        return ""
+
+
+def describe_pem_problem(cert_text: str, key_text: Optional[str]) -> Optional[str]:
+    """Why --cert (and --key) could not be loaded, in words a person can act
+    on; None when the files look right (then the ssl module's reason stands)."""
+    has_key = lambda text: re.search(r"-----BEGIN [A-Z ]*PRIVATE KEY-----", text) is not None  # noqa: E731
+    if "-----BEGIN CERTIFICATE-----" not in cert_text:
+        return "the --cert file holds no PEM certificate (no -----BEGIN CERTIFICATE----- line)"
+    if key_text is None and not has_key(cert_text):
+        return ("the --cert file holds a certificate but no private key: "
+                "add --key KEYFILE, or append the key to the certificate file")
+    key_source = cert_text if key_text is None else key_text
+    if not has_key(key_source):
+        return "the --key file holds no PEM private key (no -----BEGIN ... PRIVATE KEY----- line)"
+    if "ENCRYPTED" in key_source:
+        return "the private key is encrypted with a passphrase; decrypt it first (openssl pkey -in KEY -out KEY)"
+    return None
+
+
 def make_tls_context(config: Config):
     """The server-side SSLContext for --cert/--key, TLS 1.2 or newer."""
     ssl = _ssl()
@@ -2723,9 +2750,16 @@ def make_tls_context(config: Config):
     try:
         context.load_cert_chain(config.cert, config.key or None)
     except OSError as exc:  # ssl.SSLError is an OSError
+        problem = None
+        if not isinstance(exc, ssl.SSLError):
+            problem = exc.strerror
+        else:
+            problem = describe_pem_problem(_read_head_of(config.cert), _read_head_of(config.key) if config.key else None)
+            if problem is None and getattr(exc, "reason", "") == "KEY_VALUES_MISMATCH":
+                problem = "the private key does not belong to the certificate (another key pair's?)"
         raise ConfigError("cannot load --cert %s%s: %s" % (
             config.cert, " --key " + config.key if config.key else "",
-            getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc)) from None
+            problem or getattr(exc, "reason", None) or exc)) from None
     if config.ssl_ciphers:
         try:
             context.set_ciphers(config.ssl_ciphers)

@@ -353,3 +353,71 @@ def test_banner_warns_when_public_without_tls_or_auth(tmp_path):
     many = banner("127.0.0.1:%d" % free_port(), "--token-plugin", "TokenFile", "--token-source", str(tokens))
     assert "targets: 25 tokens from %s (reloaded on change)" % tokens in many
     assert many.count("Open http://") == 20 and "... and 5 more tokens" in many
+
+
+# ---------------------------------------------------------------------------
+# the README's TLS recipe, and what a wrong --cert/--key is told
+# ---------------------------------------------------------------------------
+
+
+def _readme_openssl_line():
+    from conftest import ROOT
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+        lines = [line.strip() for line in handle if line.strip().startswith("openssl req -x509")]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_readme_certificate_recipe_works_with_curl_for_localhost(tmp_path):
+    import shlex
+    import sys
+    from conftest import WSPROXY_PY
+    import realpeers
+    realpeers.require_tool("openssl")
+    curl = realpeers.require_tool("curl")
+    subprocess.run(shlex.split(_readme_openssl_line()), cwd=str(tmp_path), check=True, capture_output=True)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, WSPROXY_PY, "--cert", "server.pem", "--key", "key.pem",
+                             "127.0.0.1:%d" % port, "127.0.0.1:9"], cwd=str(tmp_path),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        realpeers.wait_for_port(port, proc=proc)
+        out = subprocess.run([curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", "server.pem",
+                              "https://localhost:%d/vnc.html" % port], cwd=str(tmp_path),
+                             capture_output=True, text=True, timeout=20)
+    finally:
+        realpeers.stop(proc)
+    assert out.stdout == "200", out.stderr
+
+
+def _pair(directory, name):
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key",
+                    "-out", name + ".pem", "-days", "1", "-subj", "/CN=localhost"],
+                   cwd=str(directory), check=True, capture_output=True)
+    return str(directory / (name + ".pem")), str(directory / (name + ".key"))
+
+
+def test_a_wrong_cert_or_key_is_explained(tmp_path):
+    import sys
+    from conftest import WSPROXY_PY
+    import realpeers
+    realpeers.require_tool("openssl")
+    cert, key = _pair(tmp_path, "a")
+    _, other_key = _pair(tmp_path, "b")
+    (tmp_path / "notpem.pem").write_text("hello\n")
+
+    def error(*args):
+        out = subprocess.run([sys.executable, WSPROXY_PY] + list(args) + ["127.0.0.1:%d" % free_port(), "127.0.0.1:9"],
+                             capture_output=True, text=True, timeout=20)
+        assert out.returncode != 0
+        return out.stderr
+    assert "holds a certificate but no private key: add --key KEYFILE" in error("--cert", cert)
+    assert "holds no PEM certificate" in error("--cert", str(tmp_path / "notpem.pem"))
+    assert "does not belong to the certificate" in error("--cert", cert, "--key", other_key)
+    assert "holds no PEM private key" in error("--cert", cert, "--key", cert)
+    # Certificate and key in one file need no --key.
+    combined = tmp_path / "combined.pem"
+    combined.write_text(open(cert).read() + open(key).read())
+    out = subprocess.run([sys.executable, WSPROXY_PY, "--cert", str(combined), "--timeout", "0.2",
+                          "127.0.0.1:%d" % free_port(), "127.0.0.1:9"], capture_output=True, text=True, timeout=20)
+    assert out.returncode == 0 and "TLS: on" in out.stdout, out.stdout + out.stderr
