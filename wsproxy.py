@@ -18,7 +18,7 @@ The command line follows websockify's, so ``websockify ARGS`` becomes
 
 Map of this file (the same numbers appear as banners below):
 
-     1. Imports, version, constants and limits
+     1. Imports, version, constants and limits; run_from_bytecode()
      2. Errors: each carries what to send back
      3. HTTP request head: pure parse, bounded size
      4. WebSocket handshake: pure accept key, version, subprotocol
@@ -51,64 +51,65 @@ Design rules:
 import os
 import sys
 
-# Run as a script, wsproxy re-executes itself first, before the imports below
-# (they would be wasted): CPython keeps a script's syntax tree alive for as
-# long as the script runs, about 6 MB for this file, a third of an idle
-# proxy, while code run from bytecode has none.  So ``python3 wsproxy.py
-# ARGS`` becomes ``python3 -S -c _BYTECODE_BOOTSTRAP FD /path/wsproxy.py
-# ARGS`` in the same process (same PID, descriptors and environment).  FD is
-# a memfd holding this script's code object, already compiled (marshal), so
-# the file is not compiled twice even where no .pyc can be written (a
-# read-only directory, PYTHONDONTWRITEBYTECODE): 37 ms here.  Without
-# memfd_create (not Linux) FD is "-" and the bootstrap imports the file,
-# using a cached .pyc if there is one.  -S: wsproxy needs nothing from
-# site-packages, so the proxy imports the standard library only.  Not done
-# off CPython or POSIX, nor under a debugger, profiler or tracer.  The
-# bootstrap drops "-c"'s "" (the working directory) from sys.path before
-# importing anything, so that a module there cannot shadow the standard
-# library, and closes FD before running anything.
-_BYTECODE_BOOTSTRAP = (
-    "import sys; sys.path[:1] = [p for p in sys.path[:1] if p]; "
-    "m = type(sys)('wsproxy'); m.__file__ = sys.argv[2]; sys.modules['wsproxy'] = m\n"
-    "if sys.argv[1] == '-':\n"
-    " from importlib.machinery import SourceFileLoader; SourceFileLoader('wsproxy', sys.argv[2]).exec_module(m)\n"
-    "else:\n"
-    " import marshal, os; f = os.fdopen(int(sys.argv[1]), 'rb'); c = marshal.loads(f.read()); f.close()\n"
-    " exec(c, m.__dict__)\n"
-    "sys.argv[:3] = sys.argv[2:3]; sys.exit(m.main())"
-)
 
-if (__name__ == "__main__" and sys.implementation.name == "cpython" and os.name == "posix"
-        and sys.executable and os.path.isfile(globals().get("__file__") or "")
-        and not sys.flags.inspect and sys.gettrace() is None and sys.getprofile() is None):
-    # The interpreter options this process got, for the next one (not via
-    # subprocess, whose import alone costs 16 ms).
-    _flags = ["-" + letter * getattr(sys.flags, name) for name, letter in (
-        ("optimize", "O"), ("dont_write_bytecode", "B"), ("ignore_environment", "E"),
-        ("no_user_site", "s"), ("isolated", "I"), ("bytes_warning", "b")) if getattr(sys.flags, name)]
-    _flags += ["-W" + option for option in sys.warnoptions]
-    _flags += ["-X" + (key if value is True else "%s=%s" % (key, value)) for key, value in sys._xoptions.items()]
-    _code_fd = "-"
-    try:
-        import marshal
-        _code = memoryview(marshal.dumps(sys._getframe().f_code))   # this module's code object
-        _fd = os.memfd_create("wsproxy-code", 0)     # no MFD_CLOEXEC: it must survive exec
+def run_from_bytecode() -> None:
+    """Run as a script, go on from the cached bytecode in the same process.
+
+    CPython keeps a script's syntax tree for as long as the script runs,
+    about 7 MB for this file (a third of an idle proxy), and code loaded from
+    a .pyc has none.  So ``python3 [OPTIONS] wsproxy.py ARGS`` executes
+    ``python3 [OPTIONS] __pycache__/wsproxy.cpython-3X.pyc ARGS`` in its
+    place: the same PID, descriptors, environment and interpreter options
+    (sys.orig_argv), still ``__main__``.  That .pyc is the one ``import
+    wsproxy`` uses, written here as an import would (when missing or stale,
+    unless bytecode writing is off).  Where there is none (a read-only
+    directory, PYTHONDONTWRITEBYTECODE), before Python 3.10, off CPython or
+    POSIX, or under a debugger, profiler or tracer the script runs on.
+    Called before the imports below, which the exec would waste.
+    """
+    global __file__
+    if __name__ != "__main__" or sys.implementation.name != "cpython" or os.name != "posix":
+        return
+    path = str(globals().get("__file__"))
+    if path.endswith(".pyc"):    # the exec'd process: the script's own name again
+        from importlib.util import source_from_cache
         try:
-            while _code:
-                _code = _code[os.write(_fd, _code):]
-            os.lseek(_fd, 0, os.SEEK_SET)
-            _code_fd = str(_fd)
-        finally:
-            if _code_fd == "-":
-                os.close(_fd)
-    except (AttributeError, OSError, ValueError):
-        pass  # no memfd here: the bootstrap imports the file instead
+            __file__ = sys.argv[0] = source_from_cache(path)
+        except ValueError:       # a .pyc outside __pycache__, run by hand
+            pass
+        return
+    command = getattr(sys, "orig_argv", [])    # 3.10+: the interpreter, its options, then sys.argv
+    options = command[1:len(command) - len(sys.argv)]
+    if (not path.endswith(".py") or command[len(options) + 1:] != sys.argv
+            or not sys.executable or sys.flags.inspect or sys.gettrace() or sys.getprofile()):
+        return
+    from importlib.machinery import SourceFileLoader
+    from importlib.util import MAGIC_NUMBER, cache_from_source
+
+    def cached_header() -> bytes:
+        try:
+            with open(pyc, "rb") as handle:
+                return handle.read(16)
+        except OSError:
+            return b""
+
     try:
-        os.execv(sys.executable, [sys.executable] + _flags + [
-            "-S", "-c", _BYTECODE_BOOTSTRAP, _code_fd, os.path.abspath(__file__)] + sys.argv[1:])
-    except OSError:
-        if _code_fd != "-":       # no interpreter to exec (embedded Python): run as we are
-            os.close(int(_code_fd))
+        source = os.path.abspath(path)
+        pyc = cache_from_source(source)
+        st = os.stat(source)
+        # What importlib writes for this source: magic, flags 0 (validated by
+        # timestamp), then the source's mtime and size, each 32 bits.
+        header = MAGIC_NUMBER + b"".join((n & 0xFFFFFFFF).to_bytes(4, "little")
+                                         for n in (0, int(st.st_mtime), st.st_size))
+        if cached_header() != header and not sys.dont_write_bytecode:
+            SourceFileLoader("wsproxy", source).get_code("wsproxy")   # compiles and caches
+        if cached_header() == header:
+            os.execv(sys.executable, [sys.executable] + options + [pyc] + sys.argv[1:])
+    except (ImportError, OSError):
+        pass  # no bytecode to run, or no interpreter to exec (embedded Python): run on
+
+
+run_from_bytecode()
 
 import argparse
 import base64
