@@ -1951,46 +1951,6 @@ class Relay:
 # ===========================================================================
 
 
-class Config:
-    """Everything the server needs, from the command line (section 13).
-
-    The class attributes are the defaults; parse_args() sets what differs on
-    the instance.  (A plain class: dataclasses would pull in inspect and
-    about 2 MB with it.)
-    """
-
-    listen_host: str = ""
-    listen_port: int = DEFAULT_PORT
-    unix_listen: str = ""
-    target: Optional[Target] = None
-    token_source: str = ""
-    token_plugin: str = ""
-    host_token: bool = False
-    web: Optional[str] = None
-    cert: str = ""
-    key: str = ""
-    ssl_only: bool = False
-    ssl_version: str = "tlsv1_2"
-    ssl_ciphers: str = ""
-    ssl_target: bool = False
-    auth_plugin: str = ""
-    auth_source: str = ""
-    web_auth: bool = False
-    heartbeat: float = DEFAULT_HEARTBEAT
-    idle_timeout: float = 0
-    timeout: float = 0
-    max_message_size: int = DEFAULT_MAX_MESSAGE
-    trusted_proxies: Sequence[str] = ()
-    verbose: bool = False
-    log_file: str = ""
-    syslog: bool = False
-    daemon: bool = False
-    demo: bool = False   # target is the built-in demo desktop (section 12), set by main()
-
-    def __repr__(self) -> str:
-        return "Config(%s)" % ", ".join("%s=%r" % item for item in sorted(vars(self).items()))
-
-
 class RecentFailures:
     """Why the last upgrade to each target failed, for a little while.
 
@@ -2381,7 +2341,7 @@ def _format_address(address) -> str:
 class Server:
     """Listening sockets plus one thread per accepted connection."""
 
-    def __init__(self, config: Config):
+    def __init__(self, config: "Config"):
         self.config = config
         self.listeners = []          # type: List[socket.socket]
         self.stopping = False
@@ -2407,9 +2367,7 @@ class Server:
             self.web_root = os.path.realpath(config.web)
         if config.cert:
             self.tls_context = make_tls_context(config)
-        for item in config.trusted_proxies:
-            import ipaddress  # only with --trusted-proxy
-            self.trusted_networks.append(ipaddress.ip_network(item, strict=False))
+        self.trusted_networks = list(config.trusted_proxies)
 
     def bind(self) -> None:
         config = self.config
@@ -2561,7 +2519,7 @@ class Server:
 TLS_VERSIONS = {"tlsv1_2": "TLSv1_2", "tlsv1_3": "TLSv1_3"}
 
 
-def make_tls_context(config: Config):
+def make_tls_context(config: "Config"):
     """The server-side SSLContext for --cert/--key, TLS 1.2 or newer."""
     ssl = _ssl()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -3182,55 +3140,116 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Config:
+    """Everything the server needs, from the command line.
+
+    The class attributes are the defaults; parse_args() sets what differs on
+    the instance.  (A plain class: dataclasses would pull in inspect and
+    about 2 MB with it.)
+    """
+
+    listen_host: str = ""
+    listen_port: int = DEFAULT_PORT
+    unix_listen: str = ""
+    target: Optional[Target] = None
+    token_source: str = ""
+    token_plugin: str = ""
+    host_token: bool = False
+    web: Optional[str] = None
+    cert: str = ""
+    key: str = ""
+    ssl_only: bool = False
+    ssl_version: str = "tlsv1_2"
+    ssl_ciphers: str = ""
+    ssl_target: bool = False
+    auth_plugin: str = ""
+    auth_source: str = ""
+    web_auth: bool = False
+    heartbeat: float = DEFAULT_HEARTBEAT
+    idle_timeout: float = 0
+    timeout: float = 0
+    max_message_size: int = DEFAULT_MAX_MESSAGE
+    trusted_proxies: Sequence = ()   # ipaddress networks whose X-Forwarded-For is believed
+    verbose: bool = False
+    log_file: str = ""
+    syslog: bool = False
+    daemon: bool = False
+    demo: bool = False   # target is the built-in demo desktop (section 12), set by main()
+
+    def __repr__(self) -> str:
+        return "Config(%s)" % ", ".join("%s=%r" % item for item in sorted(vars(self).items()))
+
+
 def parse_args(argv: Sequence[str]) -> Config:
-    """Command line to Config.  Raises ConfigError with one clear sentence."""
-    parser = build_parser()
-    args = parser.parse_args(list(argv))
+    """Command line to Config.  Raises ConfigError with one clear sentence.
+
+    One function per group of build_parser's options.
+    """
+    args = build_parser().parse_args(list(argv))
     config = Config()
+    _process_options(args, config)   # first, so that --record is refused before any other mistake
+    target_text = _listen_options(args, config)
+    _target_options(args, config, target_text)
+    _web_options(args, config)
+    _tls_options(args, config)
+    _auth_options(args, config)
+    _connection_options(args, config)
+    return config
+
+
+def _host_port(text: str, what: str, need_host: bool = True) -> Tuple[str, int]:
+    try:
+        return parse_host_port(text, what, need_host=need_host)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _listen_options(args, config: Config) -> Optional[str]:
+    """Where to listen: --listen, --unix-listen, --demo PORT or the first
+    address.  Returns the target's text (--vnc or the other address), if any."""
     positional = list(args.positional)
     if len(positional) > 2:
         raise ConfigError("too many addresses: expected [source_addr:]port [target_host:port]")
-    if args.listen and args.unix_listen:
-        raise ConfigError("choose either --listen or --unix-listen")
-    if args.demo:   # --demo [HOST:]PORT is the listen address
-        if args.listen or args.unix_listen:
-            raise ConfigError("give the listen address once: --demo [HOST:]PORT or --listen, not both")
-        args.listen = args.demo
-    elif args.demo is not None and not (args.listen or args.unix_listen or positional):
-        args.listen = str(DEFAULT_PORT)
-    # Positional order is websockify's: the listen address first, unless it
-    # was given by option, then the target.
-    if not (args.listen or args.unix_listen) and positional:
-        listen = positional.pop(0)
-    else:
-        listen = args.listen
+    listen = _listen_text(args, positional)
     if positional and args.vnc:
         raise ConfigError("give the target either with --vnc or positionally, not both")
     if len(positional) > 1:
         raise ConfigError("too many addresses: the listen address is already given by option")
     target_text = args.vnc or (positional[0] if positional else None)
-    if args.record:
-        raise ConfigError("--record is not yet supported by wsproxy")
     if args.unix_listen:
         if not hasattr(socket, "AF_UNIX"):
             raise ConfigError("--unix-listen needs Unix sockets, which this platform lacks")
         config.unix_listen = args.unix_listen
-    elif listen is None and args.vnc and not positional:
+        return target_text
+    if listen is None and args.vnc:
         listen = str(DEFAULT_PORT)  # novnc_proxy's default: --vnc alone listens on 6080
     elif listen is None:
         raise ConfigError("missing listen port: e.g. 'wsproxy.py 6080 localhost:5901'")
-    if listen is not None:
-        try:
-            config.listen_host, config.listen_port = parse_host_port(listen, "listen address", need_host=False)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+    config.listen_host, config.listen_port = _host_port(listen, "listen address", need_host=False)
+    return target_text
 
-    token_source = args.token_source or args.target_config
-    plugin = args.token_plugin or ("TokenFile" if token_source else "")
-    if plugin and plugin not in TOKEN_PLUGINS:
-        raise ConfigError("unsupported --token-plugin %r: supported are %s" % (plugin, ", ".join(TOKEN_PLUGINS)))
-    if plugin and not token_source:
-        raise ConfigError("--token-plugin %s needs --token-source PATH" % plugin)
+
+def _listen_text(args, positional: List[str]) -> Optional[str]:
+    """The listen address as given, taken off ``positional`` if it is there:
+    websockify's order is the listen address first, unless an option gave it."""
+    if args.listen and args.unix_listen:
+        raise ConfigError("choose either --listen or --unix-listen")
+    listen = args.listen
+    if args.demo:   # --demo [HOST:]PORT is the listen address
+        if args.listen or args.unix_listen:
+            raise ConfigError("give the listen address once: --demo [HOST:]PORT or --listen, not both")
+        listen = args.demo
+    elif args.demo is not None and not (args.listen or args.unix_listen or positional):
+        listen = str(DEFAULT_PORT)
+    if not (listen or args.unix_listen) and positional:
+        listen = positional.pop(0)
+    return listen
+
+
+def _target_options(args, config: Config, target_text: Optional[str]) -> None:
+    """One kind of target: host:port (--vnc or the second address),
+    --unix-target, a token source, or --demo."""
+    token_source, plugin = _token_options(args)
     targets_given = sum(bool(x) for x in (target_text, args.unix_target, token_source))
     if args.demo is not None and (targets_given or args.host_token or args.ssl_target):
         raise ConfigError("--demo is its own target, so it takes no other target, token source or --ssl-target")
@@ -3240,10 +3259,7 @@ def parse_args(argv: Sequence[str]) -> Config:
     if targets_given > 1:
         raise ConfigError("choose one kind of target: a fixed target, --unix-target, or a token source")
     if target_text:
-        try:
-            host, port = parse_host_port(target_text, "target")
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+        host, port = _host_port(target_text, "target")
         config.target = Target(host.strip("[]"), port)
     elif args.unix_target:
         if not hasattr(socket, "AF_UNIX"):
@@ -3257,6 +3273,20 @@ def parse_args(argv: Sequence[str]) -> Config:
         raise ConfigError("--host-token needs a token source (--token-source)")
     config.host_token = args.host_token
 
+
+def _token_options(args) -> Tuple[str, str]:
+    """The token source and plugin (--target-config is the legacy spelling
+    of --token-plugin TokenFile --token-source PATH)."""
+    token_source = args.token_source or args.target_config or ""
+    plugin = args.token_plugin or ("TokenFile" if token_source else "")
+    if plugin and plugin not in TOKEN_PLUGINS:
+        raise ConfigError("unsupported --token-plugin %r: supported are %s" % (plugin, ", ".join(TOKEN_PLUGINS)))
+    if plugin and not token_source:
+        raise ConfigError("--token-plugin %s needs --token-source PATH" % plugin)
+    return token_source, plugin
+
+
+def _web_options(args, config: Config) -> None:
     if args.no_web:
         config.web = None
     elif args.web:
@@ -3267,6 +3297,8 @@ def parse_args(argv: Sequence[str]) -> Config:
         default = os.path.join(os.path.dirname(os.path.abspath(__file__)), "web")
         config.web = default if os.path.isdir(default) else None
 
+
+def _tls_options(args, config: Config) -> None:
     if args.key and not args.cert:
         raise ConfigError("--key needs --cert")
     if args.ssl_only and not args.cert:
@@ -3277,6 +3309,8 @@ def parse_args(argv: Sequence[str]) -> Config:
     config.ssl_only, config.ssl_version = args.ssl_only, args.ssl_version
     config.ssl_ciphers, config.ssl_target = args.ssl_ciphers or "", args.ssl_target
 
+
+def _auth_options(args, config: Config) -> None:
     if args.auth_plugin:
         if args.auth_plugin not in AUTH_PLUGINS:
             raise ConfigError("unsupported --auth-plugin %r: supported are %s" % (args.auth_plugin, ", ".join(AUTH_PLUGINS)))
@@ -3288,14 +3322,18 @@ def parse_args(argv: Sequence[str]) -> Config:
         raise ConfigError("--auth-source and --web-auth need --auth-plugin")
     config.auth_plugin, config.auth_source = args.auth_plugin or "", args.auth_source or ""
     config.web_auth = args.web_auth
-    for item in args.trusted_proxy:
-        import ipaddress  # only with --trusted-proxy
-        try:
-            ipaddress.ip_network(item, strict=False)
-        except ValueError:
-            raise ConfigError("--trusted-proxy %r is not an address or network" % item) from None
-    config.trusted_proxies = list(args.trusted_proxy)
+    if args.trusted_proxy:
+        import ipaddress  # only with --trusted-proxy (start-up time)
+        networks = []
+        for item in args.trusted_proxy:
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ConfigError("--trusted-proxy %r is not an address or network" % item) from None
+        config.trusted_proxies = networks
 
+
+def _connection_options(args, config: Config) -> None:
     for name in ("heartbeat", "idle_timeout", "timeout"):
         if not getattr(args, name) >= 0:   # also refuses nan, which compares false to every deadline
             raise ConfigError("--%s must be a number of seconds, not negative" % name.replace("_", "-"))
@@ -3304,10 +3342,13 @@ def parse_args(argv: Sequence[str]) -> Config:
     config.heartbeat, config.idle_timeout, config.timeout = args.heartbeat, args.idle_timeout, args.timeout
     config.max_message_size = args.max_message_size
 
+
+def _process_options(args, config: Config) -> None:
+    if args.record:
+        raise ConfigError("--record is not yet supported by wsproxy")
     if args.daemon and (os.name != "posix" or not hasattr(os, "fork")):
         raise ConfigError("--daemon needs a POSIX system; use a service manager here")
     config.verbose, config.log_file, config.syslog, config.daemon = args.verbose, args.log_file or "", args.syslog, args.daemon
-    return config
 
 
 def setup_logging(config: Config) -> None:

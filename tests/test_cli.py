@@ -1,4 +1,4 @@
-"""Section 12: websockify command lines to Config, and the errors people see."""
+"""Section 13: websockify command lines to Config, the errors people see, and how the script starts."""
 
 import contextlib
 import io
@@ -163,7 +163,10 @@ def test_access_control_and_limits():
                          "--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "::1",
                          "--max-message-size", "1024", "6080", "h:1"])
     assert (config.auth_plugin, config.auth_source, config.web_auth) == ("BasicHTTPAuth", "user:pa:ss", True)
-    assert config.trusted_proxies == ["10.0.0.0/8", "::1"]
+    # Parsed once, here: the server gets the networks (host bits of a network are dropped).
+    assert [str(network) for network in config.trusted_proxies] == ["10.0.0.0/8", "::1/128"]
+    assert [str(network) for network in parse_args(["--trusted-proxy", "10.1.2.3/8", "6080", "h:1"])
+            .trusted_proxies] == ["10.0.0.0/8"]
     assert config.max_message_size == 1024
     config = parse_args(["--auth-plugin", "ExpectOrigin", "--auth-source", "https://a https://b", "6080", "h:1"])
     assert config.auth_plugin == "ExpectOrigin"
