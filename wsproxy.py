@@ -3183,9 +3183,10 @@ class Config:
 def parse_args(argv: Sequence[str]) -> Config:
     """Command line to Config.  Raises ConfigError with one clear sentence.
 
-    One function per group of build_parser's options.
+    Options may come before, between or after the addresses, as websockify's
+    optparse allows.  One function per group of build_parser's options.
     """
-    args = build_parser().parse_args(list(argv))
+    args = build_parser().parse_intermixed_args(list(argv))
     config = Config()
     _process_options(args, config)   # first, so that --record is refused before any other mistake
     target_text = _listen_options(args, config)

@@ -102,6 +102,16 @@ def test_options_may_follow_the_addresses():
     assert config.heartbeat == 30 and config.idle_timeout == 600 and config.verbose
 
 
+@pytest.mark.parametrize("argv", [
+    ["6080", "--web", "{web}", "localhost:5901"],                 # websockify's optparse takes these
+    ["127.0.0.1:6080", "--web", "{web}", "127.0.0.1:5901"],
+    ["6080", "-v", "localhost:5901", "--web", "{web}"],
+])
+def test_options_may_sit_between_the_addresses(files, argv):
+    config = parse_args(fill(argv, files))
+    assert config.listen_port == 6080 and config.target.port == 5901 and config.web == files["web"]
+
+
 @pytest.mark.parametrize("argv, plugin", [
     (["--token-plugin", "TokenFile", "--token-source", "{tokens}", "6080"], "TokenFile"),
     (["--token-plugin", "ReadOnlyTokenFile", "--token-source", "{tokens}", "6080"], "ReadOnlyTokenFile"),
