@@ -58,25 +58,24 @@ def run_from_bytecode() -> None:
     CPython keeps a script's syntax tree for as long as the script runs,
     about 7 MB for this file (a third of an idle proxy), and code loaded from
     a .pyc has none.  So ``python3 [OPTIONS] wsproxy.py ARGS`` executes
-    ``python3 [OPTIONS] __pycache__/wsproxy.cpython-3X.pyc ARGS`` in its
-    place: the same PID, descriptors, environment and interpreter options
-    (sys.orig_argv), still ``__main__``.  That .pyc is the one ``import
-    wsproxy`` uses, written here as an import would (when missing or stale,
-    unless bytecode writing is off).  Where there is none (a read-only
+    ``python3 [OPTIONS] /path/__pycache__/wsproxy.cpython-3X.pyc
+    /path/wsproxy.py ARGS`` in its place: the same PID, descriptors,
+    environment and interpreter options (sys.orig_argv), still ``__main__``,
+    and ``ps`` and ``pgrep -f wsproxy.py`` see the script and its arguments.
+    That .pyc is the one ``import wsproxy`` uses, written here as an import
+    would when it is missing or stale.  Where there is none (a read-only
     directory, PYTHONDONTWRITEBYTECODE), before Python 3.10, off CPython or
-    POSIX, or under a debugger, profiler or tracer the script runs on.
+    POSIX, or under a debugger, profiler or tracer, the script runs on.
     Called before the imports below, which the exec would waste.
     """
     global __file__
     if __name__ != "__main__" or sys.implementation.name != "cpython" or os.name != "posix":
         return
     path = str(globals().get("__file__"))
-    if path.endswith(".pyc"):    # the exec'd process: the script's own name again
-        from importlib.util import source_from_cache
-        try:
-            __file__ = sys.argv[0] = source_from_cache(path)
-        except ValueError:       # a .pyc outside __pycache__, run by hand
-            pass
+    if path.endswith(".pyc"):    # exec'd by the code below, which put the script after the .pyc
+        from importlib.util import cache_from_source
+        if len(sys.argv) > 1 and sys.argv[1].endswith(".py") and cache_from_source(sys.argv[1]) == path:
+            __file__ = sys.argv[0] = sys.argv.pop(1)
         return
     command = getattr(sys, "orig_argv", [])    # 3.10+: the interpreter, its options, then sys.argv
     options = command[1:len(command) - len(sys.argv)]
@@ -104,7 +103,7 @@ def run_from_bytecode() -> None:
         if cached_header() != header and not sys.dont_write_bytecode:
             SourceFileLoader("wsproxy", source).get_code("wsproxy")   # compiles and caches
         if cached_header() == header:
-            os.execv(sys.executable, [sys.executable] + options + [pyc] + sys.argv[1:])
+            os.execv(sys.executable, [sys.executable] + options + [pyc, source] + sys.argv[1:])
     except (ImportError, OSError):
         pass  # no bytecode to run, or no interpreter to exec (embedded Python): run on
 

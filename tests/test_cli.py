@@ -426,10 +426,10 @@ def test_script_goes_on_from_its_bytecode_with_a_readable_command_line(script, t
     shows the interpreter, the program's name and its arguments, no code;
     and the program still finds web/ beside wsproxy.py."""
     path, env = script
-    cmdline, banner = _serve_and_read_cmdline([], tmp_path, path, env, args=())
-    assert cmdline == [sys.executable, _cached(path)] + cmdline[2:]
-    assert "wsproxy" in cmdline[1] and "-c" not in cmdline and "-S" not in cmdline
-    assert len(cmdline) == 4 and cmdline[2].startswith("127.0.0.1:") and cmdline[3] == "127.0.0.1:9"
+    cmdline, banner = _serve_and_read_cmdline([], tmp_path, path, env, args=("-v",))
+    assert cmdline[:3] == [sys.executable, _cached(path), str(path)]   # ran from bytecode
+    assert cmdline[3] == "-v" and cmdline[4].startswith("127.0.0.1:") and cmdline[5:] == ["127.0.0.1:9"]
+    assert "%s -v 127.0.0.1:" % path in " ".join(cmdline)               # what ps and pgrep -f see
     assert "web files: %s" % (path.parent / "web") in banner
 
 
@@ -438,7 +438,7 @@ def test_interpreter_options_survive_as_given(script, tmp_path):
     path, env = script
     flags = ["-u", "-O", "-W", "error::ResourceWarning", "-X", "utf8"]
     cmdline, _ = _serve_and_read_cmdline(flags, tmp_path, path, env)
-    assert cmdline[:len(flags) + 2] == [sys.executable] + flags + [_cached(path, optimization=1)]  # -O's
+    assert cmdline[:len(flags) + 3] == [sys.executable] + flags + [_cached(path, optimization=1), str(path)]
 
 
 @REEXECS
