@@ -3197,7 +3197,7 @@ def parse_args(argv: Sequence[str]) -> Config:
     return config
 
 
-def _host_port(text: str, what: str, need_host: bool = True) -> Tuple[str, int]:
+def _parse_address(text: str, what: str, need_host: bool = True) -> Tuple[str, int]:
     try:
         return parse_host_port(text, what, need_host=need_host)
     except ValueError as exc:
@@ -3225,7 +3225,7 @@ def _listen_options(args, config: Config) -> Optional[str]:
         listen = str(DEFAULT_PORT)  # novnc_proxy's default: --vnc alone listens on 6080
     elif listen is None:
         raise ConfigError("missing listen port: e.g. 'wsproxy.py 6080 localhost:5901'")
-    config.listen_host, config.listen_port = _host_port(listen, "listen address", need_host=False)
+    config.listen_host, config.listen_port = _parse_address(listen, "listen address", need_host=False)
     return target_text
 
 
@@ -3259,7 +3259,7 @@ def _target_options(args, config: Config, target_text: Optional[str]) -> None:
     if targets_given > 1:
         raise ConfigError("choose one kind of target: a fixed target, --unix-target, or a token source")
     if target_text:
-        host, port = _host_port(target_text, "target")
+        host, port = _parse_address(target_text, "target")
         config.target = Target(host.strip("[]"), port)
     elif args.unix_target:
         if not hasattr(socket, "AF_UNIX"):
