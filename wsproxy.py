@@ -18,7 +18,7 @@ The command line follows websockify's, so ``websockify ARGS`` becomes
 
 Map of this file (the same numbers appear as banners below):
 
-     1. Imports, version, constants and limits
+     1. Imports, version, constants and limits; run_from_bytecode()
      2. Errors: each carries what to send back
      3. HTTP request head: pure parse, bounded size
      4. WebSocket handshake: pure accept key, version, subprotocol
@@ -52,64 +52,64 @@ Design rules:
 import os
 import sys
 
-# Run as a script, wsproxy re-executes itself first, before the imports below
-# (they would be wasted): CPython keeps a script's syntax tree alive for as
-# long as the script runs, about 6 MB for this file, a third of an idle
-# proxy, while code run from bytecode has none.  So ``python3 wsproxy.py
-# ARGS`` becomes ``python3 -S -c _BYTECODE_BOOTSTRAP FD /path/wsproxy.py
-# ARGS`` in the same process (same PID, descriptors and environment).  FD is
-# a memfd holding this script's code object, already compiled (marshal), so
-# the file is not compiled twice even where no .pyc can be written (a
-# read-only directory, PYTHONDONTWRITEBYTECODE): 37 ms here.  Without
-# memfd_create (not Linux) FD is "-" and the bootstrap imports the file,
-# using a cached .pyc if there is one.  -S: wsproxy needs nothing from
-# site-packages, so the proxy imports the standard library only.  Not done
-# off CPython or POSIX, nor under a debugger, profiler or tracer.  The
-# bootstrap drops "-c"'s "" (the working directory) from sys.path before
-# importing anything, so that a module there cannot shadow the standard
-# library, and closes FD before running anything.
-_BYTECODE_BOOTSTRAP = (
-    "import sys; sys.path[:1] = [p for p in sys.path[:1] if p]; "
-    "m = type(sys)('wsproxy'); m.__file__ = sys.argv[2]; sys.modules['wsproxy'] = m\n"
-    "if sys.argv[1] == '-':\n"
-    " from importlib.machinery import SourceFileLoader; SourceFileLoader('wsproxy', sys.argv[2]).exec_module(m)\n"
-    "else:\n"
-    " import marshal, os; f = os.fdopen(int(sys.argv[1]), 'rb'); c = marshal.loads(f.read()); f.close()\n"
-    " exec(c, m.__dict__)\n"
-    "sys.argv[:3] = sys.argv[2:3]; sys.exit(m.main())"
-)
 
-if (__name__ == "__main__" and sys.implementation.name == "cpython" and os.name == "posix"
-        and sys.executable and os.path.isfile(globals().get("__file__") or "")
-        and not sys.flags.inspect and sys.gettrace() is None and sys.getprofile() is None):
-    # The interpreter options this process got, for the next one (not via
-    # subprocess, whose import alone costs 16 ms).
-    _flags = ["-" + letter * getattr(sys.flags, name) for name, letter in (
-        ("optimize", "O"), ("dont_write_bytecode", "B"), ("ignore_environment", "E"),
-        ("no_user_site", "s"), ("isolated", "I"), ("bytes_warning", "b")) if getattr(sys.flags, name)]
-    _flags += ["-W" + option for option in sys.warnoptions]
-    _flags += ["-X" + (key if value is True else "%s=%s" % (key, value)) for key, value in sys._xoptions.items()]
-    _code_fd = "-"
-    try:
-        import marshal
-        _code = memoryview(marshal.dumps(sys._getframe().f_code))   # this module's code object
-        _fd = os.memfd_create("wsproxy-code", 0)     # no MFD_CLOEXEC: it must survive exec
+def run_from_bytecode() -> None:
+    """Run as a script, go on from the cached bytecode in the same process.
+
+    CPython keeps a script's syntax tree for as long as the script runs,
+    about 7 MB for this file (a third of an idle proxy), and code loaded from
+    a .pyc has none.  So ``python3 [OPTIONS] wsproxy.py ARGS`` executes
+    ``python3 [OPTIONS] /path/__pycache__/wsproxy.cpython-3X.pyc
+    /path/wsproxy.py ARGS`` in its place: the same PID, descriptors,
+    environment and interpreter options (sys.orig_argv), still ``__main__``,
+    and ``ps`` and ``pgrep -f wsproxy.py`` see the script and its arguments.
+    That .pyc is the one ``import wsproxy`` uses, written here as an import
+    would when it is missing or stale.  Where there is none (a read-only
+    directory, PYTHONDONTWRITEBYTECODE), before Python 3.10, off CPython or
+    POSIX, or under a debugger, profiler or tracer, the script runs on.
+    Called before the imports below, which the exec would waste.
+    """
+    global __file__
+    if __name__ != "__main__" or sys.implementation.name != "cpython" or os.name != "posix":
+        return
+    path = str(globals().get("__file__"))
+    if path.endswith(".pyc"):    # exec'd by the code below, which put the script after the .pyc
+        from importlib.util import cache_from_source
+        if len(sys.argv) > 1 and sys.argv[1].endswith(".py") and cache_from_source(sys.argv[1]) == path:
+            __file__ = sys.argv[0] = sys.argv.pop(1)
+        return
+    command = getattr(sys, "orig_argv", [])    # 3.10+: the interpreter, its options, then sys.argv
+    options = command[1:len(command) - len(sys.argv)]
+    if (not path.endswith(".py") or command[len(options) + 1:] != sys.argv
+            or not sys.executable or sys.flags.inspect or sys.gettrace() or sys.getprofile()):
+        return
+    from importlib.machinery import SourceFileLoader
+    from importlib.util import MAGIC_NUMBER, cache_from_source
+
+    def cached_header() -> bytes:
         try:
-            while _code:
-                _code = _code[os.write(_fd, _code):]
-            os.lseek(_fd, 0, os.SEEK_SET)
-            _code_fd = str(_fd)
-        finally:
-            if _code_fd == "-":
-                os.close(_fd)
-    except (AttributeError, OSError, ValueError):
-        pass  # no memfd here: the bootstrap imports the file instead
+            with open(pyc, "rb") as handle:
+                return handle.read(16)
+        except OSError:
+            return b""
+
     try:
-        os.execv(sys.executable, [sys.executable] + _flags + [
-            "-S", "-c", _BYTECODE_BOOTSTRAP, _code_fd, os.path.abspath(__file__)] + sys.argv[1:])
-    except OSError:
-        if _code_fd != "-":       # no interpreter to exec (embedded Python): run as we are
-            os.close(int(_code_fd))
+        source = os.path.abspath(path)
+        pyc = cache_from_source(source)
+        st = os.stat(source)
+        # What importlib writes for this source: magic, flags 0 (validated by
+        # timestamp), then the source's mtime and size, each 32 bits.
+        header = MAGIC_NUMBER + b"".join((n & 0xFFFFFFFF).to_bytes(4, "little")
+                                         for n in (0, int(st.st_mtime), st.st_size))
+        if cached_header() != header and not sys.dont_write_bytecode:
+            SourceFileLoader("wsproxy", source).get_code("wsproxy")   # compiles and caches
+        if cached_header() == header:
+            os.execv(sys.executable, [sys.executable] + options + [pyc, source] + sys.argv[1:])
+    except (ImportError, OSError):
+        pass  # no bytecode to run, or no interpreter to exec (embedded Python): run on
+
+
+run_from_bytecode()
 
 import argparse
 import base64
@@ -2180,46 +2180,6 @@ class Relay:
 # ===========================================================================
 
 
-class Config:
-    """Everything the server needs, from the command line (section 13).
-
-    The class attributes are the defaults; parse_args() sets what differs on
-    the instance.  (A plain class: dataclasses would pull in inspect and
-    about 2 MB with it.)
-    """
-
-    listen_host: str = ""
-    listen_port: int = DEFAULT_PORT
-    unix_listen: str = ""
-    target: Optional[Target] = None
-    token_source: str = ""
-    token_plugin: str = ""
-    host_token: bool = False
-    web: Optional[str] = None
-    cert: str = ""
-    key: str = ""
-    ssl_only: bool = False
-    ssl_version: str = "tlsv1_2"
-    ssl_ciphers: str = ""
-    ssl_target: bool = False
-    auth_plugin: str = ""
-    auth_source: str = ""
-    web_auth: bool = False
-    heartbeat: float = DEFAULT_HEARTBEAT
-    idle_timeout: float = 0
-    timeout: float = 0
-    max_message_size: int = DEFAULT_MAX_MESSAGE
-    trusted_proxies: Sequence[str] = ()
-    verbose: bool = False
-    log_file: str = ""
-    syslog: bool = False
-    daemon: bool = False
-    demo: bool = False   # target is the built-in demo desktop (section 12), set by main()
-
-    def __repr__(self) -> str:
-        return "Config(%s)" % ", ".join("%s=%r" % item for item in sorted(vars(self).items()))
-
-
 class RecentFailures:
     """Why the last upgrade to each target failed, for a little while.
 
@@ -2541,7 +2501,7 @@ def _format_address(address) -> str:
 class Server:
     """Listening sockets plus one thread per accepted connection."""
 
-    def __init__(self, config: Config):
+    def __init__(self, config: "Config"):
         self.config = config
         self.listeners = []          # type: List[socket.socket]
         self.stopping = False
@@ -2567,9 +2527,7 @@ class Server:
             self.web_root = os.path.realpath(config.web)
         if config.cert:
             self.tls_context = make_tls_context(config)
-        for item in config.trusted_proxies:
-            import ipaddress  # only with --trusted-proxy
-            self.trusted_networks.append(ipaddress.ip_network(item, strict=False))
+        self.trusted_networks = list(config.trusted_proxies)
 
     def bind(self) -> None:
         config = self.config
@@ -2742,7 +2700,7 @@ def describe_pem_problem(cert_text: str, key_text: Optional[str]) -> Optional[st
     return None
 
 
-def make_tls_context(config: Config):
+def make_tls_context(config: "Config"):
     """The server-side SSLContext for --cert/--key, TLS 1.2 or newer."""
     ssl = _ssl()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -3404,7 +3362,7 @@ examples:
   wsproxy.py 6080 localhost:5901
   wsproxy.py --listen 6080 --vnc localhost:5901
   wsproxy.py --token-plugin TokenFile --token-source tokens.conf 6080
-  wsproxy.py --cert server.pem --ssl-only 443 localhost:5901
+  wsproxy.py --cert server.pem --key key.pem --ssl-only 443 localhost:5901
 
 Then open http://HOST:6080/vnc.html (or vnc.html?path=websockify?token=NAME).
 --idle-timeout closes one connection that has had no traffic either way for N
@@ -3480,55 +3438,117 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Config:
+    """Everything the server needs, from the command line.
+
+    The class attributes are the defaults; parse_args() sets what differs on
+    the instance.  (A plain class: dataclasses would pull in inspect and
+    about 2 MB with it.)
+    """
+
+    listen_host: str = ""
+    listen_port: int = DEFAULT_PORT
+    unix_listen: str = ""
+    target: Optional[Target] = None
+    token_source: str = ""
+    token_plugin: str = ""
+    host_token: bool = False
+    web: Optional[str] = None
+    cert: str = ""
+    key: str = ""
+    ssl_only: bool = False
+    ssl_version: str = "tlsv1_2"
+    ssl_ciphers: str = ""
+    ssl_target: bool = False
+    auth_plugin: str = ""
+    auth_source: str = ""
+    web_auth: bool = False
+    heartbeat: float = DEFAULT_HEARTBEAT
+    idle_timeout: float = 0
+    timeout: float = 0
+    max_message_size: int = DEFAULT_MAX_MESSAGE
+    trusted_proxies: Sequence = ()   # ipaddress networks whose X-Forwarded-For is believed
+    verbose: bool = False
+    log_file: str = ""
+    syslog: bool = False
+    daemon: bool = False
+    demo: bool = False   # target is the built-in demo desktop (section 12), set by main()
+
+    def __repr__(self) -> str:
+        return "Config(%s)" % ", ".join("%s=%r" % item for item in sorted(vars(self).items()))
+
+
 def parse_args(argv: Sequence[str]) -> Config:
-    """Command line to Config.  Raises ConfigError with one clear sentence."""
-    parser = build_parser()
-    args = parser.parse_args(list(argv))
+    """Command line to Config.  Raises ConfigError with one clear sentence.
+
+    Options may come before, between or after the addresses, as websockify's
+    optparse allows.  One function per group of build_parser's options.
+    """
+    args = build_parser().parse_intermixed_args(list(argv))
     config = Config()
+    _process_options(args, config)   # first, so that --record is refused before any other mistake
+    target_text = _listen_options(args, config)
+    _target_options(args, config, target_text)
+    _web_options(args, config)
+    _tls_options(args, config)
+    _auth_options(args, config)
+    _connection_options(args, config)
+    return config
+
+
+def _parse_address(text: str, what: str, need_host: bool = True) -> Tuple[str, int]:
+    try:
+        return parse_host_port(text, what, need_host=need_host)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _listen_options(args, config: Config) -> Optional[str]:
+    """Where to listen: --listen, --unix-listen, --demo PORT or the first
+    address.  Returns the target's text (--vnc or the other address), if any."""
     positional = list(args.positional)
     if len(positional) > 2:
         raise ConfigError("too many addresses: expected [source_addr:]port [target_host:port]")
-    if args.listen and args.unix_listen:
-        raise ConfigError("choose either --listen or --unix-listen")
-    if args.demo:   # --demo [HOST:]PORT is the listen address
-        if args.listen or args.unix_listen:
-            raise ConfigError("give the listen address once: --demo [HOST:]PORT or --listen, not both")
-        args.listen = args.demo
-    elif args.demo is not None and not (args.listen or args.unix_listen or positional):
-        args.listen = str(DEFAULT_PORT)
-    # Positional order is websockify's: the listen address first, unless it
-    # was given by option, then the target.
-    if not (args.listen or args.unix_listen) and positional:
-        listen = positional.pop(0)
-    else:
-        listen = args.listen
+    listen = _listen_text(args, positional)
     if positional and args.vnc:
         raise ConfigError("give the target either with --vnc or positionally, not both")
     if len(positional) > 1:
         raise ConfigError("too many addresses: the listen address is already given by option")
     target_text = args.vnc or (positional[0] if positional else None)
-    if args.record:
-        raise ConfigError("--record is not yet supported by wsproxy")
     if args.unix_listen:
         if not hasattr(socket, "AF_UNIX"):
             raise ConfigError("--unix-listen needs Unix sockets, which this platform lacks")
         config.unix_listen = args.unix_listen
-    elif listen is None and args.vnc and not positional:
+        return target_text
+    if listen is None and args.vnc:
         listen = str(DEFAULT_PORT)  # novnc_proxy's default: --vnc alone listens on 6080
     elif listen is None:
         raise ConfigError("missing listen port: e.g. 'wsproxy.py 6080 localhost:5901'")
-    if listen is not None:
-        try:
-            config.listen_host, config.listen_port = parse_host_port(listen, "listen address", need_host=False)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+    config.listen_host, config.listen_port = _parse_address(listen, "listen address", need_host=False)
+    return target_text
 
-    token_source = args.token_source or args.target_config
-    plugin = args.token_plugin or ("TokenFile" if token_source else "")
-    if plugin and plugin not in TOKEN_PLUGINS:
-        raise ConfigError("unsupported --token-plugin %r: supported are %s" % (plugin, ", ".join(TOKEN_PLUGINS)))
-    if plugin and not token_source:
-        raise ConfigError("--token-plugin %s needs --token-source PATH" % plugin)
+
+def _listen_text(args, positional: List[str]) -> Optional[str]:
+    """The listen address as given, taken off ``positional`` if it is there:
+    websockify's order is the listen address first, unless an option gave it."""
+    if args.listen and args.unix_listen:
+        raise ConfigError("choose either --listen or --unix-listen")
+    listen = args.listen
+    if args.demo:   # --demo [HOST:]PORT is the listen address
+        if args.listen or args.unix_listen:
+            raise ConfigError("give the listen address once: --demo [HOST:]PORT or --listen, not both")
+        listen = args.demo
+    elif args.demo is not None and not (args.listen or args.unix_listen or positional):
+        listen = str(DEFAULT_PORT)
+    if not (listen or args.unix_listen) and positional:
+        listen = positional.pop(0)
+    return listen
+
+
+def _target_options(args, config: Config, target_text: Optional[str]) -> None:
+    """One kind of target: host:port (--vnc or the second address),
+    --unix-target, a token source, or --demo."""
+    token_source, plugin = _token_options(args)
     targets_given = sum(bool(x) for x in (target_text, args.unix_target, token_source))
     if args.demo is not None and (targets_given or args.host_token or args.ssl_target):
         raise ConfigError("--demo is its own target, so it takes no other target, token source or --ssl-target")
@@ -3538,10 +3558,7 @@ def parse_args(argv: Sequence[str]) -> Config:
     if targets_given > 1:
         raise ConfigError("choose one kind of target: a fixed target, --unix-target, or a token source")
     if target_text:
-        try:
-            host, port = parse_host_port(target_text, "target")
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+        host, port = _parse_address(target_text, "target")
         config.target = Target(host.strip("[]"), port)
     elif args.unix_target:
         if not hasattr(socket, "AF_UNIX"):
@@ -3555,6 +3572,20 @@ def parse_args(argv: Sequence[str]) -> Config:
         raise ConfigError("--host-token needs a token source (--token-source)")
     config.host_token = args.host_token
 
+
+def _token_options(args) -> Tuple[str, str]:
+    """The token source and plugin (--target-config is the legacy spelling
+    of --token-plugin TokenFile --token-source PATH)."""
+    token_source = args.token_source or args.target_config or ""
+    plugin = args.token_plugin or ("TokenFile" if token_source else "")
+    if plugin and plugin not in TOKEN_PLUGINS:
+        raise ConfigError("unsupported --token-plugin %r: supported are %s" % (plugin, ", ".join(TOKEN_PLUGINS)))
+    if plugin and not token_source:
+        raise ConfigError("--token-plugin %s needs --token-source PATH" % plugin)
+    return token_source, plugin
+
+
+def _web_options(args, config: Config) -> None:
     if args.no_web:
         config.web = None
     elif args.web:
@@ -3565,6 +3596,8 @@ def parse_args(argv: Sequence[str]) -> Config:
         default = os.path.join(os.path.dirname(os.path.abspath(__file__)), "web")
         config.web = default if os.path.isdir(default) else None
 
+
+def _tls_options(args, config: Config) -> None:
     if args.key and not args.cert:
         raise ConfigError("--key needs --cert")
     if args.ssl_only and not args.cert:
@@ -3575,6 +3608,8 @@ def parse_args(argv: Sequence[str]) -> Config:
     config.ssl_only, config.ssl_version = args.ssl_only, args.ssl_version
     config.ssl_ciphers, config.ssl_target = args.ssl_ciphers or "", args.ssl_target
 
+
+def _auth_options(args, config: Config) -> None:
     if args.auth_plugin:
         if args.auth_plugin not in AUTH_PLUGINS:
             raise ConfigError("unsupported --auth-plugin %r: supported are %s" % (args.auth_plugin, ", ".join(AUTH_PLUGINS)))
@@ -3586,14 +3621,18 @@ def parse_args(argv: Sequence[str]) -> Config:
         raise ConfigError("--auth-source and --web-auth need --auth-plugin")
     config.auth_plugin, config.auth_source = args.auth_plugin or "", args.auth_source or ""
     config.web_auth = args.web_auth
-    for item in args.trusted_proxy:
-        import ipaddress  # only with --trusted-proxy
-        try:
-            ipaddress.ip_network(item, strict=False)
-        except ValueError:
-            raise ConfigError("--trusted-proxy %r is not an address or network" % item) from None
-    config.trusted_proxies = list(args.trusted_proxy)
+    if args.trusted_proxy:
+        import ipaddress  # only with --trusted-proxy (start-up time)
+        networks = []
+        for item in args.trusted_proxy:
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ConfigError("--trusted-proxy %r is not an address or network" % item) from None
+        config.trusted_proxies = networks
 
+
+def _connection_options(args, config: Config) -> None:
     for name in ("heartbeat", "idle_timeout", "timeout"):
         if not getattr(args, name) >= 0:   # also refuses nan, which compares false to every deadline
             raise ConfigError("--%s must be a number of seconds, not negative" % name.replace("_", "-"))
@@ -3602,10 +3641,13 @@ def parse_args(argv: Sequence[str]) -> Config:
     config.heartbeat, config.idle_timeout, config.timeout = args.heartbeat, args.idle_timeout, args.timeout
     config.max_message_size = args.max_message_size
 
+
+def _process_options(args, config: Config) -> None:
+    if args.record:
+        raise ConfigError("--record is not yet supported by wsproxy")
     if args.daemon and (os.name != "posix" or not hasattr(os, "fork")):
         raise ConfigError("--daemon needs a POSIX system; use a service manager here")
     config.verbose, config.log_file, config.syslog, config.daemon = args.verbose, args.log_file or "", args.syslog, args.daemon
-    return config
 
 
 def setup_logging(config: Config) -> None:

@@ -1,4 +1,4 @@
-"""Section 12: websockify command lines to Config, and the errors people see."""
+"""Section 13: websockify command lines to Config, the errors people see, and how the script starts."""
 
 import contextlib
 import io
@@ -102,6 +102,16 @@ def test_options_may_follow_the_addresses():
     assert config.heartbeat == 30 and config.idle_timeout == 600 and config.verbose
 
 
+@pytest.mark.parametrize("argv", [
+    ["6080", "--web", "{web}", "localhost:5901"],                 # websockify's optparse takes these
+    ["127.0.0.1:6080", "--web", "{web}", "127.0.0.1:5901"],
+    ["6080", "-v", "localhost:5901", "--web", "{web}"],
+])
+def test_options_may_sit_between_the_addresses(files, argv):
+    config = parse_args(fill(argv, files))
+    assert config.listen_port == 6080 and config.target.port == 5901 and config.web == files["web"]
+
+
 @pytest.mark.parametrize("argv, plugin", [
     (["--token-plugin", "TokenFile", "--token-source", "{tokens}", "6080"], "TokenFile"),
     (["--token-plugin", "ReadOnlyTokenFile", "--token-source", "{tokens}", "6080"], "ReadOnlyTokenFile"),
@@ -163,7 +173,10 @@ def test_access_control_and_limits():
                          "--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "::1",
                          "--max-message-size", "1024", "6080", "h:1"])
     assert (config.auth_plugin, config.auth_source, config.web_auth) == ("BasicHTTPAuth", "user:pa:ss", True)
-    assert config.trusted_proxies == ["10.0.0.0/8", "::1"]
+    # Parsed once, here: the server gets the networks (host bits of a network are dropped).
+    assert [str(network) for network in config.trusted_proxies] == ["10.0.0.0/8", "::1/128"]
+    assert [str(network) for network in parse_args(["--trusted-proxy", "10.1.2.3/8", "6080", "h:1"])
+            .trusted_proxies] == ["10.0.0.0/8"]
     assert config.max_message_size == 1024
     config = parse_args(["--auth-plugin", "ExpectOrigin", "--auth-source", "https://a https://b", "6080", "h:1"])
     assert config.auth_plugin == "ExpectOrigin"
@@ -353,28 +366,31 @@ def test_any_argv_gives_a_config_or_a_clear_refusal(argv):
     assert config.heartbeat >= 0 and config.idle_timeout >= 0 and config.timeout >= 0
 
 
-# -- how the script runs: re-executed from bytecode, same PID ----------------------------
+# -- how the script runs: from its cached bytecode, same PID --------------------------
+
+REEXECS = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or sys.implementation.name != "cpython" or not hasattr(sys, "orig_argv"),
+    reason="goes on from bytecode on CPython 3.10+ on POSIX; reads /proc")
 
 
-def _serve_and_read_cmdline(interpreter_flags, cwd, fds=None):
-    """Start ``python3 FLAGS wsproxy.py``, wait until it accepts, return its
-    /proc cmdline (and put what its descriptors point at in ``fds``)."""
+def _serve_and_read_cmdline(interpreter_flags, cwd, script=WSPROXY, env=None, args=("--no-web",)):
+    """Start ``python3 FLAGS SCRIPT ARGS 127.0.0.1:PORT 127.0.0.1:9``, wait
+    until it answers, return its /proc cmdline and its banner."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = subprocess.Popen([sys.executable] + interpreter_flags + [WSPROXY, "--no-web", "127.0.0.1:%d" % port,
-                                                                     "127.0.0.1:9"],
-                            cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable] + interpreter_flags + [str(script)] + list(args)
+                            + ["127.0.0.1:%d" % port, "127.0.0.1:9"],
+                            cwd=str(cwd), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         banner = proc.stdout.readline()
         assert "listening on 127.0.0.1:%d" % port in banner, (banner, proc.stderr.read() if proc.poll() else "")
+        banner += proc.stdout.readline() + proc.stdout.readline() + proc.stdout.readline()
         with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
             client.sendall(b"GET /websockify HTTP/1.1\r\nHost: x\r\n\r\n")
             assert client.recv(100).startswith(b"HTTP/1.1 426 ")  # answered without connecting to the target
-        if fds is not None:
-            fds.extend(os.readlink("/proc/%d/fd/%s" % (proc.pid, fd)) for fd in os.listdir("/proc/%d/fd" % proc.pid))
         with open("/proc/%d/cmdline" % proc.pid, "rb") as handle:
-            return handle.read().split(b"\0")[:-1]
+            return [arg.decode() for arg in handle.read().split(b"\0")[:-1]], banner
     finally:
         proc.terminate()
         proc.wait(10)
@@ -382,41 +398,69 @@ def _serve_and_read_cmdline(interpreter_flags, cwd, fds=None):
         proc.stderr.close()
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux") or sys.implementation.name != "cpython",
-                    reason="re-executes on CPython/POSIX; reads /proc")
-def test_script_reexecutes_in_place_and_stays_findable_by_name(tmp_path):
-    """The PID the user started serves (so kill PID and pid files work), and
-    ``pgrep -f wsproxy.py`` still finds it: the path is on the command line."""
-    fds = []
-    cmdline = _serve_and_read_cmdline([], tmp_path, fds)
-    assert cmdline[0] == sys.executable.encode()
-    assert b"-S" in cmdline and b"-c" in cmdline
-    assert WSPROXY.encode() in cmdline
-    arguments = cmdline[cmdline.index(WSPROXY.encode()) + 1:]
-    assert arguments[0] == b"--no-web" and arguments[2] == b"127.0.0.1:9" and len(arguments) == 3
-    # The compiled code came through a memfd (not compiled again), which is
-    # closed before the proxy runs: no descriptor leaks into the server.
-    assert cmdline[cmdline.index(WSPROXY.encode()) - 1].isdigit()
-    assert not [fd for fd in fds if "memfd:" in fd], fds
+@pytest.fixture
+def script(tmp_path):
+    """A copy of wsproxy.py with web files beside it, in a directory of its
+    own (so its __pycache__ starts empty), and an environment that lets
+    Python write bytecode."""
+    folder = tmp_path / "app"
+    folder.mkdir()
+    (folder / "web").mkdir()
+    copy = folder / "wsproxy.py"
+    with open(WSPROXY, "rb") as handle:
+        copy.write_bytes(handle.read())
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.pop("PYTHONPYCACHEPREFIX", None)
+    return copy, env
 
 
-@pytest.mark.skipif(os.name != "posix", reason="the bootstrap runs on POSIX only")
-def test_bootstrap_without_memfd_imports_the_file(tmp_path):
-    """Where there is no memfd_create (BSD, macOS) the bootstrap gets "-" and
-    imports the script itself; the proxy's own command line works the same."""
-    result = subprocess.run([sys.executable, "-S", "-c", wsproxy._BYTECODE_BOOTSTRAP, "-", WSPROXY,
-                             "--no-web", "127.0.0.1:0", "127.0.0.1:9", "--version"],
-                            cwd=str(tmp_path), capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "wsproxy " + wsproxy.__version__
+def _cached(script, **optimization):
+    import importlib.util
+    return importlib.util.cache_from_source(str(script), **optimization)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux") or sys.implementation.name != "cpython",
-                    reason="re-executes on CPython/POSIX; reads /proc")
-def test_interpreter_options_survive_the_reexec(tmp_path):
-    cmdline = _serve_and_read_cmdline(["-O", "-W", "error::ResourceWarning", "-X", "utf8"], tmp_path)
-    head = cmdline[:cmdline.index(b"-c")]
-    assert b"-O" in head and b"-Werror::ResourceWarning" in head and b"-Xutf8" in head
+@REEXECS
+def test_script_goes_on_from_its_bytecode_with_a_readable_command_line(script, tmp_path):
+    """The PID the user started serves (so kill PID and pid files work); ps
+    shows the interpreter, the program's name and its arguments, no code;
+    and the program still finds web/ beside wsproxy.py."""
+    path, env = script
+    cmdline, banner = _serve_and_read_cmdline([], tmp_path, path, env, args=("-v",))
+    assert cmdline[:3] == [sys.executable, _cached(path), str(path)]   # ran from bytecode
+    assert cmdline[3] == "-v" and cmdline[4].startswith("127.0.0.1:") and cmdline[5:] == ["127.0.0.1:9"]
+    assert "%s -v 127.0.0.1:" % path in " ".join(cmdline)               # what ps and pgrep -f see
+    assert "web files: %s" % (path.parent / "web") in banner
+
+
+@REEXECS
+def test_interpreter_options_survive_as_given(script, tmp_path):
+    path, env = script
+    flags = ["-u", "-O", "-W", "error::ResourceWarning", "-X", "utf8"]
+    cmdline, _ = _serve_and_read_cmdline(flags, tmp_path, path, env)
+    assert cmdline[:len(flags) + 3] == [sys.executable] + flags + [_cached(path, optimization=1), str(path)]
+
+
+@REEXECS
+def test_an_edited_script_runs_the_edit_not_stale_bytecode(script, tmp_path):
+    path, env = script
+    _serve_and_read_cmdline([], tmp_path, path, env)         # caches the bytecode
+    source = path.read_text(encoding="utf-8")
+    path.write_text(source.replace('__version__ = "', '__version__ = "edited-', 1), encoding="utf-8")
+    result = subprocess.run([sys.executable, str(path), "--version"], env=env,
+                            capture_output=True, text=True, timeout=30)
+    assert result.stdout.startswith("wsproxy edited-"), (result.stdout, result.stderr)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_without_bytecode_the_script_runs_as_started(script, tmp_path):
+    """PYTHONDONTWRITEBYTECODE (or a read-only directory) and no .pyc yet:
+    the script serves as it is, and nothing is written beside it."""
+    path, env = script
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    cmdline, _ = _serve_and_read_cmdline([], tmp_path, path, env)
+    assert cmdline[1:] == [str(path), "--no-web"] + cmdline[3:]
+    assert not (path.parent / "__pycache__").exists()
 
 
 def test_a_module_in_the_working_directory_cannot_shadow_the_standard_library(tmp_path):
