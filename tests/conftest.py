@@ -470,5 +470,20 @@ def cert(tmp_path_factory):
     return cert, key
 
 
+# A test module that needs no sockets, no peers and no test packages beyond
+# pytest, hypothesis and wsproto says so with this line; `pytest -m pure` runs
+# just those (under PyPy, in .ci/run) without importing the others.
+PURE_MARKER_LINE = "pytestmark = pytest.mark.pure"
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: waits on a real timeout (seconds); still run by default")
+    config.addinivalue_line("markers", "pure: the module tests pure code only (see PURE_MARKER_LINE)")
+
+
+def pytest_ignore_collect(collection_path, config):
+    if config.getoption("markexpr") != "pure" or not collection_path.name.startswith("test_"):
+        return None
+    if collection_path.suffix != ".py":
+        return None
+    return PURE_MARKER_LINE not in collection_path.read_text(encoding="utf-8")

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 import wsproxy
 from wsproxy import ConfigError, Target, parse_args
 
+pytestmark = pytest.mark.pure
+
 WSPROXY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "wsproxy.py")
 
 

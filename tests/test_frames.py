@@ -15,6 +15,8 @@ import wsproxy
 from wsproxy import (CloseReceived, DataReceived, FrameDecoder, Opcode, PingReceived, PongReceived,
                      ProtocolError, WebSocketSession)
 
+pytestmark = pytest.mark.pure
+
 KEY = b"\x37\xfa\x21\x3d"
 
 

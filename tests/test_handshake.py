@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 import wsproxy
 from wsproxy import HttpError, check_upgrade, parse_request_head
 
+pytestmark = pytest.mark.pure
+
 RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 section 1.3
 
 

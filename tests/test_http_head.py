@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 import wsproxy
 from wsproxy import HttpError, find_head_end, parse_request_head
 
+pytestmark = pytest.mark.pure
+
 CHROME_UPGRADE = (
     b"GET /websockify?token=vm1 HTTP/1.1\r\n"
     b"Host: example.test:6080\r\n"

@@ -7,6 +7,8 @@ import wsproxy
 from wsproxy import (CLOSE_TIMEOUT, STOP_DRAIN_TIMEOUT, TARGET_FLUSH_TIMEOUT, DropClient, RelayPhase,
                      RelayPolicy, SendClose, SendPing, ShutdownTarget)
 
+pytestmark = pytest.mark.pure
+
 IN, OUT = wsproxy._POLL_IN, wsproxy._POLL_OUT
 T0 = 1000.0
 

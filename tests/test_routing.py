@@ -10,6 +10,8 @@ import wsproxy
 from wsproxy import (ROUTE_ENDPOINT, ROUTE_FILE, ROUTE_WEBSOCKET, HttpError, Target, TokenEntry, authorize,
                      endpoint_reply, parse_request_head, requested_token, resolve_target, route)
 
+pytestmark = pytest.mark.pure
+
 UPGRADE = [("Upgrade", "websocket"), ("Connection", "Upgrade"),
            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("Sec-WebSocket-Version", "13")]
 

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 import wsproxy
 from wsproxy import HttpError, resolve_static_path
 
+pytestmark = pytest.mark.pure
+
 
 def build(base):
     """web/ plus an outside/ directory that must never be served."""

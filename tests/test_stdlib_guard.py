@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.pure
+
 WSPROXY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "wsproxy.py")
 
 # Top-level standard-library modules of Python 3.8 (sys.stdlib_module_names
