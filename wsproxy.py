@@ -965,6 +965,13 @@ def _is_ipv6(text: str) -> bool:
 
 
 _TOKEN_SPLIT_RE = re.compile(r":\s+")
+# A line of a token file ends at "\n" (or "\r\n") and nowhere else.
+# str.splitlines() would also end one at \x0b \x0c \x1c-\x1e \x85 U+2028
+# U+2029 (and open() at a lone \r), so "user1<U+2028>admin: host:22" would
+# become a token "admin" that no editor shows on a line of its own.  An entry
+# holding one of those, or any other control character (tab aside), is
+# refused with its file:line instead.
+_TOKEN_LINE_BAD_CHAR_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class TokenEntry(NamedTuple):
@@ -976,42 +983,51 @@ def parse_token_text(text: str, source: str) -> Tuple[Dict[str, TokenEntry], Lis
     """Parse websockify's token format: ``token: host:port`` per line.
 
     The split is at the first colon followed by whitespace, so IPv6 targets
-    need no brackets.  ``token: unix_socket:/path`` names a Unix socket.
-    Returns the entries and a list of ``file:line: reason`` problems; a bad
-    line never spoils the rest of the file.
+    need no brackets.  ``token: unix_socket:/path`` names a Unix socket (the
+    path is the rest of the line: ``vm: unix_socket:/run/a: b`` is token
+    ``vm``, path ``/run/a: b``).  Lines end at ``\n`` only.  Returns the
+    entries and a list of ``file:line: reason`` problems; a bad line never
+    spoils the rest of the file.
     """
     entries = {}
     problems = []
-    for number, raw in enumerate(text.splitlines(), 1):
+    if text.startswith("\ufeff"):   # a byte order mark (Windows editors) is not part of the first token
+        text = text[1:]
+    for number, raw in enumerate(text.split("\n"), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         where = "%s:%d" % (source, number)
-        parts = _TOKEN_SPLIT_RE.split(line, 1)
-        if len(parts) != 2 or not parts[0] or not parts[1].strip():
-            problems.append("%s: expected 'token: host:port'" % where)
+        entry = _parse_token_line(raw[:-1] if raw.endswith("\r") else raw)
+        if isinstance(entry, str):
+            problems.append("%s: %s" % (where, entry))
             continue
-        token, target_text = parts[0].strip(), parts[1].strip()
-        if any(ch.isspace() for ch in token):
-            problems.append("%s: token contains whitespace" % where)
-            continue
-        if target_text.startswith("unix_socket:"):
-            path = target_text[len("unix_socket:"):]
-            if not path:
-                problems.append("%s: empty unix_socket path" % where)
-                continue
-            target = Target(unix_path=path)
-        else:
-            try:
-                host, port = parse_host_port(target_text, "target")
-            except ValueError as exc:
-                problems.append("%s: %s" % (where, exc))
-                continue
-            target = Target(host, port)
+        token, target = entry
         if token in entries:
             problems.append("%s: token repeated; this line wins" % where)
         entries[token] = TokenEntry(target, where)
     return entries, problems
+
+
+def _parse_token_line(line: str):
+    """``(token, Target)`` from one entry line, or the reason it is refused."""
+    bad = _TOKEN_LINE_BAD_CHAR_RE.search(line)
+    if bad:
+        return "control character U+%04X in the line (a line ends only at a newline)" % ord(bad.group())
+    parts = _TOKEN_SPLIT_RE.split(line.strip(), 1)
+    if len(parts) != 2 or not parts[0]:   # (the line is stripped, so parts[1] is never blank)
+        return "expected 'token: host:port'"
+    token, target_text = parts[0].strip(), parts[1]
+    if any(ch.isspace() for ch in token):
+        return "token contains whitespace"
+    if target_text.startswith("unix_socket:"):
+        path = target_text[len("unix_socket:"):]
+        return (token, Target(unix_path=path)) if path else "empty unix_socket path"
+    try:
+        host, port = parse_host_port(target_text, "target")
+    except ValueError as exc:
+        return str(exc)
+    return token, Target(host, port)
 
 
 class TokenFile:
@@ -1059,7 +1075,7 @@ class TokenFile:
             entries = {}
             for name, *_ in signature:
                 try:
-                    with open(name, encoding="utf-8", errors="replace") as handle:
+                    with open(name, encoding="utf-8", errors="replace", newline="") as handle:
                         text = handle.read()
                 except OSError as exc:
                     log.warning("token source %s: %s", name, exc.strerror)

@@ -104,6 +104,51 @@ def test_ipv6_without_a_port_is_a_problem_not_port_one(line):
     assert len(problems) == 1 and problems[0].startswith("t.conf:1: ")
 
 
+# str.splitlines() ends a line at each of these; a token file's lines end at "\n" only.
+LINE_BREAKS_OF_OTHER_PROGRAMS = ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\r"]
+
+
+@pytest.mark.parametrize("separator", LINE_BREAKS_OF_OTHER_PROGRAMS + ["\x00", "\x1b", "\x7f", "\x9b"])
+def test_a_line_break_of_other_programs_inside_an_entry_never_makes_a_token(separator):
+    # "user1<U+2028>admin: 10.0.0.9:22" once made a token "admin" (and shifted
+    # every later line number by one).
+    text = "good1: h:1\nuser1" + separator + "admin: 10.0.0.9:22\ngood2: h:2\n"
+    found, problems = parse_token_text(text, "t.conf")
+    assert sorted(found) == ["good1", "good2"]
+    assert found["good2"].origin == "t.conf:3"
+    assert problems == ["t.conf:2: control character U+%04X in the line (a line ends only at a newline)"
+                        % ord(separator)]
+
+
+@pytest.mark.parametrize("separator", LINE_BREAKS_OF_OTHER_PROGRAMS)
+def test_such_a_character_anywhere_in_an_entry_line_refuses_it(separator):
+    for line in (separator + "admin: 10.0.0.9:22", "admin: 10.0.0.9:22" + separator + " ",
+                 "admin:" + separator + "10.0.0.9:22"):
+        found, problems = entries(line + "\n", "t.conf")
+        assert found == {} and len(problems) == 1 and problems[0].startswith("t.conf:1: control character")
+
+
+def test_tab_is_still_whitespace_and_comments_stay_whole_lines():
+    found, problems = entries("vm:\th:1\t\n# old\u2028admin: h:2\n\x0c\n")
+    assert found == {"vm": Target("h", 1)} and problems == []
+
+
+def test_byte_order_mark_is_not_part_of_the_first_token():
+    found, problems = entries("\ufeffvm1: h:1\nvm2: h:2\n")
+    assert found == {"vm1": Target("h", 1), "vm2": Target("h", 2)} and problems == []
+
+
+def test_unix_socket_path_is_the_rest_of_the_line():
+    # The token ends at the first ": "; a later ": " belongs to the path (a Unix
+    # path may hold any character but NUL), so this is one entry, never two.
+    found, problems = entries("vm: unix_socket:/run/a: b  \n")
+    assert found == {"vm": Target(unix_path="/run/a: b")} and problems == []
+    found, problems = entries("vm: unix_socket:/run/a: admin: 10.0.0.9:22\n")
+    assert list(found) == ["vm"] and problems == []
+    found, problems = entries("vm: unix_socket:/run/a\x00b\n", "t.conf")
+    assert found == {} and problems[0].startswith("t.conf:1: control character U+0000")
+
+
 def test_repeated_token_last_line_wins_and_is_reported():
     found, problems = entries("vm: h:1\nvm: h:2\n", "t.conf")
     assert found == {"vm": Target("h", 2)}
@@ -136,7 +181,7 @@ def test_redact_token():
                      "unix_socket:", "/p", "\t", "\u00b2", "\x0b", "\u2028"]), max_size=40).map("".join))
 def test_arbitrary_text_never_raises(text):
     found, problems = parse_token_text(text, "f")
-    line_count = max(len(text.splitlines()), 1)
+    line_count = text.count("\n") + 1
     for problem in problems:
         where, _, reason = problem.partition(": ")
         assert where.startswith("f:") and 1 <= int(where[2:]) <= line_count and reason
@@ -206,6 +251,14 @@ def test_deleted_file_resolves_nothing_until_it_returns(tmp_path):
 def test_missing_file_at_start_resolves_nothing(tmp_path):
     tokens = TokenFile(str(tmp_path / "absent.conf"))
     assert tokens.lookup("vm1") is None
+
+
+def test_file_line_ends_crlf_and_bom_but_not_a_lone_cr(tmp_path):
+    path = tmp_path / "tokens.conf"
+    path.write_bytes(b"\xef\xbb\xbfvm1: h:1\r\nvm2: h:2\r\nold\radmin: h:3\r\nvm4: h:4")
+    tokens = TokenFile(str(path))
+    assert sorted(tokens.tokens()) == ["vm1", "vm2", "vm4"]
+    assert tokens.lookup("vm4").origin == "%s:4" % path
 
 
 def test_bad_lines_are_logged_with_file_and_line_and_the_rest_works(tmp_path, caplog):
