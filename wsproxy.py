@@ -1030,12 +1030,39 @@ def _parse_token_line(line: str):
     return token, Target(host, port)
 
 
+# Files in a token directory that are not read.  Editors, patch and package
+# managers leave copies beside a file they change (customers~, customers.bak,
+# .orig, .rej, .swp, .dpkg-old, .rpmsave, ...), and reading those would keep
+# alive a token deleted from the real file.  Hidden names are skipped too:
+# editors' swap and lock files (.customers.swp, .#customers) and tools'
+# temporaries; so are Emacs's #autosaves#, .tmp and .new (half-written).
+_SKIPPED_TOKEN_FILE_RE = re.compile(
+    r"^[.#]|~$|\.(bak|old|orig|rej|save|tmp|new|sw[a-p]|pacnew|pacsave|rpm\w*|dpkg-\w*|ucf-\w*)$",
+    re.IGNORECASE)
+# The log line naming the files read (and skipped) lists this many of each.
+TOKEN_LOG_MAX_NAMES = 20
+
+
+def is_skipped_token_file(name: str) -> bool:
+    """Whether a file name in a token directory is a backup, swap or hidden file (not read)."""
+    return bool(_SKIPPED_TOKEN_FILE_RE.search(name))
+
+
+def _name_list(names: List[str]) -> str:
+    shown = [name if name.isprintable() else ascii(name) for name in names[:TOKEN_LOG_MAX_NAMES]]
+    more = len(names) - len(shown)
+    return ", ".join(shown) + (" and %d more" % more if more else "")
+
+
 class TokenFile:
     """Tokens from a file or a directory of files, reloaded when they change.
 
     Each lookup costs a stat() of the source (and a listing for a directory);
     the files are re-read only when a modification time, size or inode moved.
     A missing source resolves nothing: deleting the file revokes its tokens.
+    In a directory, backup, swap and hidden files are not read
+    (is_skipped_token_file); the files read are logged at start and whenever
+    that set changes.
     """
 
     def __init__(self, path: str, reload: bool = True):
@@ -1046,22 +1073,28 @@ class TokenFile:
         self._entries = {}  # type: Dict[str, TokenEntry]
         self._refresh(force=True)
 
-    def _files(self) -> List[str]:
-        if os.path.isdir(self.path):
-            return sorted(os.path.join(self.path, name) for name in os.listdir(self.path)
-                          if not name.startswith(".") and os.path.isfile(os.path.join(self.path, name)))
-        return [self.path]
+    def _files(self) -> Tuple[List[str], List[str]]:
+        """The paths to read and the names skipped; a file source is read whatever its name."""
+        if not os.path.isdir(self.path):
+            return [self.path], []
+        read, skipped = [], []
+        for name in sorted(os.listdir(self.path)):
+            full = os.path.join(self.path, name)
+            if os.path.isfile(full):
+                (skipped if is_skipped_token_file(name) else read).append(name)
+        return [os.path.join(self.path, name) for name in read], skipped
 
-    def _current_signature(self):
+    def _scan(self):
+        """(signature, skipped names); the signature is None when the source is missing."""
         try:
-            files = self._files()
+            files, skipped = self._files()
             return tuple((name, st.st_mtime_ns, st.st_size, st.st_ino)
-                         for name, st in ((name, os.stat(name)) for name in files))
+                         for name, st in ((name, os.stat(name)) for name in files)), skipped
         except OSError:
-            return None
+            return None, []
 
     def _refresh(self, force: bool = False) -> None:
-        signature = self._current_signature()
+        signature, skipped = self._scan()
         if not force and signature == self._signature:
             return
         with self._lock:
@@ -1072,21 +1105,37 @@ class TokenFile:
                     log.warning("token source %s is missing: no tokens resolve until it returns", self.path)
                 self._entries, self._signature = {}, None
                 return
-            entries = {}
-            for name, *_ in signature:
-                try:
-                    with open(name, encoding="utf-8", errors="replace", newline="") as handle:
-                        text = handle.read()
-                except OSError as exc:
-                    log.warning("token source %s: %s", name, exc.strerror)
-                    continue
-                found, problems = parse_token_text(text, name)
-                for problem in problems:
-                    log.warning("token file %s", problem)
-                entries.update(found)
-            if not force:
-                log.info("token source %s reloaded: %d tokens", self.path, len(entries))
+            entries = self._read([name for name, *_ in signature])
+            self._log_files(signature, skipped, len(entries), force)
             self._entries, self._signature = entries, signature
+
+    @staticmethod
+    def _read(files: List[str]) -> Dict[str, TokenEntry]:
+        entries = {}
+        for name in files:
+            try:
+                with open(name, encoding="utf-8", errors="replace", newline="") as handle:
+                    text = handle.read()
+            except OSError as exc:
+                log.warning("token source %s: %s", name, exc.strerror)
+                continue
+            found, problems = parse_token_text(text, name)
+            for problem in problems:
+                log.warning("token file %s", problem)
+            entries.update(found)
+        return entries
+
+    def _log_files(self, signature, skipped: List[str], count: int, force: bool) -> None:
+        """One line: the token count, and which files were read whenever that set is new."""
+        names = [os.path.basename(name) for name, *_ in signature]
+        before = [os.path.basename(name) for name, *_ in self._signature or ()]
+        reloaded = "" if force else " reloaded"
+        if not force and self._signature is not None and names == before:
+            log.info("token source %s%s: %d tokens", self.path, reloaded, count)
+            return
+        log.info("token source %s%s: %d tokens from %d file%s: %s%s", self.path, reloaded, count,
+                 len(names), "" if len(names) == 1 else "s", _name_list(names) or "none",
+                 "; not read (backup, swap or hidden): " + _name_list(skipped) if skipped else "")
 
     def lookup(self, token: str) -> Optional[TokenEntry]:
         if self.reload:

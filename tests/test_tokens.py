@@ -324,6 +324,122 @@ def test_bad_file_in_a_directory_does_not_spoil_the_others(tmp_path, caplog):
     assert any("%s:1: " % (tmp_path / "b.conf") in r.getMessage() for r in caplog.records)
 
 
+BACKUP_NAMES = [
+    "customers~", "customers.bak", "customers.BAK", "customers.conf.bak", "customers.orig", "customers.rej",
+    "customers.old", "customers.save", "customers.tmp", "customers.new", "customers.swp", "customers.swo",
+    ".customers.swp", ".customers", ".#customers", "#customers#", "customers.dpkg-old", "customers.dpkg-dist",
+    "customers.dpkg-new", "customers.dpkg-bak", "customers.ucf-dist", "customers.rpmnew", "customers.rpmsave",
+    "customers.rpmorig", "customers.pacnew", "customers.pacsave",
+]
+
+
+@pytest.mark.parametrize("name", BACKUP_NAMES)
+def test_backup_swap_and_hidden_files_in_a_directory_are_not_read(tmp_path, name):
+    # The editor kept the old copy: the token deleted from "customers" must stop working.
+    (tmp_path / "customers").write_text("alice: h:1\n")
+    (tmp_path / name).write_text("alice: h:1\nrevoked: h:2\n")
+    tokens = TokenFile(str(tmp_path))
+    assert tokens.tokens() == ["alice"]
+    assert tokens.lookup("revoked") is None
+    assert wsproxy.is_skipped_token_file(name)
+
+
+@pytest.mark.parametrize("name", ["customers", "customers.conf", "a.b.c", "bak", "swp", "tokens.cfg",
+                                  "backup-hosts", "old-vms", "vms.bakery", "newhosts", "customers.d",
+                                  "dpkg-list", "vm~1.conf"])
+def test_ordinary_names_in_a_directory_are_read(tmp_path, name):
+    (tmp_path / name).write_text("vm: h:1\n")
+    assert not wsproxy.is_skipped_token_file(name)
+    assert TokenFile(str(tmp_path)).tokens() == ["vm"]
+
+
+def test_revoking_a_token_while_the_editor_leaves_a_backup(tmp_path):
+    path = tmp_path / "customers"
+    write(path, "alice: h:1\nbob: h:2\n")
+    tokens = TokenFile(str(tmp_path))
+    assert tokens.lookup("bob") is not None
+    os.replace(str(path), str(tmp_path / "customers~"))   # what vim and emacs do on save
+    write(path, "alice: h:1\n")
+    (tmp_path / ".customers.swp").write_text("bob: h:2\n")
+    assert tokens.lookup("bob") is None
+    assert tokens.lookup("alice") is not None
+
+
+def test_a_backup_appearing_does_not_reread_the_directory(tmp_path, monkeypatch):
+    (tmp_path / "customers").write_text("alice: h:1\n")
+    tokens = TokenFile(str(tmp_path))
+    calls = []
+    real = wsproxy.parse_token_text
+    monkeypatch.setattr(wsproxy, "parse_token_text", lambda *a: calls.append(a) or real(*a))
+    (tmp_path / "customers~").write_text("alice: h:1\n")
+    (tmp_path / ".customers.swp").write_text("x")
+    assert tokens.lookup("alice") is not None
+    assert calls == []
+
+
+def token_source_lines(caplog):
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("token source")]
+
+
+def test_files_read_and_skipped_are_logged_once_at_start(tmp_path, caplog):
+    (tmp_path / "b").write_text("vm2: h:2\n")
+    (tmp_path / "a.conf").write_text("vm1: h:1\nvm3: h:3\n")
+    (tmp_path / "customers~").write_text("old: h:9\n")
+    (tmp_path / ".a.conf.swp").write_text("x")
+    with caplog.at_level(logging.INFO, logger="wsproxy"):
+        tokens = TokenFile(str(tmp_path))
+        for _ in range(5):
+            tokens.lookup("vm1")
+    assert token_source_lines(caplog) == [
+        "token source %s: 3 tokens from 2 files: a.conf, b; not read (backup, swap or hidden): "
+        ".a.conf.swp, customers~" % tmp_path]
+
+
+def test_a_token_file_source_logs_its_count_at_start(tmp_path, caplog):
+    path = tmp_path / "tokens.conf"
+    write(path, "vm1: h:1\n")
+    with caplog.at_level(logging.INFO, logger="wsproxy"):
+        TokenFile(str(path), reload=False)
+    assert token_source_lines(caplog) == ["token source %s: 1 tokens from 1 file: tokens.conf" % path]
+
+
+def test_reload_names_the_files_only_when_the_set_changes(tmp_path, caplog):
+    write(tmp_path / "a.conf", "vm1: h:1\n")
+    tokens = TokenFile(str(tmp_path))
+    with caplog.at_level(logging.INFO, logger="wsproxy"):
+        write(tmp_path / "a.conf", "vm1: h:11\nvm2: h:2\n")
+        tokens.lookup("vm1")
+        (tmp_path / "c.conf").write_text("vm3: h:3\n")
+        tokens.lookup("vm1")
+        (tmp_path / "a.conf").unlink()
+        tokens.lookup("vm1")
+    assert token_source_lines(caplog) == [
+        "token source %s reloaded: 2 tokens" % tmp_path,
+        "token source %s reloaded: 3 tokens from 2 files: a.conf, c.conf" % tmp_path,
+        "token source %s reloaded: 1 tokens from 1 file: c.conf" % tmp_path,
+    ]
+
+
+def test_a_long_file_list_is_cut(tmp_path, caplog):
+    for i in range(wsproxy.TOKEN_LOG_MAX_NAMES + 5):
+        (tmp_path / ("vm%02d" % i)).write_text("vm%d: h:1\n" % i)
+    with caplog.at_level(logging.INFO, logger="wsproxy"):
+        TokenFile(str(tmp_path))
+    [line] = token_source_lines(caplog)
+    assert line.endswith(": 25 tokens from 25 files: vm00, vm01, vm02, vm03, vm04, vm05, vm06, vm07, vm08, "
+                         "vm09, vm10, vm11, vm12, vm13, vm14, vm15, vm16, vm17, vm18, vm19 and 5 more")
+
+
+def test_odd_file_names_cannot_forge_log_lines(tmp_path, caplog):
+    (tmp_path / "a\nFAKE log line").write_text("vm1: h:1\n")
+    (tmp_path / ".b\x1b[31m").write_text("vm2: h:1\n")
+    with caplog.at_level(logging.INFO, logger="wsproxy"):
+        TokenFile(str(tmp_path))
+    [line] = token_source_lines(caplog)
+    assert line.endswith(": 1 tokens from 1 file: 'a\\nFAKE log line'; not read (backup, swap or hidden): "
+                         "'.b\\x1b[31m'")
+
+
 def test_deleted_directory_resolves_nothing(tmp_path):
     folder = tmp_path / "tokens.d"
     folder.mkdir()
