@@ -49,6 +49,7 @@ def test_origin_names_file_and_line_not_the_token():
     ("vm: [fe80::1%eth0]:5901", Target("fe80::1%eth0", 5901)),
     ("vm: ::1:5901", Target("::1", 5901)),                    # bare IPv6: the port is after the last colon
     ("vm: fe80::1:5900", Target("fe80::1", 5900)),
+    ("vm: fe80::1%eth0:5900", Target("fe80::1%eth0", 5900)),  # bare, with a zone
     ("vm: 2001:db8::7:5900", Target("2001:db8::7", 5900)),
     ("vm: unix_socket:/run/vnc/vm.sock", Target(unix_path="/run/vnc/vm.sock")),
     ("vm: unix_socket:relative.sock", Target(unix_path="relative.sock")),
@@ -164,6 +165,19 @@ def test_parse_host_port_for_the_command_line():
         parse_host_port("6080")  # a target needs a host
 
 
+def test_targets_compare_by_every_field():
+    target = Target("h", 1)
+    assert target == Target("h", 1) and hash(target) == hash(Target("h", 1))
+    for other in (Target("h", 2), Target("g", 1), Target(unix_path="h"), Target("h", 1, "/s")):
+        assert target != other and not target == other
+    assert Target(unix_path="/a") != Target(unix_path="/b")
+    assert target != ("h", 1, "") and target != "h:1"
+    assert len({Target("h", 1), Target("h", 2), Target("h", 1)}) == 2
+    assert repr(Target(unix_path="/s")) == "Target(host='', port=0, unix_path='/s')"
+    with pytest.raises(AttributeError):
+        target.port = 2
+
+
 def test_target_str_brackets_ipv6():
     assert str(Target("::1", 5901)) == "[::1]:5901"
     assert str(Target("localhost", 5901)) == "localhost:5901"
@@ -259,6 +273,31 @@ def test_file_line_ends_crlf_and_bom_but_not_a_lone_cr(tmp_path):
     tokens = TokenFile(str(path))
     assert sorted(tokens.tokens()) == ["vm1", "vm2", "vm4"]
     assert tokens.lookup("vm4").origin == "%s:4" % path
+
+
+def test_missing_source_is_warned_once_not_per_lookup(tmp_path, caplog):
+    path = tmp_path / "tokens.conf"
+
+    def warnings():
+        return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+    with caplog.at_level(logging.INFO, logger="wsproxy"):
+        tokens = TokenFile(str(path))
+        for _ in range(10):
+            assert tokens.lookup("vm1") is None
+        assert warnings() == ["token source %s is missing: no tokens resolve until it returns" % path]
+        write(path, "vm1: h:1\n")
+        assert tokens.lookup("vm1") is not None
+        path.unlink()
+        for _ in range(10):
+            assert tokens.lookup("vm1") is None
+        assert len(warnings()) == 2
+    quiet = TokenFile(str(path), reload=False)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="wsproxy"):
+        for _ in range(10):
+            assert quiet.lookup("vm1") is None
+    assert caplog.records == []
 
 
 def test_bad_lines_are_logged_with_file_and_line_and_the_rest_works(tmp_path, caplog):
