@@ -1130,10 +1130,11 @@ class TokenFile:
         names = [os.path.basename(name) for name, *_ in signature]
         before = [os.path.basename(name) for name, *_ in self._signature or ()]
         reloaded = "" if force else " reloaded"
+        tokens = "%d token%s" % (count, "" if count == 1 else "s")
         if not force and self._signature is not None and names == before:
-            log.info("token source %s%s: %d tokens", self.path, reloaded, count)
+            log.info("token source %s%s: %s", self.path, reloaded, tokens)
             return
-        log.info("token source %s%s: %d tokens from %d file%s: %s%s", self.path, reloaded, count,
+        log.info("token source %s%s: %s from %d file%s: %s%s", self.path, reloaded, tokens,
                  len(names), "" if len(names) == 1 else "s", _name_list(names) or "none",
                  "; not read (backup, swap or hidden): " + _name_list(skipped) if skipped else "")
 

@@ -439,7 +439,15 @@ def test_a_token_file_source_logs_its_count_at_start(tmp_path, caplog):
     write(path, "vm1: h:1\n")
     with caplog.at_level(logging.INFO, logger="wsproxy"):
         TokenFile(str(path), reload=False)
-    assert token_source_lines(caplog) == ["token source %s: 1 tokens from 1 file: tokens.conf" % path]
+    assert token_source_lines(caplog) == ["token source %s: 1 token from 1 file: tokens.conf" % path]
+
+
+def test_an_empty_directory_says_so(tmp_path, caplog):
+    (tmp_path / "customers~").write_text("old: h:1\n")
+    with caplog.at_level(logging.INFO, logger="wsproxy"):
+        TokenFile(str(tmp_path))
+    assert token_source_lines(caplog) == [
+        "token source %s: 0 tokens from 0 files: none; not read (backup, swap or hidden): customers~" % tmp_path]
 
 
 def test_reload_names_the_files_only_when_the_set_changes(tmp_path, caplog):
@@ -455,7 +463,7 @@ def test_reload_names_the_files_only_when_the_set_changes(tmp_path, caplog):
     assert token_source_lines(caplog) == [
         "token source %s reloaded: 2 tokens" % tmp_path,
         "token source %s reloaded: 3 tokens from 2 files: a.conf, c.conf" % tmp_path,
-        "token source %s reloaded: 1 tokens from 1 file: c.conf" % tmp_path,
+        "token source %s reloaded: 1 token from 1 file: c.conf" % tmp_path,
     ]
 
 
@@ -475,7 +483,7 @@ def test_odd_file_names_cannot_forge_log_lines(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="wsproxy"):
         TokenFile(str(tmp_path))
     [line] = token_source_lines(caplog)
-    assert line.endswith(": 1 tokens from 1 file: 'a\\nFAKE log line'; not read (backup, swap or hidden): "
+    assert line.endswith(": 1 token from 1 file: 'a\\nFAKE log line'; not read (backup, swap or hidden): "
                          "'.b\\x1b[31m'")
 
 
