@@ -1039,7 +1039,8 @@ def _parse_token_line(line: str):
 _SKIPPED_TOKEN_FILE_RE = re.compile(
     r"^[.#]|~$|\.(bak|old|orig|rej|save|tmp|new|sw[a-p]|pacnew|pacsave|rpm\w*|dpkg-\w*|ucf-\w*)$",
     re.IGNORECASE)
-# The log line naming the files read (and skipped) lists this many of each.
+# The log line naming the files read (and skipped) lists this many of each:
+# enough to check by eye, and a directory of thousands stays one short line.
 TOKEN_LOG_MAX_NAMES = 20
 
 

@@ -4,8 +4,8 @@ Most tests compare what wsproxy sends with its own names (Opcode.BINARY,
 CloseCode.ABNORMAL), so a wrong number behind a name passes them all: a
 mutation tester changed CloseCode.ABNORMAL to 1007 and nothing failed.  Here
 every number is written out as the spec gives it: RFC 6455 5.2 (opcodes),
-5.5 (control frames), 7.4 (close codes), and RFC 6143 with rfbproto.rst for
-the RFB numbers the demo target uses.
+5.5 (control frames), 7.4 (close codes), RFC 9110 (HTTP statuses), and
+RFC 6143 with rfbproto.rst for the RFB numbers the demo target uses.
 """
 
 import pytest
@@ -73,6 +73,24 @@ def test_prebuilt_small_binary_headers_agree_with_frame_header():
     assert len(table) == 126
     for length, header in enumerate(table):
         assert header == wsproxy.frame_header(Opcode.BINARY, length) == bytes((0x82, length))
+
+
+def test_a_server_session_refuses_unmasked_client_frames_by_default():
+    # RFC 6455 5.1: a server MUST close on an unmasked frame from the client, with 1002.
+    session = wsproxy.WebSocketSession()
+    assert session.receive(b"\x82\x02hi") == []
+    assert session.failure is not None and session.failure.close_code == 1002
+    masked = wsproxy.WebSocketSession().receive(wsproxy.encode_frame(Opcode.BINARY, b"hi", mask_key=b"abcd"))
+    assert [event.payload for event in masked] == [b"hi"]
+
+
+def test_http_status_lines_are_rfc_9110_numbers_and_phrases():
+    assert wsproxy.HTTP_REASONS == {
+        101: "Switching Protocols", 200: "OK", 304: "Not Modified", 400: "Bad Request",
+        401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+        408: "Request Timeout", 426: "Upgrade Required", 431: "Request Header Fields Too Large",
+        500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+        505: "HTTP Version Not Supported"}   # 431 is RFC 6585's
 
 
 # -- RFB (RFC 6143, rfbproto.rst) -------------------------------------------------------
