@@ -1093,6 +1093,13 @@ def _is_ipv6(text: str) -> bool:
 
 
 _TOKEN_SPLIT_RE = re.compile(r":\s+")
+# A line of a token file ends at "\n" (or "\r\n") and nowhere else.
+# str.splitlines() would also end one at \x0b \x0c \x1c-\x1e \x85 U+2028
+# U+2029 (and open() at a lone \r), so "user1<U+2028>admin: host:22" would
+# become a token "admin" that no editor shows on a line of its own.  An entry
+# holding one of those, or any other control character (tab aside), is
+# refused with its file:line instead.
+_TOKEN_LINE_BAD_CHAR_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class TokenEntry(NamedTuple):
@@ -1104,42 +1111,76 @@ def parse_token_text(text: str, source: str) -> Tuple[Dict[str, TokenEntry], Lis
     """Parse websockify's token format: ``token: host:port`` per line.
 
     The split is at the first colon followed by whitespace, so IPv6 targets
-    need no brackets.  ``token: unix_socket:/path`` names a Unix socket.
-    Returns the entries and a list of ``file:line: reason`` problems; a bad
-    line never spoils the rest of the file.
+    need no brackets.  ``token: unix_socket:/path`` names a Unix socket (the
+    path is the rest of the line: ``vm: unix_socket:/run/a: b`` is token
+    ``vm``, path ``/run/a: b``).  Lines end at ``\n`` only.  Returns the
+    entries and a list of ``file:line: reason`` problems; a bad line never
+    spoils the rest of the file.
     """
     entries = {}
     problems = []
-    for number, raw in enumerate(text.splitlines(), 1):
+    if text.startswith("\ufeff"):   # a byte order mark (Windows editors) is not part of the first token
+        text = text[1:]
+    for number, raw in enumerate(text.split("\n"), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         where = "%s:%d" % (source, number)
-        parts = _TOKEN_SPLIT_RE.split(line, 1)
-        if len(parts) != 2 or not parts[0] or not parts[1].strip():
-            problems.append("%s: expected 'token: host:port'" % where)
+        entry = _parse_token_line(raw[:-1] if raw.endswith("\r") else raw)
+        if isinstance(entry, str):
+            problems.append("%s: %s" % (where, entry))
             continue
-        token, target_text = parts[0].strip(), parts[1].strip()
-        if any(ch.isspace() for ch in token):
-            problems.append("%s: token contains whitespace" % where)
-            continue
-        if target_text.startswith("unix_socket:"):
-            path = target_text[len("unix_socket:"):]
-            if not path:
-                problems.append("%s: empty unix_socket path" % where)
-                continue
-            target = Target(unix_path=path)
-        else:
-            try:
-                host, port = parse_host_port(target_text, "target")
-            except ValueError as exc:
-                problems.append("%s: %s" % (where, exc))
-                continue
-            target = Target(host, port)
+        token, target = entry
         if token in entries:
             problems.append("%s: token repeated; this line wins" % where)
         entries[token] = TokenEntry(target, where)
     return entries, problems
+
+
+def _parse_token_line(line: str):
+    """``(token, Target)`` from one entry line, or the reason it is refused."""
+    bad = _TOKEN_LINE_BAD_CHAR_RE.search(line)
+    if bad:
+        return "control character U+%04X in the line (a line ends only at a newline)" % ord(bad.group())
+    parts = _TOKEN_SPLIT_RE.split(line.strip(), 1)
+    if len(parts) != 2 or not parts[0]:   # (the line is stripped, so parts[1] is never blank)
+        return "expected 'token: host:port'"
+    token, target_text = parts[0].strip(), parts[1]
+    if any(ch.isspace() for ch in token):
+        return "token contains whitespace"
+    if target_text.startswith("unix_socket:"):
+        path = target_text[len("unix_socket:"):]
+        return (token, Target(unix_path=path)) if path else "empty unix_socket path"
+    try:
+        host, port = parse_host_port(target_text, "target")
+    except ValueError as exc:
+        return str(exc)
+    return token, Target(host, port)
+
+
+# Files in a token directory that are not read.  Editors, patch and package
+# managers leave copies beside a file they change (customers~, customers.bak,
+# .orig, .rej, .swp, .dpkg-old, .rpmsave, ...), and reading those would keep
+# alive a token deleted from the real file.  Hidden names are skipped too:
+# editors' swap and lock files (.customers.swp, .#customers) and tools'
+# temporaries; so are Emacs's #autosaves#, .tmp and .new (half-written).
+_SKIPPED_TOKEN_FILE_RE = re.compile(
+    r"^[.#]|~$|\.(bak|old|orig|rej|save|tmp|new|sw[a-p]|pacnew|pacsave|rpm\w*|dpkg-\w*|ucf-\w*)$",
+    re.IGNORECASE)
+# The log line naming the files read (and skipped) lists this many of each:
+# enough to check by eye, and a directory of thousands stays one short line.
+TOKEN_LOG_MAX_NAMES = 20
+
+
+def is_skipped_token_file(name: str) -> bool:
+    """Whether a file name in a token directory is a backup, swap or hidden file (not read)."""
+    return bool(_SKIPPED_TOKEN_FILE_RE.search(name))
+
+
+def _name_list(names: List[str]) -> str:
+    shown = [name if name.isprintable() else ascii(name) for name in names[:TOKEN_LOG_MAX_NAMES]]
+    more = len(names) - len(shown)
+    return ", ".join(shown) + (" and %d more" % more if more else "")
 
 
 class TokenFile:
@@ -1148,6 +1189,9 @@ class TokenFile:
     Each lookup costs a stat() of the source (and a listing for a directory);
     the files are re-read only when a modification time, size or inode moved.
     A missing source resolves nothing: deleting the file revokes its tokens.
+    In a directory, backup, swap and hidden files are not read
+    (is_skipped_token_file); the files read are logged at start and whenever
+    that set changes.
     """
 
     def __init__(self, path: str, reload: bool = True):
@@ -1158,22 +1202,28 @@ class TokenFile:
         self._entries = {}  # type: Dict[str, TokenEntry]
         self._refresh(force=True)
 
-    def _files(self) -> List[str]:
-        if os.path.isdir(self.path):
-            return sorted(os.path.join(self.path, name) for name in os.listdir(self.path)
-                          if not name.startswith(".") and os.path.isfile(os.path.join(self.path, name)))
-        return [self.path]
+    def _files(self) -> Tuple[List[str], List[str]]:
+        """The paths to read and the names skipped; a file source is read whatever its name."""
+        if not os.path.isdir(self.path):
+            return [self.path], []
+        read, skipped = [], []
+        for name in sorted(os.listdir(self.path)):
+            full = os.path.join(self.path, name)
+            if os.path.isfile(full):
+                (skipped if is_skipped_token_file(name) else read).append(name)
+        return [os.path.join(self.path, name) for name in read], skipped
 
-    def _current_signature(self):
+    def _scan(self):
+        """(signature, skipped names); the signature is None when the source is missing."""
         try:
-            files = self._files()
+            files, skipped = self._files()
             return tuple((name, st.st_mtime_ns, st.st_size, st.st_ino)
-                         for name, st in ((name, os.stat(name)) for name in files))
+                         for name, st in ((name, os.stat(name)) for name in files)), skipped
         except OSError:
-            return None
+            return None, []
 
     def _refresh(self, force: bool = False) -> None:
-        signature = self._current_signature()
+        signature, skipped = self._scan()
         if not force and signature == self._signature:
             return
         with self._lock:
@@ -1184,21 +1234,38 @@ class TokenFile:
                     log.warning("token source %s is missing: no tokens resolve until it returns", self.path)
                 self._entries, self._signature = {}, None
                 return
-            entries = {}
-            for name, *_ in signature:
-                try:
-                    with open(name, encoding="utf-8", errors="replace") as handle:
-                        text = handle.read()
-                except OSError as exc:
-                    log.warning("token source %s: %s", name, exc.strerror)
-                    continue
-                found, problems = parse_token_text(text, name)
-                for problem in problems:
-                    log.warning("token file %s", problem)
-                entries.update(found)
-            if not force:
-                log.info("token source %s reloaded: %d tokens", self.path, len(entries))
+            entries = self._read([name for name, *_ in signature])
+            self._log_files(signature, skipped, len(entries), force)
             self._entries, self._signature = entries, signature
+
+    @staticmethod
+    def _read(files: List[str]) -> Dict[str, TokenEntry]:
+        entries = {}
+        for name in files:
+            try:
+                with open(name, encoding="utf-8", errors="replace", newline="") as handle:
+                    text = handle.read()
+            except OSError as exc:
+                log.warning("token source %s: %s", name, exc.strerror)
+                continue
+            found, problems = parse_token_text(text, name)
+            for problem in problems:
+                log.warning("token file %s", problem)
+            entries.update(found)
+        return entries
+
+    def _log_files(self, signature, skipped: List[str], count: int, force: bool) -> None:
+        """One line: the token count, and which files were read whenever that set is new."""
+        names = [os.path.basename(name) for name, *_ in signature]
+        before = [os.path.basename(name) for name, *_ in self._signature or ()]
+        reloaded = "" if force else " reloaded"
+        tokens = "%d token%s" % (count, "" if count == 1 else "s")
+        if not force and self._signature is not None and names == before:
+            log.info("token source %s%s: %s", self.path, reloaded, tokens)
+            return
+        log.info("token source %s%s: %s from %d file%s: %s%s", self.path, reloaded, tokens,
+                 len(names), "" if len(names) == 1 else "s", _name_list(names) or "none",
+                 "; not read (backup, swap or hidden): " + _name_list(skipped) if skipped else "")
 
     def lookup(self, token: str) -> Optional[TokenEntry]:
         if self.reload:
