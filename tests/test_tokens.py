@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 import wsproxy
 from wsproxy import Target, TokenFile, parse_host_port, parse_token_text
 
+pytestmark = pytest.mark.pure
+
 
 def entries(text, source="tokens.conf"):
     found, problems = parse_token_text(text, source)
