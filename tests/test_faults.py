@@ -5,7 +5,7 @@ behind a fast target, running out of file descriptors, SIGTERM in the middle
 of transfers both ways, and data integrity over many concurrent connections
 with random frame sizes and fragmentation.  Loopback only; every process is
 stopped by PID.  The long versions (1 GB, 10,000 connections) are in
-tests/soak.py, which pytest does not collect.
+tests/tools/soak.py, which pytest does not collect.
 """
 
 import bisect

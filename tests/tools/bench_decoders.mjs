@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// tests/bench_decoders.mjs — decode time of one 1920x1080 full-screen update per
+// tests/tools/bench_decoders.mjs — decode time of one 1920x1080 full-screen update per
 // encoding, in Node (a measurement, not a test: node --test tests/js/ does not run it).
 //
 // A desktop-like frame (flat background and panels, text-like glyphs in windows,
@@ -9,7 +9,7 @@
 // the WebSocket delivers it) to a decoder whose zlib streams are reset, drawing into
 // a persistent 1920x1080 Display, and the result is checked pixel-exact once.
 //
-//   node tests/bench_decoders.mjs [--runs 15] [--web DIR ...] [ENCODING ...]
+//   node tests/tools/bench_decoders.mjs [--runs 15] [--web DIR ...] [ENCODING ...]
 //
 // --web DIR (repeatable) loads web/core from DIR instead of this checkout, e.g. a
 // `git archive HEAD web | tar -x -C /tmp/before` copy: with two or more trees the
@@ -20,11 +20,11 @@
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { PixelFormat } from '../web/core/pixelformat.js';
+import { PixelFormat } from '../../web/core/pixelformat.js';
 import {
   prng, encodeRaw, encodeRRE, encodeHextile, encodeZlib, makeZRLEEncoder, makeTightEncoder, blockRects,
   Writer,
-} from './js/encoders.mjs';
+} from '../js/encoders.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const W = 1920, H = 1080;
@@ -184,7 +184,7 @@ async function main(argv) {
     else if (ENCODINGS[argv[i]]) names.push(argv[i]);
     else throw new Error(`unknown argument ${argv[i]} (encodings: ${Object.keys(ENCODINGS).join(', ')})`);
   }
-  if (!dirs.length) dirs.push(path.join(HERE, '..', 'web'));
+  if (!dirs.length) dirs.push(path.join(HERE, '..', '..', 'web'));
   if (!names.length) names.push(...Object.keys(ENCODINGS));
   const trees = [];
   for (const d of dirs) trees.push(await loadTree(d));

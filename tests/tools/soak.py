@@ -10,7 +10,7 @@
 2. A slow client behind a fast target for 1 GB: proxy RSS at 10% and 90% of
    the transfer must not differ by more than 4 MiB; every byte checked.
 
-    python3 tests/soak.py [--connections 10000] [--batch 200] [--slow-mb 1024]
+    python3 tests/tools/soak.py [--connections 10000] [--batch 200] [--slow-mb 1024]
 
 Exit status 0 when every figure is within bounds, 1 otherwise.  Loopback
 only; the proxy processes are stopped by PID.
@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/
 
 from conftest import EchoServer, ProxyProcess, free_port, raw_websocket, ws_frame  # noqa: E402
 from test_faults import (ServerFrames, StreamTarget, close_payload, fd_count, rss_kib,  # noqa: E402

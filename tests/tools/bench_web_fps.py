@@ -9,7 +9,7 @@ and the bytes it received over SECONDS seconds, and the time spent inside
 rfb.receive() (decoding, plus the putImageData of the flush at the end of each
 update), reported per update and as a share of the wall-clock time.
 
-    python3 tests/bench_web_fps.py [--seconds 5] [--rate 60] [--rounds 1] [--web DIR ...] [ENCODING ...]
+    python3 tests/tools/bench_web_fps.py [--seconds 5] [--rate 60] [--rounds 1] [--web DIR ...] [ENCODING ...]
 
 ENCODING is a name vnc.html's `encoding=` accepts, or "default" (no forcing).
 --web DIR (repeatable; default: this checkout's web/) serves the page from DIR through
@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/
 
 import realpeers  # noqa: E402
 import x11  # noqa: E402

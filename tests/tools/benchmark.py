@@ -3,9 +3,9 @@
 
 Run by hand (not part of the pytest run: the name has no ``test_`` prefix)::
 
-    python3 tests/benchmark.py                 # every workload, ROUNDS rounds each
-    python3 tests/benchmark.py --quick         # small sizes: a smoke run
-    python3 tests/benchmark.py --only down --rounds 5
+    python3 tests/tools/benchmark.py                 # every workload, ROUNDS rounds each
+    python3 tests/tools/benchmark.py --quick         # small sizes: a smoke run
+    python3 tests/tools/benchmark.py --only down --rounds 5
 
 Workloads (issue 5): down, up, latency, mixed, setup, concurrency, idle,
 footprint.  Contenders run interleaved round by round in one run; the report
@@ -49,7 +49,7 @@ import sys
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WSPROXY_PY = os.path.join(ROOT, "wsproxy.py")
 WSPROXY_EXE = [WSPROXY_PY]   # --wsproxy PATH benchmarks another copy (before/after a change)
 HOST = "127.0.0.1"

@@ -4,12 +4,12 @@ A development tool, not part of the test suite (no test_ prefix, so pytest
 does not collect it; atheris is not a dependency of wsproxy).  Needs
 ``pip install atheris``.  Run one target per process:
 
-    python3 tests/fuzz_wsproxy.py TARGET [libFuzzer flags] [CORPUS_DIR ...]
+    python3 tests/tools/fuzz_wsproxy.py TARGET [libFuzzer flags] [CORPUS_DIR ...]
 
-    python3 tests/fuzz_wsproxy.py --seeds /tmp/wsproxy-corpus
-    python3 tests/fuzz_wsproxy.py frames -max_total_time=600 -timeout=5 \\
+    python3 tests/tools/fuzz_wsproxy.py --seeds /tmp/wsproxy-corpus
+    python3 tests/tools/fuzz_wsproxy.py frames -max_total_time=600 -timeout=5 \\
         -rss_limit_mb=512 -malloc_limit_mb=256 /tmp/wsproxy-corpus/frames
-    python3 tests/fuzz_wsproxy.py head -max_len=17000 -max_total_time=600 -timeout=5 \\
+    python3 tests/tools/fuzz_wsproxy.py head -max_len=17000 -max_total_time=600 -timeout=5 \\
         -rss_limit_mb=512 -malloc_limit_mb=256 /tmp/wsproxy-corpus/head
 
 (-max_len=17000 lets head inputs pass MAX_HEAD_BYTES, so the 431 path is
@@ -21,7 +21,7 @@ loggable, args.  ``--list``
 prints them; ``--seeds DIR`` writes a small seed corpus to DIR/TARGET.
 A crash (an exception other than the typed errors, or a broken invariant)
 makes libFuzzer write ``crash-*`` into the current directory; replay one
-with ``python3 tests/fuzz_wsproxy.py TARGET crash-FILE``.
+with ``python3 tests/tools/fuzz_wsproxy.py TARGET crash-FILE``.
 
 Every target allows only the errors its parser documents: HttpError
 for the head and static paths, ProtocolError for frames and close payloads,
@@ -47,7 +47,7 @@ import tempfile
 
 import atheris
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 with atheris.instrument_imports(include=["wsproxy"]):
     import wsproxy
