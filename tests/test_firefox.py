@@ -180,18 +180,18 @@ FIREFOX_CASES = [("xvnc", c) for c in ("raw", "copyrect", "hextile", "zrle", "ti
 @pytest.mark.parametrize("server_name,case", FIREFOX_CASES, ids=["%s-%s" % c for c in FIREFOX_CASES])
 def test_pixels_match_server_framebuffer(request, page, server_name, case):
     """test_web_e2e.py's test, with the page in Firefox (xvnc_server is this module's)."""
-    e2e.test_pixels_match_server_framebuffer(request, page, server_name, case)
+    e2e.check_pixels_match_server_framebuffer(request, page, server_name, case)
 
 
 # ---------------------------------------------------------------- status line, remote resize, clipboard
 
 
 def test_status_line_shows_wsproxy_reasons(page, tmp_path):
-    e2e.test_status_line_shows_wsproxy_reasons(page, tmp_path)
+    e2e.check_status_line_shows_wsproxy_reasons(page, tmp_path)
 
 
 def test_remote_resize_follows_the_viewport(page):
-    e2e.test_remote_resize_follows_the_window(page)
+    e2e.check_remote_resize_follows_the_window(page)
 
 
 def test_clipboard_round_trip(firefox, page, xvnc_server):
