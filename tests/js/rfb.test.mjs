@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
+import { performance } from 'node:perf_hooks';
 
 import { RFB, STATES, PSEUDO, zlibStored, decodeServerText } from '../../web/core/rfb.js';
 import { Display } from '../../web/core/display.js';
@@ -793,3 +794,42 @@ test('an exception in the page handler does not break the protocol', () => {
         else globalThis.reportError = saved;
     }
 });
+
+// ---------------------------------------------------------------------------
+// Limits a hostile server must not get past: zlib bombs and huge framebuffers
+
+// A zlib stream of 64 MiB of zeros: about 64 KB on the wire (made once, on first use).
+let bombCache = null;
+function zlibBomb() {
+    bombCache ??= new Uint8Array(zlib.deflateSync(Buffer.alloc(64 << 20), { level: 9 }));
+    return bombCache;
+}
+
+// One FramebufferUpdate with a 64x64 rect in `encoding` whose zlib data is the bomb.
+const BOMB_RECTS = {
+    ZRLE: { encoding: 16, header: (n) => w().u32(n), need: 16766 },
+    zlib: { encoding: 6, header: (n) => w().u32(n), need: 64 * 64 * 4 },
+    // BasicCompression, stream 0, no filter (copy: 3-byte TPIXELs), 3-byte compact length.
+    Tight: { encoding: 7, header: (n) => w().u8(0x00, (n & 0x7f) | 0x80, ((n >> 7) & 0x7f) | 0x80, n >> 14), need: 64 * 64 * 3 },
+};
+
+for (const [name, { encoding, header, need }] of Object.entries(BOMB_RECTS)) {
+    test(`${name}: a rect whose zlib data inflates to 64 MiB fails at once, in bounded memory, saying why`, () => {
+        const bomb = zlibBomb();
+        const c = connected({}, { width: 64, height: 64 });
+        const update = concat([w().u8(0, 0).u16(1).bytes(rectHeader(0, 0, 64, 64, encoding).done())
+            .bytes(header(bomb.length).done()).done(), bomb]);
+        const before = process.memoryUsage().arrayBuffers;
+        const t0 = performance.now();
+        assert.doesNotThrow(() => c.rfb.receive(update));
+        const ms = performance.now() - t0;
+        const grown = process.memoryUsage().arrayBuffers - before;
+        assert.equal(c.rfb.state, 'failed');
+        const re = new RegExp(`^protocol error: ${name} 64x64 rectangle.*: ` +
+            `zlib data expands beyond what the rectangle needs \\(${need} bytes\\)$`);
+        assert.match(c.eventsOf('state').at(-1).detail, re);
+        // Unbounded, the inflater's buffer alone grows past 64 MiB and stays with the session.
+        assert.ok(grown < 8 * 2 ** 20, `array buffers grew by ${(grown / 2 ** 20).toFixed(1)} MiB`);
+        assert.ok(ms < 2000, `took ${ms.toFixed(0)} ms`);
+    });
+}
