@@ -833,3 +833,21 @@ for (const [name, { encoding, header, need }] of Object.entries(BOMB_RECTS)) {
         assert.ok(ms < 2000, `took ${ms.toFixed(0)} ms`);
     });
 }
+
+test('extended clipboard: text inflating past the 16 MiB limit is skipped, the session goes on', () => {
+    const c = connected();
+    // Says 20 MiB of text and sends it: 20 KB compressed.
+    const size = 20 << 20;
+    const plain = concat([w().u32(size).done(), new Uint8Array(size).fill(0x41)]);
+    c.rfb.receive(extendedCut(PROVIDE | TEXT, zlib.deflateSync(plain, { level: 9 })));
+    c.rfb.receive(Uint8Array.of(2));   // Bell: still in step
+    assert.equal(c.rfb.state, 'connected');
+    assert.deepEqual(c.eventsOf('clipboard'), []);
+    assert.equal(c.eventsOf('bell').length, 1);
+    // Text right at the limit still arrives.
+    const text = new Uint8Array((16 << 20) - 1).fill(0x42);
+    const atLimit = concat([w().u32(text.length + 1).done(), text, Uint8Array.of(0)]);
+    c.rfb.receive(extendedCut(PROVIDE | TEXT, zlib.deflateSync(atLimit, { level: 1 })));
+    assert.equal(c.eventsOf('clipboard').length, 1);
+    assert.equal(c.eventsOf('clipboard')[0].text.length, text.length);
+});

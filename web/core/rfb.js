@@ -18,7 +18,7 @@
 import { ByteQueue } from './bytequeue.js';
 import { PixelFormat } from './pixelformat.js';
 import { vncAuthResponse } from './des.js';
-import { Inflator } from './inflate.js';
+import { Inflator, InflateLimitError } from './inflate.js';
 import { makeDecoders } from './decoders/index.js';
 import { scancodeForCode } from './scancodes.js';
 
@@ -132,9 +132,10 @@ const MAX_NAME_BYTES = 64 * 1024;          // desktop names are window titles
 const MAX_CURSOR_PIXELS = 1024 * 1024;     // real cursors are <= 256x256; 4 MiB of RGBA
 // Clipboard payloads above this are skipped as they stream by, never buffered.
 const MAX_CLIPBOARD_BYTES = 16 * 1024 * 1024;
-// Inflate input is fed in pieces this big so one piece's output stays bounded
-// (deflate expands at most ~1032:1) and a zlib bomb stops at the limit.
-const INFLATE_PIECE = 4096;
+// Extended Clipboard data inflates to a U32 size and then the text (the lowest
+// format bit comes first): more than this is a text we would skip anyway, or a
+// zlib bomb, so inflating stops here.
+const CLIPBOARD_INFLATE_LIMIT = 4 + MAX_CLIPBOARD_BYTES;
 const LATIN1_CHUNK = 8192;                 // String.fromCharCode argument-count limit
 
 const INCREMENTAL = true;
@@ -1093,21 +1094,17 @@ export class RFB {
 
     _onClipProvide(flags, payload) {
         if (!(flags & CLIP_TEXT)) return true;   // only formats we never take
-        const inflator = new Inflator();
-        const pieces = [];
-        let total = 0;
-        // Text is the lowest format bit, so it comes first; 4 bytes of size plus
-        // at most MAX_CLIPBOARD_BYTES of text is all we ever need to inflate.
-        for (let o = 0; o < payload.length && total < MAX_CLIPBOARD_BYTES + 4; o += INFLATE_PIECE) {
-            const out = inflator.inflate(payload.subarray(o, o + INFLATE_PIECE));
-            pieces.push(out);
-            total += out.length;
+        let data;
+        try {
+            data = new Inflator().inflate(payload, CLIPBOARD_INFLATE_LIMIT);
+        } catch (err) {
+            // Too long: skipped, as a long classic ServerCutText is.
+            if (err instanceof InflateLimitError) return true;
+            throw err;
         }
-        const data = new Uint8Array(total);
-        for (let i = 0, o = 0; i < pieces.length; o += pieces[i].length, i++) data.set(pieces[i], o);
         if (data.length < 4) return this._fail('malformed extended clipboard data (truncated)');
         const size = data[0] * 0x1000000 + ((data[1] << 16) | (data[2] << 8) | data[3]);
-        let text = data.subarray(4, 4 + Math.min(size, MAX_CLIPBOARD_BYTES));
+        let text = data.subarray(4, 4 + size);
         // The text is NUL-terminated UTF-8 with CRLF line ends.
         const nul = text.indexOf(0);
         if (nul >= 0) text = text.subarray(0, nul);
