@@ -851,3 +851,46 @@ test('extended clipboard: text inflating past the 16 MiB limit is skipped, the s
     assert.equal(c.eventsOf('clipboard').length, 1);
     assert.equal(c.eventsOf('clipboard')[0].text.length, text.length);
 });
+
+// A display that only records sizes, so accepted huge framebuffers cost no memory here.
+function sizeOnlyClient() {
+    const events = [];
+    const sizes = [];
+    const display = { resize: (width, height) => sizes.push([width, height]), flush() {} };
+    const rfb = new RFB({ display, send: () => {}, onEvent: (e) => events.push(e) });
+    rfb.receive(concat([ascii('RFB 003.008\n'), Uint8Array.of(1, 1), w().u32(0).done()]));
+    return { rfb, events, sizes, detail: () => events.filter((e) => e.type === 'state').at(-1).detail };
+}
+
+test('ServerInit of 32767x32767 (4.3 GB of RGBA) is refused, naming the size and the limit', () => {
+    const c = sizeOnlyClient();
+    c.rfb.receive(serverInit(32767, 32767, utf8('huge')));
+    assert.equal(c.rfb.state, 'failed');
+    assert.equal(c.detail(), 'server desktop is 32767x32767, larger than this client can show ' +
+        '(at most 67108864 pixels, e.g. 8192x8192, and 32767 a side)');
+    assert.deepEqual(c.sizes, []);   // nothing allocated
+    for (const [width, height, ok] of [[8192, 8192, true], [8193, 8192, false], [32767, 2048, true],
+        [32768, 1, false], [1, 65535, false], [7680, 4320, true]]) {
+        const d = sizeOnlyClient();
+        d.rfb.receive(serverInit(width, height, utf8('x')));
+        assert.equal(d.rfb.state, ok ? 'connected' : 'failed', `${width}x${height}`);
+        if (!ok) assert.match(d.detail(), new RegExp(`^server desktop is ${width}x${height}, larger`));
+    }
+});
+
+test('DesktopSize and ExtendedDesktopSize past the limit fail the session instead of resizing', () => {
+    const big = [
+        rectHeader(0, 0, 16384, 16384, -223).done(),
+        concat([rectHeader(0, 0, 40000, 10, -308).done(),
+            w().u8(1, 0, 0, 0).u32(1).u16(0).u16(0).u16(40000).u16(10).u32(0).done()]),
+    ];
+    for (const rect of big) {
+        const c = sizeOnlyClient();
+        c.rfb.receive(serverInit(100, 100, utf8('x')));
+        c.rfb.receive(concat([w().u8(0, 0).u16(1).done(), rect]));
+        assert.equal(c.rfb.state, 'failed');
+        assert.match(c.detail(), /^server desktop is (16384x16384|40000x10), larger than this client can show/);
+        assert.deepEqual(c.sizes, [[100, 100]]);
+        assert.equal(c.events.filter((e) => e.type === 'resize').length, 1);
+    }
+});
