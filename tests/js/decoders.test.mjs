@@ -105,6 +105,15 @@ test('raw: zero-size rectangles consume nothing', () => {
   assert.equal(q.length, 3);
 });
 
+test('raw: a zero-size rectangle with nothing queued is complete', () => {
+  const d = new Display();
+  d.resize(4, 4);
+  for (const [width, height] of [[0, 5], [3, 0], [0, 0]]) {
+    assert.equal(new RawDecoder().decode({ x: 0, y: 0, width, height }, new ByteQueue(), d, { pixelFormat: DEFAULT }),
+      true, `${width}x${height}`);
+  }
+});
+
 // ---------------------------------------------------------------- CopyRect (1)
 
 test('copyrect: copies after raw, in order, any split', () => {

@@ -894,3 +894,72 @@ test('DesktopSize and ExtendedDesktopSize past the limit fail the session instea
         assert.equal(c.events.filter((e) => e.type === 'resize').length, 1);
     }
 });
+
+// ---------------------------------------------------------------------------
+// Behaviour the mutation tests found unguarded
+
+test('the reason a connected session ends is passed on in the state event', () => {
+    const c = connected();
+    c.rfb.close('server went away (1006)');
+    assert.deepEqual(c.eventsOf('state'), [{ type: 'state', state: 'disconnected', detail: 'server went away (1006)' }]);
+    const d = connected();
+    d.rfb.close();
+    assert.deepEqual(d.eventsOf('state'), [{ type: 'state', state: 'disconnected', detail: 'connection closed' }]);
+});
+
+test('an ExtendedDesktopSize update split at every byte boundary parses the same', () => {
+    const update = concat([
+        w().u8(0, 0).u16(2).bytes(rectHeader(0, 0, 6, 5, -308).done())
+            .u8(2, 0, 0, 0)
+            .u32(0xabcd0001).u16(0).u16(0).u16(3).u16(5).u32(0x11)
+            .u32(0xabcd0002).u16(3).u16(0).u16(3).u16(5).u32(0x22).done(),
+        rectHeader(5, 4, 1, 1, 0).done(), Uint8Array.of(9, 8, 7, 0),
+    ]);
+    const run = (chunks) => {
+        const c = connected();
+        for (const chunk of chunks) c.rfb.receive(chunk);
+        assert.equal(c.rfb.state, 'connected');
+        c.take();
+        assert.equal(c.rfb.requestResize(6, 5), true);
+        return { events: c.events, setSize: parseClientMessages(c.take()), pixel: c.display.getPixel(5, 4) };
+    };
+    const whole = run([update]);
+    assert.deepEqual(whole.events.filter((e) => e.type === 'resize'), [{ type: 'resize', width: 6, height: 5 }]);
+    assert.deepEqual(whole.setSize[0].screens, [{ id: 0xabcd0001, x: 0, y: 0, width: 6, height: 5, flags: 0x11 }]);
+    assert.deepEqual(whole.pixel, [9, 8, 7, 255]);
+    for (let i = 1; i < update.length; i++) {
+        assert.deepEqual(run([update.subarray(0, i), update.subarray(i)]), whole, `split at ${i}`);
+    }
+    assert.deepEqual(run(Array.from(update, (b) => Uint8Array.of(b))), whole, 'one byte at a time');
+});
+
+test('a zero-size Raw rect as the last bytes of an update completes it', () => {
+    const c = connected();
+    c.rfb.receive(w().u8(0, 0).u16(2).bytes(rectHeader(1, 1, 2, 0, 0).done()).bytes(rectHeader(0, 0, 0, 3, 0).done()).done());
+    assert.equal(c.rfb.state, 'connected');
+    assert.equal(c.eventsOf('update-done').length, 1);
+    c.rfb.receive(Uint8Array.of(2));
+    assert.equal(c.eventsOf('bell').length, 1);
+});
+
+test('without globalThis.reportError a page handler error is rethrown from a microtask', () => {
+    const savedReport = globalThis.reportError;
+    const savedQueue = globalThis.queueMicrotask;
+    const queued = [];
+    delete globalThis.reportError;
+    globalThis.queueMicrotask = (fn) => queued.push(fn);
+    try {
+        const rfb = new RFB({
+            display: new Display(), send: () => {}, options: {},
+            onEvent: (e) => { if (e.type === 'bell') throw new Error('page bug'); },
+        });
+        rfb.receive(concat([ascii('RFB 003.008\n'), Uint8Array.of(1, 1), w().u32(0).done(),
+            serverInit(2, 2, utf8('x')), Uint8Array.of(2, 2)]));
+        assert.equal(rfb.state, 'connected');
+        assert.equal(queued.length, 2);
+        for (const fn of queued) assert.throws(fn, { message: 'page bug' });
+    } finally {
+        globalThis.queueMicrotask = savedQueue;
+        if (savedReport !== undefined) globalThis.reportError = savedReport;
+    }
+});
