@@ -297,6 +297,9 @@ const S_DONE = 5; // stream ended; later bytes ignored
 const S_ERROR = 6; // corrupt data seen; keep throwing until reset()
 
 const OUT_INITIAL = 1 << 16;
+// The most output one call may produce, limit or not (2^30 - 1: far past any VNC rectangle, and it
+// keeps the output limit a small integer, which the hot loop compares faster than a double).
+const NO_LIMIT = 0x3fffffff;
 
 // The fast loop of _codes() runs while this much input is left: one symbol reads at most
 // 2 (literal/length code) + 1 (length extra) + 2 (distance code) + 2 (distance extra) bytes.
@@ -363,8 +366,8 @@ export class Inflator {
     this._in = null;
     this._pos = 0;
     this._outPos = 0; // end of data in _out; everything before it is history (window) or new output
-    this._outMax = Infinity; // _outPos may not pass this in the current call (its output limit)
-    this._limit = Infinity;
+    this._outMax = NO_LIMIT; // _outPos may not pass this in the current call (its output limit)
+    this._limit = NO_LIMIT;
     this._adler = 1;
     this._adlerPos = 0; // output before this index is already in _adler
   }
@@ -389,13 +392,14 @@ export class Inflator {
     this._in = data;
     this._pos = 0;
     const outStart = this._outPos;
-    this._limit = limit;
-    this._outMax = outStart + limit;
+    const most = NO_LIMIT - outStart;
+    this._limit = limit < most ? limit : most;
+    this._outMax = outStart + this._limit;
 
     try {
       this._run();
       // The last symbol of a block may have passed the limit with nothing decoded after it.
-      if (this._outPos > this._outMax) throw new InflateLimitError(limit);
+      if (this._outPos > this._outMax) throw new InflateLimitError(this._limit);
     } catch (err) {
       if (!(err instanceof InflateError)) throw err;
       this._state = S_ERROR;
@@ -671,8 +675,9 @@ export class Inflator {
     const distMask = (1 << distRoot) - 1;
 
     let out = this._out;
-    const outMax = this._outMax;
-    let outLimit = Math.min(out.length - MAX_MATCH, outMax);
+    // The limit is read from this._outMax where needed, not held in a local: the fast loop
+    // already keeps every register busy.
+    let outLimit = Math.min(out.length - MAX_MATCH, this._outMax);
     let outPos = this._outPos;
     let pos = this._pos;
     // The bit buffer is kept an int32 throughout: every shift is written (bitbuf >>> n) | 0.
@@ -758,11 +763,11 @@ export class Inflator {
       const saveCnt = bitcnt;
 
       if (outPos > outLimit) {
-        if (outPos > outMax) throw new InflateLimitError(this._limit);
+        if (outPos > this._outMax) throw new InflateLimitError(this._limit);
         this._outPos = outPos;
         this._ensure(MAX_MATCH);
         out = this._out;
-        outLimit = Math.min(out.length - MAX_MATCH, outMax);
+        outLimit = Math.min(out.length - MAX_MATCH, this._outMax);
       }
 
       // Up to 32 bits in the buffer; byte << 24 may set the sign bit, hence >>> below.
