@@ -402,15 +402,15 @@ test('zlib, ZRLE and every Tight filter refuse data that inflates past what the 
     ['ZRLE', () => new ZRLEDecoder(), new Writer().u32(bomb.length).bytes(bomb).done(), 'ZRLE 30x20 rectangle',
       maxZRLEBytes(30, 20, 3)],
     ['Tight copy', () => new TightDecoder(), concat([Uint8Array.of(0x10), compact(bomb.length), bomb]),
-      'Tight 30x20 rectangle (stream 1)', 30 * 20 * 3],
+      'Tight 30x20 rectangle', 30 * 20 * 3],
     ['Tight 2-colour palette', () => new TightDecoder(),
       concat([Uint8Array.of(0x60, 1, 1, 1, 2, 3, 4, 5, 6), compact(bomb.length), bomb]),
-      'Tight 30x20 rectangle (stream 2)', 4 * 20],
+      'Tight 30x20 rectangle', 4 * 20],
     ['Tight 4-colour palette', () => new TightDecoder(),
       concat([Uint8Array.of(0x70, 1, 3), new Uint8Array(12), compact(bomb.length), bomb]),
-      'Tight 30x20 rectangle (stream 3)', 30 * 20],
+      'Tight 30x20 rectangle', 30 * 20],
     ['Tight gradient', () => new TightDecoder(), concat([Uint8Array.of(0x40, 2), compact(bomb.length), bomb]),
-      'Tight 30x20 rectangle (stream 0)', 30 * 20 * 3],
+      'Tight 30x20 rectangle', 30 * 20 * 3],
   ];
   for (const [name, make, bytes, what, need] of cases) {
     const q = new ByteQueue();

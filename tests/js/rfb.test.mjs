@@ -825,7 +825,7 @@ for (const [name, { encoding, header, need }] of Object.entries(BOMB_RECTS)) {
         const ms = performance.now() - t0;
         const grown = process.memoryUsage().arrayBuffers - before;
         assert.equal(c.rfb.state, 'failed');
-        const re = new RegExp(`^protocol error: ${name} 64x64 rectangle.*: ` +
+        const re = new RegExp(`^protocol error: ${name} 64x64 rectangle: ` +
             `zlib data expands beyond what the rectangle needs \\(${need} bytes\\)$`);
         assert.match(c.eventsOf('state').at(-1).detail, re);
         // Unbounded, the inflater's buffer alone grows past 64 MiB and stays with the session.

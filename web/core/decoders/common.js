@@ -54,20 +54,21 @@ export function peekCompactLength(queue, at) {
 
 // Inflates one rectangle's zlib data, allowing no more output than the rectangle
 // can use (`limit` bytes): a zlib bomb stops there instead of taking the page's
-// memory. `what` names the rectangle in the error, e.g. "ZRLE 64x64 rectangle".
-export function inflateFor(inflator, data, limit, what) {
+// memory. `encoding` and `rect` name the rectangle in the error.
+export function inflateFor(inflator, data, limit, encoding, rect) {
   try {
     return inflator.inflate(data, limit);
   } catch (err) {
     if (!(err instanceof InflateLimitError)) throw err;
-    throw new DecodeError(`${what}: zlib data expands beyond what the rectangle needs (${limit} bytes)`);
+    throw new DecodeError(`${encoding} ${rect.width}x${rect.height} rectangle: ` +
+      `zlib data expands beyond what the rectangle needs (${limit} bytes)`);
   }
 }
 
 // Zlib (6) and ZRLE (16) rectangles: a U32 length, then that many bytes of one
 // zlib stream that runs for the whole connection (so the Inflator lives here).
 // take() returns the inflated block once all of it is queued, else null; the
-// length, once read, is remembered across calls. limit and what: see inflateFor.
+// length, once read, is remembered across calls. limit, encoding, rect: see inflateFor.
 export class ZlibBlockReader {
   constructor() {
     this._inflator = new Inflator();
@@ -80,7 +81,7 @@ export class ZlibBlockReader {
     this._length = -1;
   }
 
-  take(queue, limit, what) {
+  take(queue, limit, encoding, rect) {
     if (this._length < 0) {
       if (!queue.has(4)) return null;
       this._length = queue.u32();
@@ -88,6 +89,6 @@ export class ZlibBlockReader {
     if (!queue.has(this._length)) return null;
     const compressed = queue.view(this._length);
     this._length = -1;
-    return inflateFor(this._inflator, compressed, limit, what);
+    return inflateFor(this._inflator, compressed, limit, encoding, rect);
   }
 }

@@ -107,8 +107,7 @@ export class TightDecoder {
       queue.skip(total - off - compressedLength);
       const stream = method & 3;
       if (!this._inflators[stream]) this._inflators[stream] = new Inflator();
-      data = inflateFor(this._inflators[stream], queue.view(compressedLength), rawSize,
-        `Tight ${width}x${height} rectangle (stream ${stream})`);
+      data = inflateFor(this._inflators[stream], queue.view(compressedLength), rawSize, 'Tight', rect);
       if (data.length !== rawSize) {
         throw new DecodeError(`Tight stream ${stream} inflated to ${data.length} bytes, expected ${rawSize}`);
       }

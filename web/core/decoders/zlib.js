@@ -22,7 +22,7 @@ export class ZlibDecoder {
     const { x, y, width, height } = rect;
     const pf = pixelFormatOf(ctx);
     const expected = width * height * pf.bytesPerPixel;
-    const data = this._blocks.take(queue, expected, `zlib ${width}x${height} rectangle`);
+    const data = this._blocks.take(queue, expected, 'zlib', rect);
     if (data === null) return false;
     if (data.length !== expected) {
       throw new DecodeError(`zlib rectangle inflated to ${data.length} bytes, expected ${expected}`);

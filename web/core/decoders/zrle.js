@@ -38,9 +38,8 @@ export class ZRLEDecoder {
 
   decode(rect, queue, display, ctx) {
     const pf = pixelFormatOf(ctx);
-    const { width, height } = rect;
-    const data = this._blocks.take(queue, maxZRLEBytes(width, height, pf.bytesPerCPixel),
-      `ZRLE ${width}x${height} rectangle`);
+    const limit = maxZRLEBytes(rect.width, rect.height, pf.bytesPerCPixel);
+    const data = this._blocks.take(queue, limit, 'ZRLE', rect);
     if (data === null) return false;
     const end = this._tiles(rect, data, display, pf);
     if (end !== data.length) {
