@@ -14,6 +14,8 @@ real VNC servers (TigerVNC Xvnc; x11vnc sharing an Xvfb).
 * Clipboard both ways (xclip), VNC password right and wrong (and retry),
   VeNCrypt Plain against PAM (a throw-away unix user), a TLS-only server's
   reason, remote resize (xdpyinfo), wsproxy's failure reasons in the status line.
+* A hostile server (a few lines of fake RFB here): a ZRLE zlib bomb and a
+  32767x32767 desktop end the session at once, the reason in the status line.
 
 One browser serves the whole module; every process is stopped by PID.
 """
@@ -21,9 +23,13 @@ One browser serves the whole module; every process is stopped by PID.
 import base64
 import os
 import re
+import socket
+import struct
 import subprocess
+import threading
 import time
 import urllib.parse
+import zlib
 
 import pytest
 
@@ -630,3 +636,61 @@ def test_quality_parameter_sets_jpeg_quality(page, xvnc_server):
         first_jpeg[quality] = stats["imageBytes"][0]
     print("first JPEG rectangle bytes by quality: %r" % first_jpeg)
     assert first_jpeg[0] * 2 < first_jpeg[9], first_jpeg
+
+
+# ---------------------------------------------------------------- a hostile server's limits, as the user sees them
+
+
+def zlib_bomb(mib):
+    """A sync-flushed zlib piece that inflates to MIB MiB of zeros (about 1 KB per MiB)."""
+    c = zlib.compressobj(9)
+    zero = bytes(1 << 20)
+    return b"".join([c.compress(zero) for _ in range(mib)] + [c.flush(zlib.Z_SYNC_FLUSH)])
+
+
+def hostile_server(width, height, update=b""):
+    """A one-connection RFB 3.8 server (security None) that sends ServerInit WIDTH x HEIGHT,
+    then UPDATE, and ignores what the client sends; yields its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall(b"RFB 003.008\n")
+            conn.recv(12)
+            conn.sendall(b"\x01\x01")          # one security type: None
+            conn.recv(1)
+            conn.sendall(b"\0\0\0\0")          # SecurityResult OK
+            conn.recv(1)                       # ClientInit
+            pixel_format = bytes([32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0])
+            conn.sendall(struct.pack(">HH16sI", width, height, pixel_format, 4) + b"evil" + update)
+            conn.settimeout(15)
+            try:
+                while conn.recv(65536):
+                    pass
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=serve, name="hostile-vnc", daemon=True)
+    thread.start()
+    return listener, thread
+
+
+@pytest.mark.parametrize("case", ["zrle-bomb", "huge-desktop"])
+def test_hostile_server_limits_end_the_session_with_a_reason(page, case):
+    if case == "zrle-bomb":
+        data = zlib_bomb(256)   # 256 KB that would take the tab to gigabytes
+        update = struct.pack(">BBHHHHHiI", 0, 0, 1, 0, 0, 64, 64, 16, len(data)) + data
+        listener, thread = hostile_server(64, 64, update)
+        expected = "ZRLE 64x64 rectangle: zlib data expands beyond what the rectangle needs (16766 bytes)"
+    else:
+        listener, thread = hostile_server(32767, 32767)
+        expected = "server desktop is 32767x32767, larger than this client can show"
+    with listener, realpeers.proxy("--web", WEB, "--vnc", "127.0.0.1:%d" % listener.getsockname()[1]) as wsp:
+        started = time.monotonic()
+        page.open(wsp.port)
+        page.wait(lambda: expected in page.status(), repr(expected), timeout=10)
+        assert page.state() == "failed"
+        assert time.monotonic() - started < 10
+    page.driver.get("about:blank")
+    thread.join(5)

@@ -84,3 +84,22 @@ test('clear empties the queue', () => {
   assert.equal(q.length, 0);
   assert.equal(q.has(1), false);
 });
+
+test('small pushes and reads over megabytes reuse the storage instead of growing it', () => {
+  const q = new ByteQueue(4096);
+  let next = 0, expect = 0;
+  for (let round = 0; round < 100_000; round++) {
+    // 1..80 bytes in, and everything but the last 0..40 bytes read back (a message
+    // parser waiting for the rest of a message), so at most ~120 bytes are ever live.
+    const n = 1 + (round * 37) % 80;
+    const chunk = new Uint8Array(n);
+    for (let i = 0; i < n; i++) chunk[i] = next++ & 0xff;
+    q.push(chunk);
+    const keep = (round * 13) % 41;
+    while (q.length > keep) assert.equal(q.u8(), expect++ & 0xff);
+  }
+  assert.ok(next > 4_000_000, `pushed ${next} bytes`);
+  // Internal, but it is the behaviour under test: the consumed prefix is dropped
+  // on push, so the capacity never leaves its first size.
+  assert.equal(q._buf.length, 4096);
+});

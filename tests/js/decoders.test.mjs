@@ -15,7 +15,7 @@ import { CopyRectDecoder } from '../../web/core/decoders/copyrect.js';
 import { RREDecoder } from '../../web/core/decoders/rre.js';
 import { HextileDecoder } from '../../web/core/decoders/hextile.js';
 import { ZlibDecoder } from '../../web/core/decoders/zlib.js';
-import { ZRLEDecoder } from '../../web/core/decoders/zrle.js';
+import { ZRLEDecoder, maxZRLEBytes } from '../../web/core/decoders/zrle.js';
 import { TightDecoder } from '../../web/core/decoders/tight.js';
 import { DecodeError } from '../../web/core/decoders/common.js';
 import {
@@ -103,6 +103,15 @@ test('raw: zero-size rectangles consume nothing', () => {
   assert.equal(dec.decode({ x: 0, y: 0, width: 0, height: 5 }, q, d, { pixelFormat: DEFAULT }), true);
   assert.equal(dec.decode({ x: 4, y: 4, width: 3, height: 0 }, q, d, { pixelFormat: DEFAULT }), true);
   assert.equal(q.length, 3);
+});
+
+test('raw: a zero-size rectangle with nothing queued is complete', () => {
+  const d = new Display();
+  d.resize(4, 4);
+  for (const [width, height] of [[0, 5], [3, 0], [0, 0]]) {
+    assert.equal(new RawDecoder().decode({ x: 0, y: 0, width, height }, new ByteQueue(), d, { pixelFormat: DEFAULT }),
+      true, `${width}x${height}`);
+  }
 });
 
 // ---------------------------------------------------------------- CopyRect (1)
@@ -233,6 +242,56 @@ test('zrle: long runs (length bytes of 255), zero-size rect, bad subencoding', a
   assert.throws(() => dec.decode({ x: 0, y: 0, width: 4, height: 4 }, q, d, {}), DecodeError);
 });
 
+// The largest legal ZRLE data: every tile palette RLE with 127 colours and a
+// two-byte run per pixel, or plain RLE with a CPIXEL and a length byte per pixel.
+function worstZRLE(w, h, cp, kind) {
+  const out = new Writer();
+  for (let ty = 0; ty < h; ty += 64) {
+    for (let tx = 0; tx < w; tx += 64) {
+      const count = Math.min(64, w - tx) * Math.min(64, h - ty);
+      if (kind === 'palette') {
+        out.u8(128 + 127);
+        for (let i = 0; i < 127 * cp; i++) out.u8(i);
+        for (let i = 0; i < count; i++) out.u8(128 | (i % 127)).u8(0);   // run of 1, with a length byte
+      } else {
+        out.u8(128);
+        for (let i = 0; i < count; i++) { for (let k = 0; k < cp; k++) out.u8(i + k); out.u8(0); }
+      }
+    }
+  }
+  return out.done();
+}
+
+test('zrle: the largest legal tiles fit the inflate limit; one byte more is refused', async () => {
+  for (const pf of [DEFAULT, LOW]) {
+    const cp = pf.bytesPerCPixel;
+    for (const [w, h] of [[1, 1], [65, 65], [130, 3], [64, 64]]) {
+      for (const kind of ['palette', 'plain']) {
+        const data = worstZRLE(w, h, cp, kind);
+        const limit = maxZRLEBytes(w, h, cp);
+        assert.ok(data.length <= limit, `${w}x${h} ${kind} cp ${cp}: ${data.length} > ${limit}`);
+        const zs = new ZStream();
+        const z = await zs.compress(data);
+        const q = new ByteQueue();
+        q.push(new Writer().u32(z.length).bytes(z).done());
+        const d = new Display();
+        d.resize(w, h);
+        assert.equal(new ZRLEDecoder().decode({ x: 0, y: 0, width: w, height: h }, q, d, { pixelFormat: pf }), true);
+      }
+    }
+  }
+  // 8 bpp palette RLE is exactly the limit: a byte more must not inflate.
+  assert.equal(worstZRLE(65, 65, 1, 'palette').length, maxZRLEBytes(65, 65, 1));
+  const over = concat([worstZRLE(65, 65, 1, 'palette'), Uint8Array.of(0)]);
+  const z = await new ZStream().compress(over);
+  const q = new ByteQueue();
+  q.push(new Writer().u32(z.length).bytes(z).done());
+  const d = new Display();
+  d.resize(65, 65);
+  assert.throws(() => new ZRLEDecoder().decode({ x: 0, y: 0, width: 65, height: 65 }, q, d, { pixelFormat: LOW }),
+    { name: 'DecodeError', message: `ZRLE 65x65 rectangle: zlib data expands beyond what the rectangle needs (${over.length - 1} bytes)` });
+});
+
 // ---------------------------------------------------------------- Tight (7)
 
 // decodeImage for the Display: answers after a short timeout, like a real decoder.
@@ -325,5 +384,40 @@ test('makeDecoders maps every encoding number to a fresh decoder', () => {
   for (const [k, dec] of a) {
     assert.equal(typeof dec.decode, 'function');
     assert.notEqual(dec, b.get(k));
+  }
+});
+
+// ---------------------------------------------------------------- zlib bombs
+
+// 1 MiB of zeros as one sync-flushed zlib piece (about 1 KB).
+async function smallBomb() {
+  return new ZStream(9).compress(new Uint8Array(1 << 20));
+}
+
+test('zlib, ZRLE and every Tight filter refuse data that inflates past what the rectangle needs', async () => {
+  const bomb = await smallBomb();
+  const compact = (n) => { const out = new Writer(); compactLength(out, n); return out.done(); };
+  const cases = [
+    ['zlib', () => new ZlibDecoder(), new Writer().u32(bomb.length).bytes(bomb).done(), 'zlib 30x20 rectangle', 30 * 20 * 4],
+    ['ZRLE', () => new ZRLEDecoder(), new Writer().u32(bomb.length).bytes(bomb).done(), 'ZRLE 30x20 rectangle',
+      maxZRLEBytes(30, 20, 3)],
+    ['Tight copy', () => new TightDecoder(), concat([Uint8Array.of(0x10), compact(bomb.length), bomb]),
+      'Tight 30x20 rectangle', 30 * 20 * 3],
+    ['Tight 2-colour palette', () => new TightDecoder(),
+      concat([Uint8Array.of(0x60, 1, 1, 1, 2, 3, 4, 5, 6), compact(bomb.length), bomb]),
+      'Tight 30x20 rectangle', 4 * 20],
+    ['Tight 4-colour palette', () => new TightDecoder(),
+      concat([Uint8Array.of(0x70, 1, 3), new Uint8Array(12), compact(bomb.length), bomb]),
+      'Tight 30x20 rectangle', 30 * 20],
+    ['Tight gradient', () => new TightDecoder(), concat([Uint8Array.of(0x40, 2), compact(bomb.length), bomb]),
+      'Tight 30x20 rectangle', 30 * 20 * 3],
+  ];
+  for (const [name, make, bytes, what, need] of cases) {
+    const q = new ByteQueue();
+    q.push(bytes);
+    const d = new Display();
+    d.resize(30, 20);
+    assert.throws(() => make().decode({ x: 0, y: 0, width: 30, height: 20 }, q, d, { pixelFormat: DEFAULT }),
+      { name: 'DecodeError', message: `${what}: zlib data expands beyond what the rectangle needs (${need} bytes)` }, name);
   }
 });

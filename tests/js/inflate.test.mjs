@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 
-import { Inflator, InflateError } from '../../web/core/inflate.js';
+import { Inflator, InflateError, InflateLimitError } from '../../web/core/inflate.js';
 
 // ------------------------------------------------------------------------------------------
 // Helpers
@@ -511,6 +511,89 @@ test('Adler-32 word path: all-0xff bytes, pieces ending at every 4-byte alignmen
   const got = concat(pieces.map((p) => inf.inflate(p)));
   assertBytes(got, data);
   assert.equal(inf.done, true); // the trailer's Adler-32 matched
+});
+
+// ------------------------------------------------------------------------------------------
+// Output limit: inflate(input, limit) refuses to produce more than limit bytes in that call
+
+function assertOverLimit(fn, limit, what) {
+  assert.throws(fn, (err) => {
+    assert.ok(err instanceof InflateLimitError && err instanceof InflateError, `${what}: ${err}`);
+    assert.equal(err.limit, limit, what);
+    assert.match(err.message, new RegExp(`expands beyond ${limit} bytes`), what);
+    return true;
+  }, what);
+}
+
+test('limit: exactly the limit is returned, one byte less throws (stored, fixed, dynamic)', () => {
+  const data = textLike(70_000, 11);   // > 64 KiB: two stored blocks at level 0
+  for (const spec of [{ level: 0 }, { strategy: 'Z_FIXED' }, { level: 6 }, { level: 9, wbits: 9 }]) {
+    const z = compress(data, spec);
+    assertBytes(new Inflator().inflate(z, data.length), data, JSON.stringify(spec));
+    for (const limit of [data.length - 1, data.length - 258, 1000, 1, 0]) {
+      assertOverLimit(() => new Inflator().inflate(z, limit), limit, `${JSON.stringify(spec)} limit ${limit}`);
+    }
+    // The same, fed in small pieces: the limit is per call, so it is met piece by piece.
+    const inf = new Inflator();
+    let total = 0;
+    for (let i = 0; i < z.length; i += 1000) total += inf.inflate(z.subarray(i, i + 1000), 300_000).length;
+    assert.equal(total, data.length);
+  }
+});
+
+test('limit: sync-flushed pieces, each limited to its own size', () => {
+  const sizes = [5000, 1, 40_000, 0, 12_345];
+  const data = screenLike(140, 105);
+  const pieces = compressPieces(data.subarray(0, 57_346), sizes);
+  for (const slack of [0, -1]) {
+    const inf = new Inflator();
+    let at = 0;
+    for (let i = 0; i < pieces.length; i++) {
+      const limit = sizes[i] + slack;
+      if (slack < 0 && sizes[i] > 0) {
+        assertOverLimit(() => inf.inflate(pieces[i], limit), limit, `piece ${i}`);
+        assert.throws(() => inf.inflate(pieces[i + 1], 1e9), InflateLimitError, 'sticky until reset()');
+        break;
+      }
+      assertBytes(inf.inflate(pieces[i], limit), data.subarray(at, at + sizes[i]), `piece ${i}`);
+      at += sizes[i];
+    }
+  }
+});
+
+test('limit: the last literal before the end of the stream may not pass it either', () => {
+  // A fixed block of the literals 'a' 'b' 'c' (codes 0x30 + byte, 8 bits) and end-of-block.
+  const lit = (c) => [0x30 + c, 8];
+  const body = new BitWriter().bits(1, 1).bits(1, 2).code(...lit(0x61)).code(...lit(0x62)).code(...lit(0x63))
+    .code(0, 7).done();
+  const z = withHeader([...body, ...adler32([0x61, 0x62, 0x63])]);
+  // With bytes after it, the end-of-block code is read on the fast path; without, on the careful one.
+  for (const stream of [z, concat([z, new Uint8Array(16)])]) {
+    assertBytes(new Inflator().inflate(stream, 3), new Uint8Array([0x61, 0x62, 0x63]));
+    assertOverLimit(() => new Inflator().inflate(stream, 2), 2, `three literals, limit 2, ${stream.length} bytes`);
+  }
+});
+
+// 1 KiB of zlib that inflates to MiB of zeros (deflate's best ratio is ~1032:1).
+function zlibBomb(mib) {
+  return python(`import sys, zlib; sys.stdout.buffer.write(zlib.compress(bytes(${mib} << 20), 9))`, [], '');
+}
+
+test('limit: a zlib bomb (64 KB -> 64 MiB) stops at the limit, in bounded memory', () => {
+  const bomb = zlibBomb(64);
+  assert.ok(bomb.length < 70_000, `bomb is ${bomb.length} bytes`);
+  const limit = 1 << 20;
+  const inf = new Inflator();
+  const before = process.memoryUsage().arrayBuffers;
+  const t0 = performance.now();
+  assertOverLimit(() => inf.inflate(bomb, limit), limit, 'bomb');
+  const ms = performance.now() - t0;
+  const grown = process.memoryUsage().arrayBuffers - before;
+  // Unbounded, the output buffer alone doubles past 64 MiB (and the result is another copy).
+  assert.ok(grown < 4 * limit, `array buffers grew by ${(grown / 2 ** 20).toFixed(1)} MiB`);
+  assert.ok(ms < 1000, `took ${ms.toFixed(0)} ms`);
+  // Internal, but it is the point: the output buffer never grew past the limit plus one match.
+  assert.ok(inf._out.length <= limit + 258, `output buffer ${inf._out.length} bytes`);
 });
 
 // ------------------------------------------------------------------------------------------

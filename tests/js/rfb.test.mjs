@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
+import { performance } from 'node:perf_hooks';
 
 import { RFB, STATES, PSEUDO, zlibStored, decodeServerText } from '../../web/core/rfb.js';
 import { Display } from '../../web/core/display.js';
@@ -791,5 +792,174 @@ test('an exception in the page handler does not break the protocol', () => {
     } finally {
         if (saved === undefined) delete globalThis.reportError;
         else globalThis.reportError = saved;
+    }
+});
+
+// ---------------------------------------------------------------------------
+// Limits a hostile server must not get past: zlib bombs and huge framebuffers
+
+// A zlib stream of 64 MiB of zeros: about 64 KB on the wire (made once, on first use).
+let bombCache = null;
+function zlibBomb() {
+    bombCache ??= new Uint8Array(zlib.deflateSync(Buffer.alloc(64 << 20), { level: 9 }));
+    return bombCache;
+}
+
+// One FramebufferUpdate with a 64x64 rect in `encoding` whose zlib data is the bomb.
+const BOMB_RECTS = {
+    ZRLE: { encoding: 16, header: (n) => w().u32(n), need: 16766 },
+    zlib: { encoding: 6, header: (n) => w().u32(n), need: 64 * 64 * 4 },
+    // BasicCompression, stream 0, no filter (copy: 3-byte TPIXELs), 3-byte compact length.
+    Tight: { encoding: 7, header: (n) => w().u8(0x00, (n & 0x7f) | 0x80, ((n >> 7) & 0x7f) | 0x80, n >> 14), need: 64 * 64 * 3 },
+};
+
+for (const [name, { encoding, header, need }] of Object.entries(BOMB_RECTS)) {
+    test(`${name}: a rect whose zlib data inflates to 64 MiB fails at once, in bounded memory, saying why`, () => {
+        const bomb = zlibBomb();
+        const c = connected({}, { width: 64, height: 64 });
+        const update = concat([w().u8(0, 0).u16(1).bytes(rectHeader(0, 0, 64, 64, encoding).done())
+            .bytes(header(bomb.length).done()).done(), bomb]);
+        const before = process.memoryUsage().arrayBuffers;
+        const t0 = performance.now();
+        assert.doesNotThrow(() => c.rfb.receive(update));
+        const ms = performance.now() - t0;
+        const grown = process.memoryUsage().arrayBuffers - before;
+        assert.equal(c.rfb.state, 'failed');
+        const re = new RegExp(`^protocol error: ${name} 64x64 rectangle: ` +
+            `zlib data expands beyond what the rectangle needs \\(${need} bytes\\)$`);
+        assert.match(c.eventsOf('state').at(-1).detail, re);
+        // Unbounded, the inflater's buffer alone grows past 64 MiB and stays with the session.
+        assert.ok(grown < 8 * 2 ** 20, `array buffers grew by ${(grown / 2 ** 20).toFixed(1)} MiB`);
+        assert.ok(ms < 2000, `took ${ms.toFixed(0)} ms`);
+    });
+}
+
+test('extended clipboard: text inflating past the 16 MiB limit is skipped, the session goes on', () => {
+    const c = connected();
+    // Says 20 MiB of text and sends it: 20 KB compressed.
+    const size = 20 << 20;
+    const plain = concat([w().u32(size).done(), new Uint8Array(size).fill(0x41)]);
+    c.rfb.receive(extendedCut(PROVIDE | TEXT, zlib.deflateSync(plain, { level: 9 })));
+    c.rfb.receive(Uint8Array.of(2));   // Bell: still in step
+    assert.equal(c.rfb.state, 'connected');
+    assert.deepEqual(c.eventsOf('clipboard'), []);
+    assert.equal(c.eventsOf('bell').length, 1);
+    // Text right at the limit still arrives.
+    const text = new Uint8Array((16 << 20) - 1).fill(0x42);
+    const atLimit = concat([w().u32(text.length + 1).done(), text, Uint8Array.of(0)]);
+    c.rfb.receive(extendedCut(PROVIDE | TEXT, zlib.deflateSync(atLimit, { level: 1 })));
+    assert.equal(c.eventsOf('clipboard').length, 1);
+    assert.equal(c.eventsOf('clipboard')[0].text.length, text.length);
+});
+
+// A display that only records sizes, so accepted huge framebuffers cost no memory here.
+function sizeOnlyClient() {
+    const events = [];
+    const sizes = [];
+    const display = { resize: (width, height) => sizes.push([width, height]), flush() {} };
+    const rfb = new RFB({ display, send: () => {}, onEvent: (e) => events.push(e) });
+    rfb.receive(concat([ascii('RFB 003.008\n'), Uint8Array.of(1, 1), w().u32(0).done()]));
+    return { rfb, events, sizes, detail: () => events.filter((e) => e.type === 'state').at(-1).detail };
+}
+
+test('ServerInit of 32767x32767 (4.3 GB of RGBA) is refused, naming the size and the limit', () => {
+    const c = sizeOnlyClient();
+    c.rfb.receive(serverInit(32767, 32767, utf8('huge')));
+    assert.equal(c.rfb.state, 'failed');
+    assert.equal(c.detail(), 'server desktop is 32767x32767, larger than this client can show ' +
+        '(at most 67108864 pixels, e.g. 8192x8192, and 32767 a side)');
+    assert.deepEqual(c.sizes, []);   // nothing allocated
+    for (const [width, height, ok] of [[8192, 8192, true], [8193, 8192, false], [32767, 2048, true],
+        [32768, 1, false], [1, 65535, false], [7680, 4320, true]]) {
+        const d = sizeOnlyClient();
+        d.rfb.receive(serverInit(width, height, utf8('x')));
+        assert.equal(d.rfb.state, ok ? 'connected' : 'failed', `${width}x${height}`);
+        if (!ok) assert.match(d.detail(), new RegExp(`^server desktop is ${width}x${height}, larger`));
+    }
+});
+
+test('DesktopSize and ExtendedDesktopSize past the limit fail the session instead of resizing', () => {
+    const big = [
+        rectHeader(0, 0, 16384, 16384, -223).done(),
+        concat([rectHeader(0, 0, 40000, 10, -308).done(),
+            w().u8(1, 0, 0, 0).u32(1).u16(0).u16(0).u16(40000).u16(10).u32(0).done()]),
+    ];
+    for (const rect of big) {
+        const c = sizeOnlyClient();
+        c.rfb.receive(serverInit(100, 100, utf8('x')));
+        c.rfb.receive(concat([w().u8(0, 0).u16(1).done(), rect]));
+        assert.equal(c.rfb.state, 'failed');
+        assert.match(c.detail(), /^server desktop is (16384x16384|40000x10), larger than this client can show/);
+        assert.deepEqual(c.sizes, [[100, 100]]);
+        assert.equal(c.events.filter((e) => e.type === 'resize').length, 1);
+    }
+});
+
+// ---------------------------------------------------------------------------
+// Behaviour the mutation tests found unguarded
+
+test('the reason a connected session ends is passed on in the state event', () => {
+    const c = connected();
+    c.rfb.close('server went away (1006)');
+    assert.deepEqual(c.eventsOf('state'), [{ type: 'state', state: 'disconnected', detail: 'server went away (1006)' }]);
+    const d = connected();
+    d.rfb.close();
+    assert.deepEqual(d.eventsOf('state'), [{ type: 'state', state: 'disconnected', detail: 'connection closed' }]);
+});
+
+test('an ExtendedDesktopSize update split at every byte boundary parses the same', () => {
+    const update = concat([
+        w().u8(0, 0).u16(2).bytes(rectHeader(0, 0, 6, 5, -308).done())
+            .u8(2, 0, 0, 0)
+            .u32(0xabcd0001).u16(0).u16(0).u16(3).u16(5).u32(0x11)
+            .u32(0xabcd0002).u16(3).u16(0).u16(3).u16(5).u32(0x22).done(),
+        rectHeader(5, 4, 1, 1, 0).done(), Uint8Array.of(9, 8, 7, 0),
+    ]);
+    const run = (chunks) => {
+        const c = connected();
+        for (const chunk of chunks) c.rfb.receive(chunk);
+        assert.equal(c.rfb.state, 'connected');
+        c.take();
+        assert.equal(c.rfb.requestResize(6, 5), true);
+        return { events: c.events, setSize: parseClientMessages(c.take()), pixel: c.display.getPixel(5, 4) };
+    };
+    const whole = run([update]);
+    assert.deepEqual(whole.events.filter((e) => e.type === 'resize'), [{ type: 'resize', width: 6, height: 5 }]);
+    assert.deepEqual(whole.setSize[0].screens, [{ id: 0xabcd0001, x: 0, y: 0, width: 6, height: 5, flags: 0x11 }]);
+    assert.deepEqual(whole.pixel, [9, 8, 7, 255]);
+    for (let i = 1; i < update.length; i++) {
+        assert.deepEqual(run([update.subarray(0, i), update.subarray(i)]), whole, `split at ${i}`);
+    }
+    assert.deepEqual(run(Array.from(update, (b) => Uint8Array.of(b))), whole, 'one byte at a time');
+});
+
+test('a zero-size Raw rect as the last bytes of an update completes it', () => {
+    const c = connected();
+    c.rfb.receive(w().u8(0, 0).u16(2).bytes(rectHeader(1, 1, 2, 0, 0).done()).bytes(rectHeader(0, 0, 0, 3, 0).done()).done());
+    assert.equal(c.rfb.state, 'connected');
+    assert.equal(c.eventsOf('update-done').length, 1);
+    c.rfb.receive(Uint8Array.of(2));
+    assert.equal(c.eventsOf('bell').length, 1);
+});
+
+test('without globalThis.reportError a page handler error is rethrown from a microtask', () => {
+    const savedReport = globalThis.reportError;
+    const savedQueue = globalThis.queueMicrotask;
+    const queued = [];
+    delete globalThis.reportError;
+    globalThis.queueMicrotask = (fn) => queued.push(fn);
+    try {
+        const rfb = new RFB({
+            display: new Display(), send: () => {}, options: {},
+            onEvent: (e) => { if (e.type === 'bell') throw new Error('page bug'); },
+        });
+        rfb.receive(concat([ascii('RFB 003.008\n'), Uint8Array.of(1, 1), w().u32(0).done(),
+            serverInit(2, 2, utf8('x')), Uint8Array.of(2, 2)]));
+        assert.equal(rfb.state, 'connected');
+        assert.equal(queued.length, 2);
+        for (const fn of queued) assert.throws(fn, { message: 'page bug' });
+    } finally {
+        globalThis.queueMicrotask = savedQueue;
+        if (savedReport !== undefined) globalThis.reportError = savedReport;
     }
 });

@@ -25,7 +25,13 @@
 //
 //   const inf = new Inflator();
 //   const out = inf.inflate(bytes);   // every byte producible from the input so far (a copy)
+//   inf.inflate(bytes, limit);        // the same, but more than `limit` bytes of output from
+//                                     // this call throws InflateLimitError
 //   inf.reset();                      // start a new stream (expects a zlib header again)
+//
+// Output limit: deflate expands up to ~1032:1, so 1 MB from a server can ask for 1 GB. A caller
+// that knows how much it can use passes that; decoding stops as soon as the output passes it,
+// and the buffer never grows past it (plus one match of headroom) -- bounded time and memory.
 //
 // Corrupt data throws InflateError; after that the Inflator keeps throwing until reset().
 // Bytes after the end of the stream (after the Adler-32 trailer) are ignored.
@@ -34,6 +40,15 @@ export class InflateError extends Error {
   constructor(message) {
     super(message);
     this.name = 'InflateError';
+  }
+}
+
+// The data would inflate to more than the caller's limit (a zlib bomb, or simply the wrong data).
+export class InflateLimitError extends InflateError {
+  constructor(limit) {
+    super(`zlib data expands beyond ${limit} bytes`);
+    this.name = 'InflateLimitError';
+    this.limit = limit;
   }
 }
 
@@ -282,6 +297,9 @@ const S_DONE = 5; // stream ended; later bytes ignored
 const S_ERROR = 6; // corrupt data seen; keep throwing until reset()
 
 const OUT_INITIAL = 1 << 16;
+// The most output one call may produce, limit or not (2^30 - 1: far past any VNC rectangle, and it
+// keeps the output limit a small integer, which the hot loop compares faster than a double).
+const NO_LIMIT = 0x3fffffff;
 
 // The fast loop of _codes() runs while this much input is left: one symbol reads at most
 // 2 (literal/length code) + 1 (length extra) + 2 (distance code) + 2 (distance extra) bytes.
@@ -348,6 +366,8 @@ export class Inflator {
     this._in = null;
     this._pos = 0;
     this._outPos = 0; // end of data in _out; everything before it is history (window) or new output
+    this._outMax = NO_LIMIT; // _outPos may not pass this in the current call (its output limit)
+    this._limit = NO_LIMIT;
     this._adler = 1;
     this._adlerPos = 0; // output before this index is already in _adler
   }
@@ -357,7 +377,8 @@ export class Inflator {
     return this._state === S_DONE;
   }
 
-  inflate(input) {
+  // limit: at most this many bytes of output from this call (see "Output limit" above).
+  inflate(input, limit = Infinity) {
     if (this._state === S_ERROR) throw this._error;
     if (!(input instanceof Uint8Array)) throw new TypeError('inflate() needs a Uint8Array');
 
@@ -371,9 +392,14 @@ export class Inflator {
     this._in = data;
     this._pos = 0;
     const outStart = this._outPos;
+    const most = NO_LIMIT - outStart;
+    this._limit = limit < most ? limit : most;
+    this._outMax = outStart + this._limit;
 
     try {
       this._run();
+      // The last symbol of a block may have passed the limit with nothing decoded after it.
+      if (this._outPos > this._outMax) throw new InflateLimitError(this._limit);
     } catch (err) {
       if (!(err instanceof InflateError)) throw err;
       this._state = S_ERROR;
@@ -575,6 +601,8 @@ export class Inflator {
   }
 
   _stored() {
+    // No limit check here: stored bytes are no bigger than the input that brings them, and
+    // inflate() checks the total once this call's input is used up.
     let left = this._storedLeft;
     this._ensure(left);
     const out = this._out;
@@ -616,12 +644,14 @@ export class Inflator {
     });
   }
 
-  // Makes room for n more output bytes (doubling, so growth is amortised O(1) per byte).
+  // Makes room for n more output bytes (doubling, so growth is amortised O(1) per byte), but
+  // not past the call's output limit plus one match of headroom.
   _ensure(n) {
     const need = this._outPos + n;
     if (need <= this._out.length) return;
     let size = this._out.length * 2;
     while (size < need) size *= 2;
+    size = Math.max(need, Math.min(size, this._outMax + MAX_MATCH));
     const bigger = new Uint8Array(size);
     bigger.set(this._out.subarray(0, this._outPos));
     this._out = bigger;
@@ -632,7 +662,8 @@ export class Inflator {
   // Everything lives in locals and is written back on every exit.
   // Two loops: a fast one while FAST_INPUT bytes of input and MAX_MATCH bytes of output room
   // are left (no symbol can run short, so no checkpoint and no "enough bits?" tests), and the
-  // careful one below it for the last few bytes of each piece.
+  // careful one below it for the last few bytes of each piece. outLimit is also at most the
+  // output limit, so the fast loop stops within one symbol past it and the careful one throws.
   _codes() {
     const input = this._in;
     const inLen = input.length;
@@ -644,7 +675,9 @@ export class Inflator {
     const distMask = (1 << distRoot) - 1;
 
     let out = this._out;
-    let outLimit = out.length - MAX_MATCH;
+    // The limit is read from this._outMax where needed, not held in a local: the fast loop
+    // already keeps every register busy.
+    let outLimit = Math.min(out.length - MAX_MATCH, this._outMax);
     let outPos = this._outPos;
     let pos = this._pos;
     // The bit buffer is kept an int32 throughout: every shift is written (bitbuf >>> n) | 0.
@@ -730,10 +763,11 @@ export class Inflator {
       const saveCnt = bitcnt;
 
       if (outPos > outLimit) {
+        if (outPos > this._outMax) throw new InflateLimitError(this._limit);
         this._outPos = outPos;
         this._ensure(MAX_MATCH);
         out = this._out;
-        outLimit = out.length - MAX_MATCH;
+        outLimit = Math.min(out.length - MAX_MATCH, this._outMax);
       }
 
       // Up to 32 bits in the buffer; byte << 24 may set the sign bit, hence >>> below.

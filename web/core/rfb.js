@@ -18,7 +18,7 @@
 import { ByteQueue } from './bytequeue.js';
 import { PixelFormat } from './pixelformat.js';
 import { vncAuthResponse } from './des.js';
-import { Inflator } from './inflate.js';
+import { Inflator, InflateLimitError } from './inflate.js';
 import { makeDecoders } from './decoders/index.js';
 import { scancodeForCode } from './scancodes.js';
 
@@ -132,9 +132,17 @@ const MAX_NAME_BYTES = 64 * 1024;          // desktop names are window titles
 const MAX_CURSOR_PIXELS = 1024 * 1024;     // real cursors are <= 256x256; 4 MiB of RGBA
 // Clipboard payloads above this are skipped as they stream by, never buffered.
 const MAX_CLIPBOARD_BYTES = 16 * 1024 * 1024;
-// Inflate input is fed in pieces this big so one piece's output stays bounded
-// (deflate expands at most ~1032:1) and a zlib bomb stops at the limit.
-const INFLATE_PIECE = 4096;
+// Extended Clipboard data inflates to a U32 size and then the text (the lowest
+// format bit comes first): more than this is a text we would skip anyway, or a
+// zlib bomb, so inflating stops here.
+const CLIPBOARD_INFLATE_LIMIT = 4 + MAX_CLIPBOARD_BYTES;
+// Framebuffer size. Browsers draw a canvas up to 32767 pixels a side (Chrome,
+// Firefox, Safari) and 268 M pixels in all (Chrome, Safari), and the page keeps
+// two RGBA copies (ours and the canvas's), 8 bytes a pixel. 8192x8192 pixels
+// (256 MiB a copy) is twice an 8K desktop; ServerInit allows 65535x65535
+// (17 GB a copy), which would take the tab down instead of showing an error.
+const MAX_FB_SIDE = 32767;
+const MAX_FB_PIXELS = 8192 * 8192;
 const LATIN1_CHUNK = 8192;                 // String.fromCharCode argument-count limit
 
 const INCREMENTAL = true;
@@ -241,6 +249,13 @@ function clampInt(v, lo, hi, fallback) {
     const n = Number(v);
     if (!Number.isFinite(n)) return fallback;
     return Math.min(hi, Math.max(lo, Math.round(n)));
+}
+
+// Why the page cannot show a width x height desktop, or '' when it can.
+function framebufferTooLarge(width, height) {
+    if (width <= MAX_FB_SIDE && height <= MAX_FB_SIDE && width * height <= MAX_FB_PIXELS) return '';
+    return `server desktop is ${width}x${height}, larger than this client can show ` +
+        `(at most ${MAX_FB_PIXELS} pixels, e.g. 8192x8192, and ${MAX_FB_SIDE} a side)`;
 }
 
 function securityName(type) {
@@ -723,6 +738,8 @@ export class RFB {
         if (nameLen > MAX_NAME_BYTES) return this._fail(`ServerInit desktop name too long (${nameLen} bytes)`);
         if (!q.has(24 + nameLen)) return false;
         const width = q.u16(), height = q.u16();
+        const tooLarge = framebufferTooLarge(width, height);
+        if (tooLarge) return this._fail(tooLarge);
         // The server's natural pixel format does not matter: we set ours next.
         q.skip(16 + 4);   // ...and the name length, read above
         this._name = decodeServerText(q.bytes(nameLen));
@@ -932,8 +949,7 @@ export class RFB {
     _handleRect(rect) {
         switch (rect.encoding) {
             case PSEUDO.DESKTOP_SIZE:
-                this._resize(rect.width, rect.height);
-                return true;
+                return this._resize(rect.width, rect.height);
             case PSEUDO.EXTENDED_DESKTOP_SIZE:
                 return this._onExtendedDesktopSize(rect);
             case PSEUDO.LAST_RECT:
@@ -961,13 +977,17 @@ export class RFB {
         return decoder.decode(rect, this._queue, this._display, this._ctx);
     }
 
+    // True, or false when the new size is more than the page can show (then failed).
     _resize(width, height) {
-        if (width === this._fbWidth && height === this._fbHeight) return;
+        if (width === this._fbWidth && height === this._fbHeight) return true;
+        const tooLarge = framebufferTooLarge(width, height);
+        if (tooLarge) return this._fail(tooLarge);
         this._fbWidth = width;
         this._fbHeight = height;
         this._display.resize(width, height);
         if (this._continuousEnabled) this._enableContinuousUpdates();   // new area
         this._emit({ type: 'resize', width, height });
+        return true;
     }
 
     _onExtendedDesktopSize(rect) {
@@ -992,8 +1012,7 @@ export class RFB {
             return true;
         }
         this._screens = screens;
-        this._resize(rect.width, rect.height);
-        return true;
+        return this._resize(rect.width, rect.height);
     }
 
     _onCursor(rect) {
@@ -1093,21 +1112,17 @@ export class RFB {
 
     _onClipProvide(flags, payload) {
         if (!(flags & CLIP_TEXT)) return true;   // only formats we never take
-        const inflator = new Inflator();
-        const pieces = [];
-        let total = 0;
-        // Text is the lowest format bit, so it comes first; 4 bytes of size plus
-        // at most MAX_CLIPBOARD_BYTES of text is all we ever need to inflate.
-        for (let o = 0; o < payload.length && total < MAX_CLIPBOARD_BYTES + 4; o += INFLATE_PIECE) {
-            const out = inflator.inflate(payload.subarray(o, o + INFLATE_PIECE));
-            pieces.push(out);
-            total += out.length;
+        let data;
+        try {
+            data = new Inflator().inflate(payload, CLIPBOARD_INFLATE_LIMIT);
+        } catch (err) {
+            // Too long: skipped, as a long classic ServerCutText is.
+            if (err instanceof InflateLimitError) return true;
+            throw err;
         }
-        const data = new Uint8Array(total);
-        for (let i = 0, o = 0; i < pieces.length; o += pieces[i].length, i++) data.set(pieces[i], o);
         if (data.length < 4) return this._fail('malformed extended clipboard data (truncated)');
         const size = data[0] * 0x1000000 + ((data[1] << 16) | (data[2] << 8) | data[3]);
-        let text = data.subarray(4, 4 + Math.min(size, MAX_CLIPBOARD_BYTES));
+        let text = data.subarray(4, 4 + size);
         // The text is NUL-terminated UTF-8 with CRLF line ends.
         const nul = text.indexOf(0);
         if (nul >= 0) text = text.subarray(0, nul);

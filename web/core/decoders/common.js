@@ -4,7 +4,7 @@
 // Needs: ../pixelformat.js, ../inflate.js.
 
 import { PixelFormat } from '../pixelformat.js';
-import { Inflator } from '../inflate.js';
+import { Inflator, InflateLimitError } from '../inflate.js';
 
 // Corrupt or impossible encoded data from the server. The RFB object turns it
 // into a failed connection; it is never a "need more bytes" signal.
@@ -52,10 +52,23 @@ export function peekCompactLength(queue, at) {
   return [(b0 & 0x7f) | ((b1 & 0x7f) << 7) | (b2 << 14), 3];
 }
 
+// Inflates one rectangle's zlib data, allowing no more output than the rectangle
+// can use (`limit` bytes): a zlib bomb stops there instead of taking the page's
+// memory. `encoding` and `rect` name the rectangle in the error.
+export function inflateFor(inflator, data, limit, encoding, rect) {
+  try {
+    return inflator.inflate(data, limit);
+  } catch (err) {
+    if (!(err instanceof InflateLimitError)) throw err;
+    throw new DecodeError(`${encoding} ${rect.width}x${rect.height} rectangle: ` +
+      `zlib data expands beyond what the rectangle needs (${limit} bytes)`);
+  }
+}
+
 // Zlib (6) and ZRLE (16) rectangles: a U32 length, then that many bytes of one
 // zlib stream that runs for the whole connection (so the Inflator lives here).
 // take() returns the inflated block once all of it is queued, else null; the
-// length, once read, is remembered across calls.
+// length, once read, is remembered across calls. limit, encoding, rect: see inflateFor.
 export class ZlibBlockReader {
   constructor() {
     this._inflator = new Inflator();
@@ -68,7 +81,7 @@ export class ZlibBlockReader {
     this._length = -1;
   }
 
-  take(queue) {
+  take(queue, limit, encoding, rect) {
     if (this._length < 0) {
       if (!queue.has(4)) return null;
       this._length = queue.u32();
@@ -76,6 +89,6 @@ export class ZlibBlockReader {
     if (!queue.has(this._length)) return null;
     const compressed = queue.view(this._length);
     this._length = -1;
-    return this._inflator.inflate(compressed);
+    return inflateFor(this._inflator, compressed, limit, encoding, rect);
   }
 }

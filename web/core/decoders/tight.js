@@ -13,7 +13,7 @@
 // reset bits are applied exactly once, just before the data they govern.
 
 import { Inflator } from '../inflate.js';
-import { pixelFormatOf, growU32, growU8, peekCompactLength, DecodeError } from './common.js';
+import { pixelFormatOf, growU32, growU8, peekCompactLength, inflateFor, DecodeError } from './common.js';
 
 const FILL = 0x8;
 const JPEG = 0x9;
@@ -107,7 +107,7 @@ export class TightDecoder {
       queue.skip(total - off - compressedLength);
       const stream = method & 3;
       if (!this._inflators[stream]) this._inflators[stream] = new Inflator();
-      data = this._inflators[stream].inflate(queue.view(compressedLength));
+      data = inflateFor(this._inflators[stream], queue.view(compressedLength), rawSize, 'Tight', rect);
       if (data.length !== rawSize) {
         throw new DecodeError(`Tight stream ${stream} inflated to ${data.length} bytes, expected ${rawSize}`);
       }

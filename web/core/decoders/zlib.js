@@ -19,11 +19,11 @@ export class ZlibDecoder {
   }
 
   decode(rect, queue, display, ctx) {
-    const data = this._blocks.take(queue);
-    if (data === null) return false;
     const { x, y, width, height } = rect;
     const pf = pixelFormatOf(ctx);
     const expected = width * height * pf.bytesPerPixel;
+    const data = this._blocks.take(queue, expected, 'zlib', rect);
+    if (data === null) return false;
     if (data.length !== expected) {
       throw new DecodeError(`zlib rectangle inflated to ${data.length} bytes, expected ${expected}`);
     }

@@ -14,6 +14,16 @@
 import { pixelFormatOf, DecodeError, ZlibBlockReader } from './common.js';
 
 const TILE = 64;
+const MAX_PALETTE = 127;   // palette RLE (subencodings 130-255) has up to 127 colours
+
+// The most inflated bytes a width x height rectangle can take: per tile a
+// subencoding byte, then at worst a 127-colour palette and a two-byte run per
+// pixel (palette RLE), or a CPIXEL and a length byte per pixel (plain RLE, never
+// less than two bytes); raw, solid and packed-palette tiles are smaller.
+export function maxZRLEBytes(width, height, bytesPerCPixel) {
+  const tiles = Math.ceil(width / TILE) * Math.ceil(height / TILE);
+  return tiles * (1 + MAX_PALETTE * bytesPerCPixel) + width * height * (bytesPerCPixel + 1);
+}
 
 export class ZRLEDecoder {
   constructor() {
@@ -27,9 +37,11 @@ export class ZRLEDecoder {
   }
 
   decode(rect, queue, display, ctx) {
-    const data = this._blocks.take(queue);
+    const pf = pixelFormatOf(ctx);
+    const limit = maxZRLEBytes(rect.width, rect.height, pf.bytesPerCPixel);
+    const data = this._blocks.take(queue, limit, 'ZRLE', rect);
     if (data === null) return false;
-    const end = this._tiles(rect, data, display, pixelFormatOf(ctx));
+    const end = this._tiles(rect, data, display, pf);
     if (end !== data.length) {
       throw new DecodeError(`ZRLE rectangle left ${data.length - end} unused inflated bytes`);
     }
