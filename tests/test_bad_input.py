@@ -576,7 +576,7 @@ def test_token_file_deleted_while_running(start_proxy, echo_server, tmp_path):
     offset = len(proc.stderr)
     tokens.write_text(text)
     assert_healthy(proc)   # the token is back as soon as the file is
-    wait_log(proc, offset, "reloaded: 1 tokens")
+    wait_log(proc, offset, "reloaded: 1 token")
 
 
 # ---------------------------------------------------------------------------
