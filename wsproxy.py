@@ -1680,6 +1680,7 @@ class ShutdownTarget(NamedTuple):
     """Half-close the target (SHUT_WR): it has everything it is owed."""
 
 
+INFINITY = float("inf")
 _NO_ACTIONS = ()
 _SHUTDOWN_TARGET = (ShutdownTarget(),)
 
@@ -1718,6 +1719,9 @@ class RelayPolicy:
         self.ping_due = now + heartbeat if heartbeat else None
         self.pong_deadline = None     # type: Optional[float]
         self.timed = bool(heartbeat or idle_timeout)
+        self.wake_at = None           # type: Optional[float]  # the next deadline, from update()
+        self._timer_at = INFINITY     # the earliest of ping, pong and drain deadlines
+        self._retime()
 
     def _enter(self, phase: RelayPhase) -> None:
         if phase is not self.phase:
@@ -1726,6 +1730,13 @@ class RelayPolicy:
             self.phase = phase
             if phase is RelayPhase.FLUSHING:
                 self.flush_deadline = self.now + TARGET_FLUSH_TIMEOUT
+
+    def _retime(self) -> None:
+        """Recompute the earliest timer after one of them changed (not on
+        every turn: the loop asks for it on every wake-up)."""
+        self._timer_at = min(INFINITY if self.ping_due is None else self.ping_due,
+                             INFINITY if self.pong_deadline is None else self.pong_deadline,
+                             INFINITY if self.drain_deadline is None else self.drain_deadline)
 
     def _note(self, reason: str) -> None:
         """The first reason given is the one the log shows."""
@@ -1736,7 +1747,9 @@ class RelayPolicy:
 
     def close(self, code: int, reason: str) -> tuple:
         """Start the closing handshake (once, and only with a client to tell)."""
-        self.drain_left, self.drain_deadline = 0, None
+        if self.drain_deadline is not None:
+            self.drain_left, self.drain_deadline = 0, None
+            self._retime()
         if self.close_sent or not self.client_open:
             return _NO_ACTIONS
         self.close_code = code
@@ -1774,7 +1787,9 @@ class RelayPolicy:
         self._enter(RelayPhase.FLUSHING)
 
     def pong(self) -> None:
-        self.pong_deadline = None
+        if self.pong_deadline is not None:
+            self.pong_deadline = None
+            self._retime()
 
     def target_ended(self, error: Optional[str] = None) -> tuple:
         """The target closed (EOF) or failed: tell the client, with the reason."""
@@ -1793,6 +1808,7 @@ class RelayPolicy:
         if pending and self.phase is RelayPhase.RELAYING:
             self.drain_left = pending
             self.drain_deadline = self.now + STOP_DRAIN_TIMEOUT
+            self._retime()
             self._enter(RelayPhase.DRAINING)
             return _NO_ACTIONS
         return self.close(CloseCode.GOING_AWAY, "server shutting down")
@@ -1821,6 +1837,7 @@ class RelayPolicy:
             self.ping_due = now + self.heartbeat
             if self.pong_deadline is None:
                 self.pong_deadline = now + self.heartbeat
+            self._retime()
         if self.idle_timeout and now - self.last_activity >= self.idle_timeout:
             actions += self.close(CloseCode.GOING_AWAY, "idle timeout")
         return actions
@@ -1862,20 +1879,23 @@ class RelayPolicy:
         return not client_pending and (self.close_received or self.failed)
 
     def _wait(self) -> Optional[float]:
-        if self.phase is RelayPhase.FLUSHING:
-            deadline = self.flush_deadline
-        elif self.phase is RelayPhase.CLOSING:
-            deadline = self.close_deadline
-        elif self.phase is RelayPhase.DONE:
-            return 0.0
-        elif not self.timed and self.drain_deadline is None:
-            return None
-        else:
-            deadline = min(d for d in (self.ping_due, self.pong_deadline, self.drain_deadline,
-                                       self.last_activity + self.idle_timeout if self.idle_timeout else None,
-                                       float("inf")) if d is not None)
-            if deadline == float("inf"):
+        """Seconds until the next deadline (None: none), which is kept in
+        ``wake_at`` so the loop calls tick() only once something is due."""
+        phase = self.phase
+        if phase is RelayPhase.RELAYING or phase is RelayPhase.DRAINING:
+            deadline = self._timer_at
+            if self.idle_timeout:
+                deadline = min(deadline, self.last_activity + self.idle_timeout)
+            if deadline == INFINITY:
+                self.wake_at = None
                 return None
+        elif phase is RelayPhase.CLOSING:
+            deadline = self.close_deadline
+        elif phase is RelayPhase.FLUSHING:
+            deadline = self.flush_deadline
+        else:
+            return 0.0
+        self.wake_at = deadline
         return max(0.0, deadline - self.now)
 
 
@@ -1984,7 +2004,7 @@ class Relay:
                 else:
                     poller.remove(fd)
                     self._stop()
-            if policy.timed or policy.drain_deadline is not None:
+            if policy.wake_at is not None and time.monotonic() >= policy.wake_at:
                 self._apply(policy.tick(time.monotonic()))
 
     def _stop(self) -> None:

@@ -201,3 +201,23 @@ def test_every_phase_can_reach_done():
                     seen.add(nxt)
                     frontier.append(nxt)
         assert RelayPhase.DONE in seen, phase
+
+
+def test_wake_at_is_the_next_deadline_so_the_loop_ticks_only_when_due():
+    policy = RelayPolicy(T0, heartbeat=5, idle_timeout=7)
+    turn(policy)
+    assert policy.wake_at == T0 + 5                    # the first ping
+    policy.tick(T0 + 5)
+    policy.last_activity = T0 + 5
+    turn(policy)
+    assert policy.wake_at == T0 + 10                   # next ping and the pong deadline
+    policy.pong()
+    policy.last_activity = T0 + 1                      # (as if no read since)
+    turn(policy)
+    assert policy.wake_at == T0 + 8                    # now the idle timeout comes first
+    untimed = RelayPolicy(T0)
+    turn(untimed)
+    assert untimed.wake_at is None
+    untimed.stop(10)
+    turn(untimed)
+    assert untimed.wake_at == T0 + STOP_DRAIN_TIMEOUT
