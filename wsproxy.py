@@ -160,6 +160,11 @@ TARGET_FLUSH_TIMEOUT = 10.0
 # VNC clients send small messages (input events, clipboard); 16 MiB still
 # admits a large clipboard paste.  Payload is streamed, never held whole.
 DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024
+# Pongs owed to a client that has not read the ones before (its socket is
+# backed up) are kept for only this many of its latest pings, 4 KiB at most:
+# a ping flood must not grow memory (RFC 6455 5.5.3 lets us answer only the
+# most recent), while a client that reads gets a pong for every ping.
+MAX_OWED_PONGS = 32
 # Text messages are held until complete and valid UTF-8 (so the target
 # never gets part of an invalid one); this caps that buffer.  VNC clients
 # send binary; text is rare and small.
@@ -889,9 +894,10 @@ class WebSocketSession:
 
     ``receive(data)`` returns events; bytes to send back (pongs, the close
     reply) are taken with ``take_outgoing()`` (``has_outgoing`` says whether
-    there are any).  Only the latest ping is answered (RFC 6455 5.5.3 allows
-    it): a client that floods pings and never reads is owed one pong, not one
-    per ping, so what we owe it stays bounded.
+    there are any).  Every ping is answered, but at most the latest
+    MAX_OWED_PONGS wait unsent (RFC 6455 5.5.3 allows answering only the most
+    recent): a client that floods pings and never reads is owed a few pongs,
+    not one per ping, so what we owe it stays bounded.
     Binary payload is handed on as it arrives.  Text messages are checked as
     UTF-8 as they arrive (1007 at the first bad byte) and handed on whole,
     once valid, as bytes: the target never sees a part of an invalid message.
@@ -907,7 +913,7 @@ class WebSocketSession:
         self.close_sent = False
         self.close_received = False
         self.failure = None       # type: Optional[ProtocolError]
-        self._pong_owed = None    # type: Optional[bytes]  # payload of the latest unanswered ping
+        self._pongs_owed = deque()  # payloads of the latest unanswered pings, oldest first
         self._utf8 = None         # incremental decoder while a text message is open
         self._text = bytearray()  # the open text message, held until it is complete
 
@@ -941,7 +947,9 @@ class WebSocketSession:
                     events.append(DataReceived(piece.payload))
             elif opcode == Opcode.PING:
                 if not self.close_sent:
-                    self._pong_owed = piece.payload
+                    self._pongs_owed.append(piece.payload)
+                    if len(self._pongs_owed) > MAX_OWED_PONGS:
+                        self._pongs_owed.popleft()
                 events.append(PingReceived(piece.payload))
             elif opcode == Opcode.PONG:
                 events.append(PongReceived(piece.payload))
@@ -991,7 +999,7 @@ class WebSocketSession:
 
     @property
     def has_outgoing(self) -> bool:
-        return bool(self.outgoing) or self._pong_owed is not None
+        return bool(self.outgoing) or bool(self._pongs_owed)
 
     def take_outgoing(self) -> bytes:
         self._commit_pong()
@@ -1000,10 +1008,9 @@ class WebSocketSession:
         return data
 
     def _commit_pong(self) -> None:
-        """The pong owed goes out before anything queued after it (a Close)."""
-        if self._pong_owed is not None:
-            self.outgoing += encode_frame(Opcode.PONG, self._pong_owed)
-            self._pong_owed = None
+        """The pongs owed go out before anything queued after them (a Close)."""
+        while self._pongs_owed:
+            self.outgoing += encode_frame(Opcode.PONG, self._pongs_owed.popleft())
 
 
 # ===========================================================================

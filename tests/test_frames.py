@@ -358,20 +358,30 @@ def test_ping_gets_a_pong_with_the_same_payload(payload):
     assert session.take_outgoing() == b""
 
 
-def test_a_ping_flood_is_owed_only_the_latest_pong():
+def test_a_ping_flood_is_owed_only_the_latest_pongs():
     session = WebSocketSession()
     pings = b"".join(client_frame(Opcode.PING, b"%05d" % n + b"x" * 120) for n in range(10000))
     events = session.receive(pings)
     assert len(events) == 10000
-    assert server_frames(session.take_outgoing()) == [(Opcode.PONG, b"09999" + b"x" * 120, True)]
+    assert server_frames(session.take_outgoing()) == [
+        (Opcode.PONG, b"%05d" % n + b"x" * 120, True) for n in range(10000 - wsproxy.MAX_OWED_PONGS, 10000)]
+    assert wsproxy.MAX_OWED_PONGS * (125 + 2) <= 4096
     assert session.take_outgoing() == b""
+
+
+def test_every_ping_is_answered_while_few_are_owed():
+    """Autobahn 2.10: ten pings at once get ten pongs, in order."""
+    session = WebSocketSession()
+    session.receive(b"".join(client_frame(Opcode.PING, b"payload-%d" % n) for n in range(10)))
+    assert server_frames(session.take_outgoing()) == [(Opcode.PONG, b"payload-%d" % n, True) for n in range(10)]
 
 
 def test_the_pong_owed_goes_out_before_the_close_reply():
     session = WebSocketSession()
     session.receive(client_frame(Opcode.PING, b"p1") + client_frame(Opcode.PING, b"p2")
                     + client_frame(Opcode.CLOSE, b"\x03\xe8"))
-    assert server_frames(session.take_outgoing()) == [(Opcode.PONG, b"p2", True), (Opcode.CLOSE, b"\x03\xe8", True)]
+    assert server_frames(session.take_outgoing()) == [(Opcode.PONG, b"p1", True), (Opcode.PONG, b"p2", True),
+                                                      (Opcode.CLOSE, b"\x03\xe8", True)]
     session = WebSocketSession()
     session.receive(client_frame(Opcode.PING, b"p3"))
     session.send_close(1001, "bye")
@@ -586,8 +596,8 @@ def test_random_frame_sequences_survive_random_splits(messages, cuts, rng):
     events = [e for chunk in chunks for e in session.receive(chunk)]
     assert data_of(events) == expected_data
     assert [e.payload for e in events if isinstance(e, PingReceived)] == expected_pings
-    # Only the latest ping is answered (RFC 6455 5.5.3).
-    assert [f[1] for f in server_frames(session.take_outgoing())] == expected_pings[-1:]
+    # Only the latest MAX_OWED_PONGS pings are answered (RFC 6455 5.5.3).
+    assert [f[1] for f in server_frames(session.take_outgoing())] == expected_pings[-wsproxy.MAX_OWED_PONGS:]
 
 
 _frame_bytes = st.lists(
