@@ -1449,6 +1449,13 @@ def route(head: RequestHead, web_root: Optional[str]) -> Route:
     return Route(ROUTE_ENDPOINT)
 
 
+# The challenge that makes a browser ask for a user name and password.
+BASIC_CHALLENGE = ("WWW-Authenticate", 'Basic realm="wsproxy", charset="UTF-8"')
+# A 401's text: the body a browser shows when the person cancels its login
+# prompt, and what the page's status line says, so it names the way out.
+SIGN_IN_TEXT = "this proxy needs a user name and password: reload the page and sign in"
+
+
 def authorize(head: RequestHead, plugin: Optional[str], source: str) -> None:
     """Raise 401/403 unless the auth plugin admits this request."""
     if plugin == "BasicHTTPAuth":
@@ -1464,11 +1471,60 @@ def authorize(head: RequestHead, plugin: Optional[str], source: str) -> None:
         import hmac
         if not hmac.compare_digest(hashlib.sha256(supplied).digest(),
                                    hashlib.sha256(source.encode("utf-8")).digest()):
-            raise HttpError(401, "authentication required",
-                                 [("WWW-Authenticate", 'Basic realm="wsproxy", charset="UTF-8"')])
+            raise HttpError(401, SIGN_IN_TEXT, [BASIC_CHALLENGE])
     elif plugin == "ExpectOrigin":
         if head.get("origin") not in source.split():
             raise HttpError(403, "origin not allowed")
+
+
+def guards_every_request(plugin: Optional[str], web_auth: bool) -> bool:
+    """Whether the auth plugin judges every request, files too, or only
+    those that lead to the target.
+
+    BasicHTTPAuth always guards the page: browsers never ask for a password
+    for a WebSocket, but they do for the page, and then send the same
+    credentials with its same-origin WebSocket.  ExpectOrigin only with
+    --web-auth (a page load sends no Origin header).
+    """
+    return plugin == "BasicHTTPAuth" or (bool(plugin) and web_auth)
+
+
+def admit(head: RequestHead, web_root: Optional[str], plugin: Optional[str], source: str,
+          web_auth: bool) -> Route:
+    """Where a request goes once the auth plugin has admitted it: the one
+    place that decides auth.  HTTP errors (401, 403, then route's) raised.
+
+    An upgrade is always judged, and so is a plain request for the endpoint
+    that carries an Origin (its answer names the target); a same-origin
+    fetch() sends no Origin, so ExpectOrigin judges only one that is present.
+    """
+    everything = guards_every_request(plugin, web_auth)
+    if everything or is_upgrade_request(head):
+        try:
+            authorize(head, plugin, source)
+        except HttpError as exc:
+            if exc.status == 401 and not _wants_challenge(head, web_root):
+                # The page's fetch() that asks why its WebSocket failed: a
+                # challenge would open a login prompt for a URL that is no
+                # page (headless browsers stall on it), and signing in there
+                # would only answer "this is a WebSocket endpoint".  The
+                # status line says to reload the page, which asks.
+                raise HttpError(401, exc.reason) from None
+            raise
+    where = route(head, web_root)
+    if where.kind == ROUTE_ENDPOINT and not everything and head.get("origin") is not None:
+        authorize(head, plugin, source)
+    return where
+
+
+def _wants_challenge(head: RequestHead, web_root: Optional[str]) -> bool:
+    """False only for a plain request that would reach the endpoint."""
+    if is_upgrade_request(head):
+        return True
+    try:
+        return route(head, web_root).kind != ROUTE_ENDPOINT
+    except HttpError:
+        return True
 
 
 def requested_token(head: RequestHead, host_token: bool) -> Optional[str]:
@@ -2413,9 +2469,7 @@ class ConnectionHandler:
         """Answer one request; True to keep the connection for another."""
         config = self.config
         try:
-            if config.web_auth or is_upgrade_request(head):
-                authorize(head, config.auth_plugin, config.auth_source)
-            where = route(head, self.server.web_root)
+            where = admit(head, self.server.web_root, config.auth_plugin, config.auth_source, config.web_auth)
             if where.kind == ROUTE_WEBSOCKET:
                 self._serve_websocket(head)
                 return False
@@ -2530,13 +2584,8 @@ class ConnectionHandler:
         Browsers hide a failed upgrade's HTTP status behind close code 1006,
         so the page asks again with a plain GET and shows this text.
         """
-        # The answer names the target, so it passes the auth plugin as an
-        # upgrade would (--web-auth already checked it).  A same-origin
-        # fetch() sends no Origin header, so ExpectOrigin judges only an
-        # Origin that is present.
+        # The answer names the target: admit() put it through the auth plugin.
         config = self.config
-        if not config.web_auth and (config.auth_plugin == "BasicHTTPAuth" or head.get("origin") is not None):
-            authorize(head, config.auth_plugin, config.auth_source)
         target, _ = resolve_target(head, config.target, self.server.tokens, config.host_token)
         status, text, headers = endpoint_reply(target, self.server.recent_failures.recall(str(target), time.monotonic()))
         self._log_reply(head, status, text)
@@ -3482,7 +3531,7 @@ def build_parser() -> argparse.ArgumentParser:
     auth = parser.add_argument_group("access control")
     auth.add_argument("--auth-plugin", metavar="NAME", help="BasicHTTPAuth or ExpectOrigin")
     auth.add_argument("--auth-source", metavar="ARG", help="user:password for BasicHTTPAuth; space-separated origins for ExpectOrigin")
-    auth.add_argument("--web-auth", action="store_true", help="require the auth plugin for static files too")
+    auth.add_argument("--web-auth", action="store_true", help="require the auth plugin for static files too (BasicHTTPAuth always does)")
     auth.add_argument("--trusted-proxy", metavar="CIDR", action="append", default=[],
                       help="honour X-Forwarded-For from this address or network (repeatable)")
 
