@@ -1518,8 +1518,9 @@ def admit(head: RequestHead, web_root: Optional[str], plugin: Optional[str], sou
 
 
 def _wants_challenge(head: RequestHead, web_root: Optional[str]) -> bool:
-    """False only for a plain request that would reach the endpoint."""
-    if is_upgrade_request(head):
+    """False only for a plain request for the WebSocket path that would reach
+    the endpoint (not for ``/`` without web files: a person typed that)."""
+    if is_upgrade_request(head) or not is_websocket_path(head):
         return True
     try:
         return route(head, web_root).kind != ROUTE_ENDPOINT

@@ -102,6 +102,9 @@ def test_the_pages_probe_gets_a_401_without_a_login_prompt(web_root):
             assert "reload the page and sign in" in error.reason
     assert admit(head("/websockify", _basic("alice:s3cret")), web_root, "BasicHTTPAuth", "alice:s3cret",
                  False).kind == ROUTE_ENDPOINT
+    # Without web files, / explains the endpoint to a person, who may sign in there.
+    error = pytest.raises(HttpError, admit, head("/"), None, "BasicHTTPAuth", "alice:s3cret", False).value
+    assert error.status == 401 and error.headers[0][0] == "WWW-Authenticate"
 
 
 def test_expect_origin_guards_the_way_to_the_target(web_root):
