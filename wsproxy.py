@@ -1456,6 +1456,13 @@ def route(head: RequestHead, web_root: Optional[str]) -> Route:
     return Route(ROUTE_ENDPOINT)
 
 
+# The challenge that makes a browser ask for a user name and password.
+BASIC_CHALLENGE = ("WWW-Authenticate", 'Basic realm="wsproxy", charset="UTF-8"')
+# A 401's text: the body a browser shows when the person cancels its login
+# prompt, and what the page's status line says, so it names the way out.
+SIGN_IN_TEXT = "this proxy needs a user name and password: reload the page and sign in"
+
+
 def authorize(head: RequestHead, plugin: Optional[str], source: str) -> None:
     """Raise 401/403 unless the auth plugin admits this request."""
     if plugin == "BasicHTTPAuth":
@@ -1471,11 +1478,61 @@ def authorize(head: RequestHead, plugin: Optional[str], source: str) -> None:
         import hmac
         if not hmac.compare_digest(hashlib.sha256(supplied).digest(),
                                    hashlib.sha256(source.encode("utf-8")).digest()):
-            raise HttpError(401, "authentication required",
-                                 [("WWW-Authenticate", 'Basic realm="wsproxy", charset="UTF-8"')])
+            raise HttpError(401, SIGN_IN_TEXT, [BASIC_CHALLENGE])
     elif plugin == "ExpectOrigin":
         if head.get("origin") not in source.split():
             raise HttpError(403, "origin not allowed")
+
+
+def guards_every_request(plugin: Optional[str], web_auth: bool) -> bool:
+    """Whether the auth plugin judges every request, files too, or only
+    those that lead to the target.
+
+    BasicHTTPAuth always guards the page: browsers never ask for a password
+    for a WebSocket, but they do for the page, and then send the same
+    credentials with its same-origin WebSocket.  ExpectOrigin only with
+    --web-auth (a page load sends no Origin header).
+    """
+    return plugin == "BasicHTTPAuth" or (bool(plugin) and web_auth)
+
+
+def admit(head: RequestHead, web_root: Optional[str], plugin: Optional[str], source: str,
+          web_auth: bool) -> Route:
+    """Where a request goes once the auth plugin has admitted it: the one
+    place that decides auth.  HTTP errors (401, 403, then route's) raised.
+
+    An upgrade is always judged, and so is a plain request for the endpoint
+    that carries an Origin (its answer names the target); a same-origin
+    fetch() sends no Origin, so ExpectOrigin judges only one that is present.
+    """
+    everything = guards_every_request(plugin, web_auth)
+    if everything or is_upgrade_request(head):
+        try:
+            authorize(head, plugin, source)
+        except HttpError as exc:
+            if exc.status == 401 and not _wants_challenge(head, web_root):
+                # The page's fetch() that asks why its WebSocket failed: a
+                # challenge would open a login prompt for a URL that is no
+                # page (headless browsers stall on it), and signing in there
+                # would only answer "this is a WebSocket endpoint".  The
+                # status line says to reload the page, which asks.
+                raise HttpError(401, exc.reason) from None
+            raise
+    where = route(head, web_root)
+    if where.kind == ROUTE_ENDPOINT and not everything and head.get("origin") is not None:
+        authorize(head, plugin, source)
+    return where
+
+
+def _wants_challenge(head: RequestHead, web_root: Optional[str]) -> bool:
+    """False only for a plain request for the WebSocket path that would reach
+    the endpoint (not for ``/`` without web files: a person typed that)."""
+    if is_upgrade_request(head) or not is_websocket_path(head):
+        return True
+    try:
+        return route(head, web_root).kind != ROUTE_ENDPOINT
+    except HttpError:
+        return True
 
 
 def requested_token(head: RequestHead, host_token: bool) -> Optional[str]:
@@ -2440,9 +2497,7 @@ class ConnectionHandler:
         """Answer one request; True to keep the connection for another."""
         config = self.config
         try:
-            if config.web_auth or is_upgrade_request(head):
-                authorize(head, config.auth_plugin, config.auth_source)
-            where = route(head, self.server.web_root)
+            where = admit(head, self.server.web_root, config.auth_plugin, config.auth_source, config.web_auth)
             if where.kind == ROUTE_WEBSOCKET:
                 self._serve_websocket(head)
                 return False
@@ -2557,13 +2612,8 @@ class ConnectionHandler:
         Browsers hide a failed upgrade's HTTP status behind close code 1006,
         so the page asks again with a plain GET and shows this text.
         """
-        # The answer names the target, so it passes the auth plugin as an
-        # upgrade would (--web-auth already checked it).  A same-origin
-        # fetch() sends no Origin header, so ExpectOrigin judges only an
-        # Origin that is present.
+        # The answer names the target: admit() put it through the auth plugin.
         config = self.config
-        if not config.web_auth and (config.auth_plugin == "BasicHTTPAuth" or head.get("origin") is not None):
-            authorize(head, config.auth_plugin, config.auth_source)
         target, _ = resolve_target(head, config.target, self.server.tokens, config.host_token)
         status, text, headers = endpoint_reply(target, self.server.recent_failures.recall(str(target), time.monotonic()))
         self._log_reply(head, status, text)
@@ -2826,12 +2876,12 @@ def make_tls_context(config: "Config"):
 #
 # ``--demo`` proves the whole browser path on a machine with no VNC server.
 # The target is a small real RFB 3.8 server (3.3 and 3.7 clients too):
-# security None, Raw and ZRLE, DesktopSize and ExtendedDesktopSize.  Each
-# connection gets its own desktop: a test pattern with the version and a
-# clock; a held button paints, typed keys and clipboard text are shown, and
-# clipboard text is echoed back.  DemoDesktop (pixels) and DemoSession
-# (bytes in, bytes out) are pure; DemoTarget is the threaded server, bound
-# to 127.0.0.1 only.
+# security None, Raw and ZRLE, DesktopSize, ExtendedDesktopSize and Extended
+# Clipboard (UTF-8 text).  Each connection gets its own desktop: a test
+# pattern with the version and a clock; a held button paints, typed keys and
+# clipboard text are shown, and clipboard text is echoed back.  DemoDesktop
+# (pixels) and DemoSession (bytes in, bytes out) are pure; DemoTarget is the
+# threaded server, bound to 127.0.0.1 only.
 #
 # No client message may cost much CPU: keys and clipboard text are drawn once
 # an update, and only the cells they changed; SetDesktopSize is applied once
@@ -2849,6 +2899,10 @@ DEMO_MIN_SIZE, DEMO_MAX_PIXELS = (400, 240), 1920 * 1200
 # Clipboard text is shown and echoed, never stored beyond that; a larger
 # ClientCutText closes the connection.
 DEMO_MAX_CUT_TEXT = 1024 * 1024
+# An Extended Clipboard message holds that much text in a zlib stream, which
+# may be stored uncompressed (web/ sends it so: 5 bytes more a 64 KiB block)
+# or barely compressible; this leaves room for that and the headers.
+DEMO_MAX_EXT_CUT = DEMO_MAX_CUT_TEXT + 64 * 1024
 # SetEncodings lists about 20 entries in practice.
 DEMO_MAX_ENCODINGS = 1024
 # More dirty rectangles than this merge into their bounding box.
@@ -2865,6 +2919,20 @@ DEMO_MAX_STROKE = 64
 DEMO_SEND_TIMEOUT = 30.0
 
 RFB_RAW, RFB_ZRLE, RFB_DESKTOP_SIZE, RFB_EXTENDED_DESKTOP_SIZE = 0, 16, -223, -308
+# Extended Clipboard (rfbproto "Extended Clipboard Pseudo-Encoding"): clipboard
+# text in UTF-8, where plain ClientCutText and ServerCutText carry Latin-1.
+RFB_EXTENDED_CLIPBOARD = -0x3F5E1A32   # 0xC0A1E5CE as SetEncodings' S32
+# Its flags: format bits (0-15; text is bit 0, so its data comes first) and
+# one action (24-31), or caps with every action the sender takes.
+RFB_CLIP_TEXT, RFB_CLIP_FORMATS, RFB_CLIP_ACTIONS = 1 << 0, 0xFFFF, 0xFF000000
+RFB_CLIP_CAPS, RFB_CLIP_REQUEST, RFB_CLIP_PEEK, RFB_CLIP_NOTIFY, RFB_CLIP_PROVIDE = (
+    1 << 24, 1 << 25, 1 << 26, 1 << 27, 1 << 28)
+# What a client takes until it sends caps (rfbproto): text, rtf and html;
+# request, notify and provide; up to 20 MiB of text unasked.
+RFB_CLIP_CLIENT_DEFAULT = (0b111 | RFB_CLIP_REQUEST | RFB_CLIP_NOTIFY | RFB_CLIP_PROVIDE, 20 * 1024 * 1024)
+# parse_client_message's type for a ClientCutText in the Extended Clipboard
+# form (its length is negative).
+RFB_CLIENT_EXT_CUT = -6
 # ExtendedDesktopSize status codes (rfbproto, SetDesktopSize).
 RFB_EDS_OK, RFB_EDS_OUT_OF_RESOURCES, RFB_EDS_INVALID_LAYOUT = 0, 2, 3
 # The server's pixel format (ServerInit): 32 bpp, depth 24, little-endian, true
@@ -3108,7 +3176,8 @@ class DemoDesktop:
 def parse_client_message(data: bytes):
     """One RFB client-to-server message from the start of ``data``.
 
-    Returns ``(type, fields, length)``, or None until the message is complete.
+    Returns ``(type, fields, length)``, or None until the message is complete;
+    a ClientCutText in the Extended Clipboard form is type RFB_CLIENT_EXT_CUT.
     Raises RfbError for a type the demo did not offer or a length over a limit.
     """
     if not data:
@@ -3129,10 +3198,12 @@ def parse_client_message(data: bytes):
         return (4, struct.unpack_from(">B2xI", data, 1), 8) if size >= 8 else None
     if kind == 5:    # PointerEvent: buttons, x, y
         return (5, struct.unpack_from(">BHH", data, 1), 6) if size >= 6 else None
-    if kind == 6:    # ClientCutText: Latin-1 text
+    if kind == 6:    # ClientCutText: Latin-1 text, or Extended Clipboard
         if size < 8:
             return None
-        length = struct.unpack_from(">I", data, 4)[0]
+        length = struct.unpack_from(">i", data, 4)[0]
+        if length < 0:
+            return _parse_extended_cut(data, -length)
         if length > DEMO_MAX_CUT_TEXT:
             raise RfbError("ClientCutText of %d bytes (limit %d)" % (length, DEMO_MAX_CUT_TEXT))
         return (6, (bytes(data[8:8 + length]).decode("latin-1"),), 8 + length) if size >= 8 + length else None
@@ -3142,6 +3213,58 @@ def parse_client_message(data: bytes):
         width, height, screens = struct.unpack_from(">xHHB", data, 1)
         return (251, (width, height, screens), 8 + 16 * screens) if size >= 8 + 16 * screens else None
     raise RfbError("client message type %d is not supported by the demo" % kind)
+
+
+def _parse_extended_cut(data: bytes, length: int):
+    """An Extended Clipboard ClientCutText: ``(RFB_CLIENT_EXT_CUT, (flags,
+    payload), size)``, or None until it is complete."""
+    if length < 4:
+        raise RfbError("Extended Clipboard message of %d bytes has no flags" % length)
+    if length > DEMO_MAX_EXT_CUT:
+        raise RfbError("Extended Clipboard message of %d bytes (limit %d)" % (length, DEMO_MAX_EXT_CUT))
+    if len(data) < 8 + length:
+        return None
+    return RFB_CLIENT_EXT_CUT, (struct.unpack_from(">I", data, 8)[0], bytes(data[12:8 + length])), 8 + length
+
+
+def clipboard_caps(flags: int, payload: bytes) -> Tuple[int, int]:
+    """A peer's Extended Clipboard caps: (the flags it takes, the most text
+    it takes unasked).  The sizes follow in format-bit order, text first."""
+    formats = bin(flags & RFB_CLIP_FORMATS).count("1")
+    if len(payload) < 4 * formats:
+        raise RfbError("Extended Clipboard caps name %d formats but carry %d bytes of sizes"
+                       % (formats, len(payload)))
+    return flags, struct.unpack_from(">I", payload)[0] if flags & RFB_CLIP_TEXT else 0
+
+
+def clipboard_text(flags: int, payload: bytes) -> Optional[str]:
+    """The text of an Extended Clipboard provide, or None when it has none.
+
+    Inflating stops at the text limit, so a small zlib bomb costs no more
+    than a large honest text.  The text is NUL-terminated with CRLF lines.
+    """
+    if not flags & RFB_CLIP_TEXT:
+        return None
+    try:
+        data = zlib.decompressobj().decompress(payload, 4 + DEMO_MAX_CUT_TEXT)
+    except zlib.error as exc:
+        raise RfbError("Extended Clipboard data is not a zlib stream: %s" % exc) from None
+    size = struct.unpack_from(">I", data)[0] if len(data) >= 4 else -1
+    if size > DEMO_MAX_CUT_TEXT:
+        raise RfbError("Extended Clipboard text of %d bytes (limit %d)" % (size, DEMO_MAX_CUT_TEXT))
+    if not 0 <= size <= len(data) - 4:
+        raise RfbError("Extended Clipboard text is cut short")
+    return data[4:4 + size].split(b"\0", 1)[0].decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+def clipboard_message(flags: int, payload: bytes = b"") -> bytes:
+    """A ServerCutText in the Extended Clipboard form (a negative length)."""
+    return struct.pack(">B3xiI", 3, -(4 + len(payload)), flags) + payload
+
+
+def clipboard_text_bytes(text: str) -> bytes:
+    """Text as an Extended Clipboard carries it: UTF-8, CRLF lines, a NUL."""
+    return text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8") + b"\0"
 
 
 def _pixel_tables(size: int, order: str, maxes, shifts) -> List[List[Tuple[int, bytes]]]:
@@ -3184,6 +3307,7 @@ class DemoSession:
         self._request = None       # the region of a FramebufferUpdateRequest not yet answered
         self._new_size = None      # an accepted SetDesktopSize, applied when the update goes out
         self._zlib = None
+        self._clip_caps = None     # (flags, text size) the client takes, once it asks for Extended Clipboard
         self.set_pixel_format(RFB_NATIVE_FORMAT)
 
     def data_to_send(self) -> bytes:
@@ -3247,10 +3371,7 @@ class DemoSession:
         if kind == 0:
             self.set_pixel_format(fields)
         elif kind == 2:
-            self.encoding = next((e for e in fields if e in (RFB_RAW, RFB_ZRLE)), RFB_RAW)
-            if RFB_EXTENDED_DESKTOP_SIZE in fields and RFB_EXTENDED_DESKTOP_SIZE not in self._size_modes:
-                self._queue_size_rect(RFB_EXTENDED_DESKTOP_SIZE, 0, 0)  # announce support
-            self._size_modes = {e for e in fields if e in (RFB_DESKTOP_SIZE, RFB_EXTENDED_DESKTOP_SIZE)}
+            self._set_encodings(fields)
         elif kind == 3:
             incremental, x, y, w, h = fields
             self._request = _intersect((x, y, w, h), (0, 0) + self._size())
@@ -3262,11 +3383,69 @@ class DemoSession:
             desktop.pointer(fields[1], fields[2], fields[0])
         elif kind == 6:
             desktop.cut_text(fields[0])
-            text = fields[0].encode("latin-1")
-            self._out += struct.pack(">B3xI", 3, len(text)) + text   # ServerCutText: the echo
+            self._echo_clipboard()
+        elif kind == RFB_CLIENT_EXT_CUT:
+            self._on_extended_clipboard(*fields)
         elif kind == 251:
             self._set_desktop_size(*fields)
         return length
+
+    def _set_encodings(self, fields) -> None:
+        self.encoding = next((e for e in fields if e in (RFB_RAW, RFB_ZRLE)), RFB_RAW)
+        if RFB_EXTENDED_DESKTOP_SIZE in fields and RFB_EXTENDED_DESKTOP_SIZE not in self._size_modes:
+            self._queue_size_rect(RFB_EXTENDED_DESKTOP_SIZE, 0, 0)  # announce support
+        self._size_modes = {e for e in fields if e in (RFB_DESKTOP_SIZE, RFB_EXTENDED_DESKTOP_SIZE)}
+        if RFB_EXTENDED_CLIPBOARD not in fields:
+            self._clip_caps = None
+            return
+        if self._clip_caps is None:
+            self._clip_caps = RFB_CLIP_CLIENT_DEFAULT
+        # Caps answer every SetEncodings that names it (rfbproto): text, every
+        # action, and as much text unasked as a ClientCutText may carry.
+        self._out += clipboard_message(
+            RFB_CLIP_CAPS | RFB_CLIP_TEXT | RFB_CLIP_REQUEST | RFB_CLIP_PEEK | RFB_CLIP_NOTIFY | RFB_CLIP_PROVIDE,
+            struct.pack(">I", DEMO_MAX_CUT_TEXT))
+
+    def _on_extended_clipboard(self, flags: int, payload: bytes) -> None:
+        if self._clip_caps is None:
+            raise RfbError("Extended Clipboard message, but the client did not ask for Extended Clipboard")
+        action = flags & RFB_CLIP_ACTIONS
+        if flags & RFB_CLIP_CAPS:
+            self._clip_caps = clipboard_caps(flags, payload)
+        elif action == RFB_CLIP_REQUEST and flags & RFB_CLIP_TEXT:
+            self._provide_clipboard()
+        elif action == RFB_CLIP_PEEK:
+            self._out += clipboard_message(RFB_CLIP_NOTIFY | (RFB_CLIP_TEXT if self.desktop.clipboard else 0))
+        elif action == RFB_CLIP_NOTIFY and flags & RFB_CLIP_TEXT and self._clip_caps[0] & RFB_CLIP_REQUEST:
+            self._out += clipboard_message(RFB_CLIP_REQUEST | RFB_CLIP_TEXT)   # the client has text: ask for it
+        elif action == RFB_CLIP_PROVIDE:
+            text = clipboard_text(flags, payload)
+            if text is not None:
+                self.desktop.cut_text(text)
+                self._echo_clipboard()
+        # Other actions and formats: nothing to answer.
+
+    def _echo_clipboard(self) -> None:
+        """Send the clipboard back: UTF-8 once the client takes Extended
+        Clipboard text (pushed if small enough, else announced), Latin-1 else."""
+        text = self.desktop.clipboard
+        if self._clip_caps is None:
+            data = text.encode("latin-1", "replace")
+            self._out += struct.pack(">B3xI", 3, len(data)) + data   # ServerCutText
+            return
+        takes, most = self._clip_caps
+        if not takes & RFB_CLIP_TEXT:
+            return
+        if takes & RFB_CLIP_PROVIDE and len(clipboard_text_bytes(text)) <= most:
+            self._provide_clipboard()
+        elif takes & RFB_CLIP_NOTIFY:
+            self._out += clipboard_message(RFB_CLIP_NOTIFY | RFB_CLIP_TEXT)
+
+    def _provide_clipboard(self) -> None:
+        data = clipboard_text_bytes(self.desktop.clipboard)
+        # Level 1: the text came from this client, so a flood of pastes should cost little CPU.
+        self._out += clipboard_message(RFB_CLIP_PROVIDE | RFB_CLIP_TEXT,
+                                       zlib.compress(struct.pack(">I", len(data)) + data, 1))
 
     def set_pixel_format(self, fields) -> None:
         bpp, depth, big, true_colour, rmax, gmax, bmax, rshift, gshift, bshift = fields
@@ -3509,7 +3688,7 @@ def build_parser() -> argparse.ArgumentParser:
     auth = parser.add_argument_group("access control")
     auth.add_argument("--auth-plugin", metavar="NAME", help="BasicHTTPAuth or ExpectOrigin")
     auth.add_argument("--auth-source", metavar="ARG", help="user:password for BasicHTTPAuth; space-separated origins for ExpectOrigin")
-    auth.add_argument("--web-auth", action="store_true", help="require the auth plugin for static files too")
+    auth.add_argument("--web-auth", action="store_true", help="require the auth plugin for static files too (BasicHTTPAuth always does)")
     auth.add_argument("--trusted-proxy", metavar="CIDR", action="append", default=[],
                       help="honour X-Forwarded-For from this address or network (repeatable)")
 

@@ -77,6 +77,7 @@ class Updates:
         self.inflate = zlib.decompressobj()
         self.pseudo = []
         self.cut_text = []
+        self.clipboard = []  # Extended Clipboard messages: (flags, payload)
         self.updates = []   # the number of rectangles in each FramebufferUpdate
 
     def feed(self, data):
@@ -84,7 +85,12 @@ class Updates:
         while pos < len(data):
             kind = data[pos]
             if kind == 3:
-                length = struct.unpack_from(">I", data, pos + 4)[0]
+                length = struct.unpack_from(">i", data, pos + 4)[0]
+                if length < 0:   # Extended Clipboard: flags, then the rest
+                    flags = struct.unpack_from(">I", data, pos + 8)[0]
+                    self.clipboard.append((flags, data[pos + 12:pos + 8 - length]))
+                    pos += 8 - length
+                    continue
                 self.cut_text.append(data[pos + 8:pos + 8 + length].decode("latin-1"))
                 pos += 8 + length
                 continue
@@ -425,6 +431,129 @@ def test_clipboard_is_shown_and_echoed():
     assert client.pixels == rgb(session.desktop)
 
 
+# Extended Clipboard, written out here from rfbproto rather than taken from wsproxy.
+EXT_CLIPBOARD = -0x3F5E1A32   # 0xC0A1E5CE
+TEXT, CAPS, REQUEST, PEEK, NOTIFY, PROVIDE = 1, 1 << 24, 1 << 25, 1 << 26, 1 << 27, 1 << 28
+
+
+def ext_cut(flags, payload=b""):
+    """A ClientCutText in the Extended Clipboard form."""
+    return struct.pack(">B3xiI", 6, -(4 + len(payload)), flags) + payload
+
+
+def provide(text, compress=True):
+    data = text.replace("\n", "\r\n").encode("utf-8") + b"\0"
+    plain = struct.pack(">I", len(data)) + data
+    return ext_cut(PROVIDE | TEXT, zlib.compress(plain) if compress else zlib.compress(plain, 0))
+
+
+def provided_text(flags, payload):
+    assert flags == PROVIDE | TEXT, hex(flags)
+    plain = zlib.decompress(payload)
+    size = struct.unpack_from(">I", plain)[0]
+    assert len(plain) == 4 + size and plain.endswith(b"\0")
+    return plain[4:-1].decode("utf-8").replace("\r\n", "\n")
+
+
+def ext_clipboard_session(client_caps=None):
+    """A session that took SetEncodings with Extended Clipboard (and the
+    client's caps, if given); returns it and the client-side reader."""
+    session = DemoSession(clock="00:00:00")
+    handshake(session)
+    session.receive(encodings(16, EXT_CLIPBOARD))
+    client = Updates().feed(session.data_to_send())
+    assert client.clipboard == [(CAPS | TEXT | REQUEST | PEEK | NOTIFY | PROVIDE,
+                                 struct.pack(">I", wsproxy.DEMO_MAX_CUT_TEXT))]
+    client.clipboard.clear()
+    if client_caps is not None:
+        session.receive(ext_cut(*client_caps))
+        assert session.data_to_send() == b""
+    return session, client
+
+
+UTF8_TEXT = "\u2713 caf\u00e9 \u65e5\u672c\nline two \U0001f600"
+
+
+def test_extended_clipboard_round_trip_as_web_sends_it():
+    """web/ announces it takes nothing unasked (sizes 0), provides its text in
+    stored zlib blocks, and requests what the server notifies."""
+    session, client = ext_clipboard_session((CAPS | TEXT | REQUEST | PEEK | NOTIFY | PROVIDE, struct.pack(">I", 0)))
+    message = provide(UTF8_TEXT, compress=False)
+    for i in range(len(message)):   # byte by byte
+        session.receive(message[i:i + 1])
+    assert session.desktop.clipboard == UTF8_TEXT
+    client.feed(session.data_to_send())
+    assert client.clipboard == [(NOTIFY | TEXT, b"")] and client.cut_text == []
+    session.receive(ext_cut(REQUEST | TEXT))
+    client.feed(session.data_to_send())
+    assert provided_text(*client.clipboard[1]) == UTF8_TEXT
+    # A peek is answered with what there is.
+    session.receive(ext_cut(PEEK))
+    assert Updates().feed(session.data_to_send()).clipboard == [(NOTIFY | TEXT, b"")]
+
+
+def test_extended_clipboard_pushes_small_text_to_a_client_that_takes_it():
+    # No caps from the client: rfbproto's defaults take 20 MiB of text unasked.
+    for caps in (None, (CAPS | TEXT | PROVIDE, struct.pack(">I", 1000))):
+        session, client = ext_clipboard_session(caps)
+        session.receive(provide(UTF8_TEXT))
+        client.feed(session.data_to_send())
+        assert len(client.clipboard) == 1 and provided_text(*client.clipboard[0]) == UTF8_TEXT
+    # Latin-1 ClientCutText from the same client is echoed in the extended form too.
+    session.receive(struct.pack(">B3xI", 6, 5) + "caf\u00e9!".encode("latin-1"))
+    assert provided_text(*Updates().feed(session.data_to_send()).clipboard[0]) == "caf\u00e9!"
+
+
+def test_extended_clipboard_notify_from_the_client_is_requested():
+    session, client = ext_clipboard_session()
+    session.receive(ext_cut(NOTIFY | TEXT))
+    assert client.feed(session.data_to_send()).clipboard == [(REQUEST | TEXT, b"")]
+    session.receive(ext_cut(NOTIFY | 0b110))   # only rtf and html: nothing the demo takes
+    assert session.data_to_send() == b""
+
+
+def test_without_extended_clipboard_text_beyond_latin1_becomes_question_marks():
+    session = DemoSession(clock="00:00:00")
+    handshake(session)
+    session.receive(encodings(16, EXT_CLIPBOARD))
+    session.receive(encodings(16))   # taken back: Latin-1 again
+    session.data_to_send()
+    session.receive(struct.pack(">B3xI", 6, 3) + b"ab\xe9")
+    assert Updates().feed(session.data_to_send()).cut_text == ["ab\u00e9"]
+    with pytest.raises(RfbError, match="did not ask for Extended Clipboard"):
+        session.receive(provide("x"))
+
+
+@pytest.mark.parametrize("message,error", [
+    (ext_cut(CAPS | TEXT | 0b10), "caps name 2 formats but carry 0 bytes"),
+    (ext_cut(PROVIDE | TEXT, b"not zlib"), "not a zlib stream"),
+    (ext_cut(PROVIDE | TEXT, zlib.compress(struct.pack(">I", 10) + b"short")), "cut short"),
+    (ext_cut(PROVIDE | TEXT, zlib.compress(b"\0\0")), "cut short"),
+    # A zlib bomb: 4 KiB on the wire, 4 MiB inflated; inflating stops at the limit.
+    (ext_cut(PROVIDE | TEXT, zlib.compress(struct.pack(">I", 4 << 20) + bytes(4 << 20), 9)), "limit"),
+    (struct.pack(">B3xi", 6, -2), "no flags"),
+    (struct.pack(">B3xi", 6, -2 * wsproxy.DEMO_MAX_CUT_TEXT), "limit"),
+    (struct.pack(">B3xi", 6, -2 ** 31), "limit"),
+], ids=["caps without sizes", "not zlib", "short text", "no size", "zlib bomb", "no flags", "too long",
+        "most negative length"])
+def test_extended_clipboard_refusals(message, error):
+    session, _ = ext_clipboard_session()
+    with pytest.raises(RfbError, match=error):
+        session.receive(message)
+
+
+def test_extended_clipboard_at_the_text_limit_is_taken():
+    session, client = ext_clipboard_session()
+    text = "\u00e9" * ((wsproxy.DEMO_MAX_CUT_TEXT - 1) // 2)   # two UTF-8 bytes each, + the NUL
+    session.receive(provide(text, compress=False))
+    assert session.desktop.clipboard == text
+    # Text, then 32 MiB of "rtf" in 32 KiB of zlib: inflating stops after the text.
+    data = "ok".encode() + b"\0"
+    plain = struct.pack(">I", len(data)) + data + struct.pack(">I", 32 << 20) + bytes(32 << 20)
+    session.receive(ext_cut(PROVIDE | TEXT | 0b10, zlib.compress(plain, 9)))
+    assert session.desktop.clipboard == "ok"
+
+
 def test_set_desktop_size_with_extended_desktop_size():
     session = DemoSession(clock="00:00:00")
     handshake(session)
@@ -703,6 +832,31 @@ def demo_target():
     target.stop()
 
 
+def test_extended_clipboard_over_a_socket(demo_target):
+    """A plain Python RFB client against the threaded server: UTF-8 both ways."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", demo_target.port), timeout=10) as sock:
+        reader = sock.makefile("rb")
+        assert reader.read(12) == b"RFB 003.008\n"
+        sock.sendall(b"RFB 003.008\n")
+        assert reader.read(2) == b"\x01\x01"
+        sock.sendall(b"\x01")
+        assert reader.read(4) == bytes(4)
+        sock.sendall(b"\x01")
+        name_length = struct.unpack(">I", reader.read(24)[20:])[0]
+        reader.read(name_length)
+        sock.sendall(encodings(0, EXT_CLIPBOARD) + provide(UTF8_TEXT))
+
+        def next_clipboard():
+            kind, length = struct.unpack(">B3xi", reader.read(8))
+            assert kind == 3 and length < 0
+            body = reader.read(-length)
+            return struct.unpack_from(">I", body)[0], body[4:]
+        assert next_clipboard()[0] == CAPS | TEXT | REQUEST | PEEK | NOTIFY | PROVIDE
+        assert provided_text(*next_clipboard()) == UTF8_TEXT
+
+
 def expected_image(clock=""):
     return rgb(DemoDesktop(clock=clock))
 
@@ -932,6 +1086,33 @@ def test_browser_opens_the_printed_url(tmp_path):
             with open(os.environ["WSPROXY_DEMO_SCREENSHOT"], "wb") as handle:
                 handle.write(shot)
         assert first
+
+
+# Records the clipboard text the page's RFB session receives (the echo).
+CLIPBOARD_HOOK_JS = r"""
+const r = window.wsproxyClient.rfb, onEvent = r._onEvent;
+window.__clips = [];
+r._onEvent = (e) => { if (e.type === 'clipboard') window.__clips.push(e.text); onEvent(e); };
+"""
+
+
+def test_browser_clipboard_echo_keeps_utf8():
+    """Text beyond Latin-1 sent from the page's clipboard panel comes back as it
+    went (it once came back with "?" for each such character)."""
+    from selenium.webdriver.common.by import By
+
+    text = "\u2713 na\u00efve \u65e5\u672c"
+    with realpeers.proxy("--demo") as proc, realpeers.chromium() as driver:
+        driver.get("http://127.0.0.1:%d/vnc.html?autoconnect=1" % proc.port)
+        wait(lambda: driver.execute_script("return document.body.dataset.state") == "connected",
+             "state connected", driver)
+        driver.execute_script(CLIPBOARD_HOOK_JS)
+        driver.find_element(By.ID, "btn-clipboard").click()
+        driver.execute_script("document.getElementById('clipboard-text').value = arguments[0]", text)
+        driver.find_element(By.ID, "btn-clip-send").click()
+        echoed = wait(lambda: driver.execute_script("return window.__clips"), "the clipboard echo", driver)
+        assert echoed == [text]
+        assert driver.find_element(By.ID, "clipboard-text").get_property("value") == text
 
 
 def test_browser_with_raw_encoding():

@@ -455,19 +455,29 @@ def test_basic_auth(start_proxy, echo_server, web_root):
     with connect(proxy.url(), additional_headers=[_basic("alice:s3cretpw")]) as ws:
         ws.send(b"in")
         assert ws.recv(timeout=5) == b"in"
-    # Without --web-auth, static files stay public.
-    assert request(proxy, "/vnc.html").status == 200
     assert "s3cretpw" not in proxy.stderr
 
 
-def test_web_auth_protects_static_files(start_proxy, echo_server, web_root):
+@pytest.mark.parametrize("web_auth", [[], ["--web-auth"]])
+def test_basic_auth_protects_the_page(start_proxy, echo_server, web_root, web_auth):
+    """The browser asks for the password when it loads the page (it never asks
+    for a WebSocket) and sends it with the page's WebSocket: so the page needs
+    it too, with or without --web-auth."""
     proxy = start_proxy("--web", str(web_root), "--auth-plugin", "BasicHTTPAuth", "--auth-source",
-                        "alice:s3cretpw", "--web-auth", "127.0.0.1:%d" % echo_server.port)
-    response = request(proxy, "/vnc.html")
-    assert response.status == 401 and response.header("www-authenticate")
-    assert b"<title>" not in response.body
+                        "alice:s3cretpw", "127.0.0.1:%d" % echo_server.port, *web_auth)
+    for path in ("/vnc.html", "/", "/app.js"):
+        response = request(proxy, path)
+        assert response.status == 401 and response.header("www-authenticate", "").startswith("Basic "), path
+        assert b"<title>" not in response.body
+        # What the browser shows when the person cancels its login prompt.
+        assert b"user name and password: reload the page and sign in" in response.body
     ok = request(proxy, "/vnc.html", [_basic("alice:s3cretpw")])
     assert ok.status == 200 and ok.body == (web_root / "vnc.html").read_bytes()
+    # The page's probe of the endpoint: refused without a challenge (no login
+    # prompt for a URL that is no page), and told the truth once signed in.
+    probe = request(proxy, "/websockify", [_basic("alice:wrong")])
+    assert probe.status == 401 and probe.header("www-authenticate") is None
+    assert request(proxy, "/websockify", [_basic("alice:s3cretpw")]).status == 426
 
 
 def test_expect_origin_allow_list(start_proxy, echo_server):

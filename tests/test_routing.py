@@ -7,7 +7,7 @@ import base64
 import pytest
 
 import wsproxy
-from wsproxy import (ROUTE_ENDPOINT, ROUTE_FILE, ROUTE_WEBSOCKET, HttpError, Target, TokenEntry, authorize,
+from wsproxy import (ROUTE_ENDPOINT, ROUTE_FILE, ROUTE_WEBSOCKET, HttpError, Target, TokenEntry, admit, authorize,
                      endpoint_reply, parse_request_head, requested_token, resolve_target, route)
 
 pytestmark = pytest.mark.pure
@@ -69,6 +69,53 @@ def test_basic_auth():
                     [("Authorization", "Bearer alice:s3cret")]):
         error = pytest.raises(HttpError, authorize, head("/", headers), "BasicHTTPAuth", "alice:s3cret").value
         assert error.status == 401 and error.headers[0][0] == "WWW-Authenticate"
+
+
+def test_basic_auth_guards_the_page_too(web_root):
+    """Browsers ask for a password for the page, never for a WebSocket; once
+    asked, they send it with the page's WebSocket too.  So BasicHTTPAuth
+    guards every request, --web-auth or not."""
+    for web_auth in (False, True):
+        for target, headers in (("/vnc.html", []), ("/missing.html", []), ("/websockify", UPGRADE)):
+            error = pytest.raises(HttpError, admit, head(target, headers), web_root, "BasicHTTPAuth",
+                                  "alice:s3cret", web_auth).value
+            assert error.status == 401 and ("WWW-Authenticate", 'Basic realm="wsproxy", charset="UTF-8"') in \
+                error.headers, (target, web_auth)
+            assert "reload the page and sign in" in error.reason
+        signed_in = _basic("alice:s3cret")
+        assert admit(head("/vnc.html", signed_in), web_root, "BasicHTTPAuth", "alice:s3cret", web_auth).kind == ROUTE_FILE
+        assert admit(head("/websockify", signed_in + UPGRADE), web_root, "BasicHTTPAuth", "alice:s3cret",
+                     web_auth).kind == ROUTE_WEBSOCKET
+        assert status_of(admit, head("/missing.html", signed_in), web_root, "BasicHTTPAuth", "alice:s3cret",
+                         web_auth) == 404
+
+
+def test_the_pages_probe_gets_a_401_without_a_login_prompt(web_root):
+    """A plain GET of the endpoint is the page asking why its WebSocket failed:
+    a challenge there would open a login prompt (or stall a headless browser)
+    for a URL that is no page."""
+    for target in ("/websockify", "/websockify?token=x"):
+        for root in (web_root, None):
+            error = pytest.raises(HttpError, admit, head(target, _basic("alice:wrong")), root, "BasicHTTPAuth",
+                                  "alice:s3cret", False).value
+            assert error.status == 401 and error.headers == [], (target, root)
+            assert "reload the page and sign in" in error.reason
+    assert admit(head("/websockify", _basic("alice:s3cret")), web_root, "BasicHTTPAuth", "alice:s3cret",
+                 False).kind == ROUTE_ENDPOINT
+    # Without web files, / explains the endpoint to a person, who may sign in there.
+    error = pytest.raises(HttpError, admit, head("/"), None, "BasicHTTPAuth", "alice:s3cret", False).value
+    assert error.status == 401 and error.headers[0][0] == "WWW-Authenticate"
+
+
+def test_expect_origin_guards_the_way_to_the_target(web_root):
+    origins = "https://a.example"
+    evil = [("Origin", "https://evil.example")]
+    assert admit(head("/vnc.html"), web_root, "ExpectOrigin", origins, False).kind == ROUTE_FILE
+    assert admit(head("/websockify"), web_root, "ExpectOrigin", origins, False).kind == ROUTE_ENDPOINT
+    assert status_of(admit, head("/websockify", evil), web_root, "ExpectOrigin", origins, False) == 403
+    assert status_of(admit, head("/websockify", UPGRADE), web_root, "ExpectOrigin", origins, False) == 403
+    assert status_of(admit, head("/vnc.html"), web_root, "ExpectOrigin", origins, True) == 403  # --web-auth
+    assert admit(head("/vnc.html"), web_root, None, "", True).kind == ROUTE_FILE
 
 
 def test_expect_origin():

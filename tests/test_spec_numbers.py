@@ -105,6 +105,18 @@ def test_rfb_encoding_numbers():
     assert wsproxy.RFB_EXTENDED_DESKTOP_SIZE == -308    # rfbproto.rst "ExtendedDesktopSize"
 
 
+def test_rfb_extended_clipboard_numbers():
+    # rfbproto.rst "Extended Clipboard Pseudo-Encoding": 0xc0a1e5ce, sent as an S32.
+    assert wsproxy.RFB_EXTENDED_CLIPBOARD == -1063131698
+    assert wsproxy.RFB_EXTENDED_CLIPBOARD.to_bytes(4, "big", signed=True) == bytes.fromhex("c0a1e5ce")
+    # Flags: bit 0 text; bits 24-28 caps, request, peek, notify, provide.
+    assert wsproxy.RFB_CLIP_TEXT == 0x00000001
+    assert (wsproxy.RFB_CLIP_CAPS, wsproxy.RFB_CLIP_REQUEST, wsproxy.RFB_CLIP_PEEK, wsproxy.RFB_CLIP_NOTIFY,
+            wsproxy.RFB_CLIP_PROVIDE) == (0x01000000, 0x02000000, 0x04000000, 0x08000000, 0x10000000)
+    # Without caps from the client: text, rtf, html; request, notify, provide; 20 MiB of text.
+    assert wsproxy.RFB_CLIP_CLIENT_DEFAULT == (0x1A000007, 20 * 1024 * 1024)
+
+
 def test_rfb_pixel_format_is_16_bytes_of_rfc_6143_section_7_4():
     assert wsproxy._PIXEL_FORMAT.size == 16
     # bits-per-pixel, depth, big-endian, true-colour, red/green/blue max, red/green/blue shift

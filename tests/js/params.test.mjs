@@ -137,6 +137,15 @@ test('probe reasons', () => {
     assert.equal(long.length, MAX_REASON_CHARS);
 });
 
+test('a 401 probe tells the person to reload the page and sign in', () => {
+    // wsproxy's own text, a web server's HTML page and an empty body all say the same.
+    for (const body of ['authentication required\n', '<html><body>401</body></html>', '']) {
+        const reason = reasonFromProbe(401, 'Unauthorized', body);
+        assert.match(reason, /user name and password/);
+        assert.match(reason, /reload the page and sign in/);
+    }
+});
+
 test('close descriptions prefer the server reason', () => {
     assert.equal(describeClose(1000, 'bye'), 'bye');
     assert.equal(describeClose(1006, ''), 'connection lost (1006)');

@@ -166,6 +166,11 @@ export function probeUrlFor(wsUrl) {
 // Longest server text shown in the status line: a reason, not a page of HTML.
 export const MAX_REASON_CHARS = 200;
 
+// What a 401 means to the person at the page, whoever sent it (wsproxy's
+// BasicHTTPAuth, or a web server in front): the WebSocket can never ask for a
+// password, but reloading the page makes the browser ask.
+export const SIGN_IN_REASON = 'the proxy needs a user name and password: reload the page and sign in';
+
 /**
   * Turn a probe response into a status-line reason, or null when it tells nothing
   * (2xx, or an empty body). Control characters are dropped and length is capped;
@@ -173,6 +178,7 @@ export const MAX_REASON_CHARS = 200;
   */
 export function reasonFromProbe(status, statusText, body) {
     if (status >= 200 && status < 300) return null;
+    if (status === 401) return SIGN_IN_REASON;
     let text = String(body || '').replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
     if (/^\s*</.test(text)) text = ''; // an HTML error page from some other server: use the status
     if (!text) text = statusText ? `${status} ${statusText}` : `HTTP ${status}`;
