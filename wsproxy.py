@@ -239,11 +239,14 @@ class HttpError(Exception):
     ``headers`` are extra response headers (e.g. Sec-WebSocket-Version).
     """
 
-    def __init__(self, status: int, reason: str, headers: Sequence[Tuple[str, str]] = ()):
+    def __init__(self, status: int, reason: str, headers: Sequence[Tuple[str, str]] = (),
+                 log_reason: Optional[str] = None):
         super().__init__(reason)
         self.status = status
         self.reason = reason
         self.headers = list(headers)
+        # What the log says instead, where the reply holds what the log must not (a token).
+        self.log_reason = reason if log_reason is None else log_reason
 
 
 class ProtocolError(Exception):
@@ -1535,6 +1538,10 @@ def _wants_challenge(head: RequestHead, web_root: Optional[str]) -> bool:
         return True
 
 
+# An unknown token is named back to its requester up to this length.
+MAX_TOKEN_SHOWN = 64
+
+
 def requested_token(head: RequestHead, host_token: bool) -> Optional[str]:
     """The token a request names: its Host's first label (--host-token), else
     ?token= in the query, else a ``token`` cookie (as websockify reads it)."""
@@ -1557,7 +1564,9 @@ def resolve_target(head: RequestHead, fixed: Optional[Target], tokens, host_toke
         raise HttpError(404, "missing token: add ?token=NAME to the path")
     entry = tokens.lookup(token)
     if entry is None:
-        raise HttpError(404, "unknown token %r" % redact_token(token))
+        # The person who typed the token sees it; the log keeps only its start.
+        shown = token if len(token) <= MAX_TOKEN_SHOWN else token[:MAX_TOKEN_SHOWN] + "..."
+        raise HttpError(404, "unknown token %r" % shown, log_reason="unknown token %r" % redact_token(token))
     return entry.target, "token=%s (%s)" % (redact_token(token), entry.origin)
 
 
@@ -2505,7 +2514,7 @@ class ConnectionHandler:
                 return self._serve_file(head, where.path)
             return self._serve_endpoint(head)
         except HttpError as exc:
-            self._log_reply(head, exc.status, exc.reason)
+            self._log_reply(head, exc.status, exc.log_reason)
             self._send(error_response(exc, head_only=head.method == "HEAD"))
             return False
 
