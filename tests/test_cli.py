@@ -3,6 +3,7 @@
 import contextlib
 import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -276,6 +277,31 @@ def test_a_wrapped_program_may_listen_on_the_same_port_elsewhere():
 def test_minus_6_does_not_make_negative_numbers_options():
     # argparse would read "-1" as an option once any option looks like a number.
     assert "negative" in config_error(["-6", "--heartbeat", "-1", "6080", "h:1"])
+
+
+# Every option in `websockify --help` of websockify 0.13.0.
+WEBSOCKIFY_013_OPTIONS = [
+    "-h", "--help", "-v", "--verbose", "--traffic", "--record", "-D", "--daemon", "--run-once", "--timeout",
+    "--idle-timeout", "--cert", "--key", "--key-password", "--ssl-only", "--ssl-target", "--verify-client",
+    "--cafile", "--ssl-version", "--ssl-ciphers", "--unix-listen", "--unix-listen-mode", "--unix-target",
+    "--inetd", "--web", "--web-auth", "--wrap-mode", "-6", "--prefer-ipv6", "--libserver", "--target-config",
+    "--token-plugin", "--token-source", "--host-token", "--auth-plugin", "--auth-source", "--heartbeat",
+    "--log-file", "--syslog", "--legacy-syslog", "--file-only"]
+
+
+def _migration_section():
+    with open(os.path.join(os.path.dirname(WSPROXY), "README.md"), encoding="utf-8") as handle:
+        text = handle.read()
+    start = text.index("## Migrating from websockify")
+    return text[start:text.index("\n## ", start + 1)]
+
+
+@pytest.mark.parametrize("option", WEBSOCKIFY_013_OPTIONS)
+def test_every_websockify_option_is_known_and_has_a_readme_row(option):
+    known = {name for action in wsproxy.build_parser()._actions for name in action.option_strings}
+    assert option in known or option == "-6", option     # -6 is spelled out before argparse sees it
+    rows = [line for line in _migration_section().splitlines() if line.startswith("| ")]
+    assert any(re.search(r"`%s(?=[ `,=])" % re.escape(option), row.split(" | ")[0]) for row in rows), option
 
 
 # -- invalid combinations: one clear sentence each ------------------------------------------
