@@ -4223,8 +4223,8 @@ class WrappedProgram:
                 return
             if self.mode == "ignore":
                 return
-            delay = WRAP_RESPAWN_DELAY[0] if time.monotonic() - self.started >= WRAP_RESPAWN_STABLE \
-                else min(delay * 2, WRAP_RESPAWN_DELAY[1])
+            if time.monotonic() - self.started >= WRAP_RESPAWN_STABLE:
+                delay = WRAP_RESPAWN_DELAY[0]
             if self._stopping.wait(delay):
                 return
             try:
@@ -4235,6 +4235,7 @@ class WrappedProgram:
             except OSError as exc:
                 log.error("cannot start the wrapped program again: %s", exc.strerror or exc)
                 return
+            delay = min(delay * 2, WRAP_RESPAWN_DELAY[1])
 
     def stop(self) -> None:
         import subprocess

@@ -502,7 +502,7 @@ def test_wrap_mode_respawn_starts_the_program_again(tmp_path):
     proc = spawn(["--no-web", "--wrap-mode", "respawn", "127.0.0.1:%d" % port, "127.0.0.1:9", "--",
                   sys.executable, "-c", "open(%r, 'a').write('run\\n')" % str(runs)])
     try:
-        # Dying young, it is restarted after 1 s, then 2 s, ...: three runs within 5 s.
+        # Dying young, it is restarted after 1 s, then 2 s, ...: three runs within about 3 s.
         assert wait_until(lambda: runs.exists() and runs.read_text().count("run") >= 3, 10)
         assert proc.poll() is None
     finally:
