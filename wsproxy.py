@@ -270,7 +270,8 @@ HTTP_REASONS = {
     101: "Switching Protocols", 200: "OK", 304: "Not Modified",
     400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
     405: "Method Not Allowed", 408: "Request Timeout", 426: "Upgrade Required",
-    431: "Request Header Fields Too Large", 502: "Bad Gateway", 505: "HTTP Version Not Supported",
+    431: "Request Header Fields Too Large", 502: "Bad Gateway", 503: "Service Unavailable",
+    505: "HTTP Version Not Supported",
 }
 
 # \Z, not $: "$" also matches before a final "\n", which would let a bare LF
@@ -2666,6 +2667,7 @@ class Server:
         self._threads = set()
         self._threads_lock = threading.Lock()
         self._counter = 0
+        self._websocket_taken = False   # --run-once
         # One byte written here wakes every relay's poll at once for shutdown;
         # nobody reads it, so it stays readable.
         self._stop_reader, self._stop_writer = socket.socketpair()
@@ -2684,26 +2686,48 @@ class Server:
 
     def bind(self) -> None:
         config = self.config
-        if config.unix_listen:
-            if os.path.exists(config.unix_listen) and stat.S_ISSOCK(os.stat(config.unix_listen).st_mode):
-                os.unlink(config.unix_listen)
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.bind(config.unix_listen)
+        if config.inetd:
+            self.listeners.append(_inherited_listener())
+            if self.listeners[0].family != getattr(socket, "AF_UNIX", None):
+                config.listen_host, config.listen_port = self.listeners[0].getsockname()[:2]
+        elif config.unix_listen:
+            self._bind_unix(config.unix_listen, config.unix_listen_mode)
+        elif config.listen_host or not socket.has_ipv6 or not self._bind_dual_stack(config.listen_port):
+            self._bind_addresses(config.listen_host, config.listen_port, config.prefer_ipv6)
+
+    def _bind_unix(self, path: str, mode: int) -> None:
+        if os.path.exists(path) and stat.S_ISSOCK(os.stat(path).st_mode):
+            os.unlink(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(path)
+            # Before listen(): until then a connect() is refused, so nobody
+            # gets in under the umask's looser permissions.
+            os.chmod(path, mode)
             sock.listen(LISTEN_BACKLOG)
-            self.listeners.append(sock)
-            return
-        host = config.listen_host
-        if not host and socket.has_ipv6:
-            try:
-                sock = socket.create_server(("", config.listen_port), family=socket.AF_INET6,
-                                            dualstack_ipv6=True, backlog=LISTEN_BACKLOG)
-                self.listeners.append(sock)
-                return
-            except (OSError, ValueError) as exc:
-                if getattr(exc, "errno", None) == errno.EADDRINUSE:
-                    raise
-        infos = socket.getaddrinfo(host or None, config.listen_port, type=socket.SOCK_STREAM,
-                                   flags=socket.AI_PASSIVE)
+        except OSError:
+            sock.close()
+            raise
+        self.listeners.append(sock)
+
+    def _bind_dual_stack(self, port: int) -> bool:
+        """One IPv6 socket that takes IPv4 too; False where that cannot be had."""
+        try:
+            sock = socket.create_server(("", port), family=socket.AF_INET6,
+                                        dualstack_ipv6=True, backlog=LISTEN_BACKLOG)
+        except (OSError, ValueError) as exc:
+            if getattr(exc, "errno", None) == errno.EADDRINUSE:
+                raise
+            return False
+        self.listeners.append(sock)
+        return True
+
+    def _bind_addresses(self, host: str, port: int, prefer_ipv6: bool) -> None:
+        """Every address the listen host resolves to (only its IPv6 ones with
+        --prefer-ipv6, where it has any)."""
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        if prefer_ipv6:
+            infos = [info for info in infos if info[0] == socket.AF_INET6] or infos
         seen = set()
         for family, kind, proto, _, address in infos:
             if address in seen:
@@ -2772,7 +2796,7 @@ class Server:
     def _start(self, conn: socket.socket, address) -> None:
         self._counter += 1
         number = self._counter
-        handler = ConnectionHandler(self, conn, address, number)
+        handler = (_RunOnceHandler if self.config.run_once else ConnectionHandler)(self, conn, address, number)
         thread = threading.Thread(target=self._run_handler, args=(handler,), name="conn-%d" % number, daemon=True)
         with self._threads_lock:
             self._threads.add(thread)
@@ -2823,6 +2847,62 @@ class Server:
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
+    def claim_websocket(self) -> bool:
+        """--run-once: True for the one WebSocket connection, False after."""
+        with self._threads_lock:
+            taken, self._websocket_taken = self._websocket_taken, True
+        return not taken
+
+    def release_websocket(self) -> None:
+        """The claimed upgrade failed before the 101: the next one may have it."""
+        with self._threads_lock:
+            self._websocket_taken = False
+
+
+# The socket option that says whether a socket listens (Linux, BSDs).
+_SO_ACCEPTCONN = getattr(socket, "SO_ACCEPTCONN", 30)
+
+
+def _inherited_listener() -> socket.socket:
+    """--inetd: the listening stream socket on standard input."""
+    try:
+        sock = socket.socket(fileno=0)
+    except OSError:
+        raise ConfigError("--inetd needs a listening socket on standard input (inetd 'wait' mode, "
+                          "systemd StandardInput=socket); standard input is not a socket") from None
+    try:
+        listening = sock.type == socket.SOCK_STREAM and sock.getsockopt(socket.SOL_SOCKET, _SO_ACCEPTCONN)
+    except OSError:
+        listening = False
+    if not listening:
+        sock.detach()   # not ours to close
+        raise ConfigError("--inetd needs a listening stream socket on standard input, not a connected one "
+                          "(inetd 'wait' mode, systemd Accept=no)")
+    return sock
+
+
+class _RunOnceHandler(ConnectionHandler):
+    """--run-once: the first WebSocket connection is served, and when it
+    ends the server stops.  Static files are served meanwhile (the page
+    loads them); another upgrade is refused with 503, as websockify, which
+    serves one connection at a time, would never answer it."""
+
+    def _serve_websocket(self, head: RequestHead) -> None:
+        if not self.server.claim_websocket():
+            raise HttpError(503, "--run-once: this server serves one WebSocket connection, already taken")
+        served = True
+        try:
+            super()._serve_websocket(head)
+        except HttpError:   # refused before the upgrade (bad request, unknown token, 502): not served
+            served = False
+            self.server.release_websocket()
+            raise
+        finally:
+            if served:
+                log.info("conn %d: --run-once: the WebSocket connection is over; stopping", self.number)
+                self.server.request_stop()
+
+
 TLS_VERSIONS = {"tlsv1_2": "TLSv1_2", "tlsv1_3": "TLSv1_3"}
 
 
@@ -2836,7 +2916,7 @@ def _read_head_of(path: str) -> str:
         return ""
 
 
-def describe_pem_problem(cert_text: str, key_text: Optional[str]) -> Optional[str]:
+def describe_pem_problem(cert_text: str, key_text: Optional[str], password: bool = False) -> Optional[str]:
     """Why --cert (and --key) could not be loaded, in words a person can act
     on; None when the files look right (then the ssl module's reason stands)."""
     has_key = lambda text: re.search(r"-----BEGIN [A-Z ]*PRIVATE KEY-----", text) is not None  # noqa: E731
@@ -2848,8 +2928,11 @@ def describe_pem_problem(cert_text: str, key_text: Optional[str]) -> Optional[st
     key_source = cert_text if key_text is None else key_text
     if not has_key(key_source):
         return "the --key file holds no PEM private key (no -----BEGIN ... PRIVATE KEY----- line)"
+    if "ENCRYPTED" in key_source and password:
+        return "the --key-password does not decrypt the private key"
     if "ENCRYPTED" in key_source:
-        return "the private key is encrypted with a passphrase; decrypt it first (openssl pkey -in KEY -out KEY)"
+        return ("the private key is encrypted with a passphrase: give it with --key-password, "
+                "or decrypt the key (openssl pkey -in KEY -out KEY)")
     return None
 
 
@@ -2858,25 +2941,42 @@ def make_tls_context(config: "Config"):
     ssl = _ssl()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = getattr(ssl.TLSVersion, TLS_VERSIONS[config.ssl_version])
-    try:
-        context.load_cert_chain(config.cert, config.key or None)
-    except OSError as exc:  # ssl.SSLError is an OSError
-        problem = None
-        if not isinstance(exc, ssl.SSLError):
-            problem = exc.strerror
-        else:
-            problem = describe_pem_problem(_read_head_of(config.cert), _read_head_of(config.key) if config.key else None)
-            if problem is None and getattr(exc, "reason", "") == "KEY_VALUES_MISMATCH":
-                problem = "the private key does not belong to the certificate (another key pair's?)"
-        raise ConfigError("cannot load --cert %s%s: %s" % (
-            config.cert, " --key " + config.key if config.key else "",
-            problem or getattr(exc, "reason", None) or exc)) from None
+    _load_cert_chain(context, config)
     if config.ssl_ciphers:
         try:
             context.set_ciphers(config.ssl_ciphers)
         except ssl.SSLError:
             raise ConfigError("--ssl-ciphers %r matches no cipher" % config.ssl_ciphers) from None
+    if config.verify_client:
+        # Only a client whose certificate chains to --cafile gets past the handshake.
+        context.verify_mode = ssl.CERT_REQUIRED
+        try:
+            context.load_verify_locations(cafile=config.cafile)
+        except OSError as exc:  # ssl.SSLError is an OSError
+            raise ConfigError("cannot load --cafile %s: %s" % (
+                config.cafile, getattr(exc, "reason", None) or exc.strerror or "no PEM certificates in it")) from None
     return context
+
+
+def _load_cert_chain(context, config: "Config") -> None:
+    ssl = _ssl()
+    # A callable, so that OpenSSL never stops to ask on the terminal: an
+    # encrypted key without --key-password fails with a sentence instead.
+    password = config.key_password.encode("utf-8")
+    try:
+        context.load_cert_chain(config.cert, config.key or None, password=lambda: password)
+    except OSError as exc:  # ssl.SSLError is an OSError
+        problem = None
+        if not isinstance(exc, ssl.SSLError):
+            problem = exc.strerror
+        else:
+            problem = describe_pem_problem(_read_head_of(config.cert), _read_head_of(config.key) if config.key else None,
+                                           bool(config.key_password))
+            if problem is None and getattr(exc, "reason", "") == "KEY_VALUES_MISMATCH":
+                problem = "the private key does not belong to the certificate (another key pair's?)"
+        raise ConfigError("cannot load --cert %s%s: %s" % (
+            config.cert, " --key " + config.key if config.key else "",
+            problem or getattr(exc, "reason", None) or exc)) from None
 
 
 # ===========================================================================
@@ -3637,7 +3737,21 @@ class DemoTarget:
 # 13. Command line: parse_args(argv) -> Config, main(argv) -> int
 # ===========================================================================
 
-USAGE = "wsproxy.py [options] [source_addr:]source_port [target_host:target_port]"
+# Where --syslog without a SERVER sends the log: the local syslog daemon.
+SYSLOG_LOCAL = "/dev/log"
+# What to do when the program after "--" exits (websockify's --wrap-mode).
+WRAP_MODES = ("exit", "ignore", "respawn")
+# A respawned program that dies again waits longer each time, from the first
+# to the second number of seconds, so a program that cannot start does not
+# spin the CPU or flood the log; one that ran this long starts over quickly.
+WRAP_RESPAWN_DELAY = (1.0, 30.0)
+WRAP_RESPAWN_STABLE = 10.0
+# A wrapped program gets this long to exit after SIGTERM before SIGKILL.
+WRAP_STOP_GRACE = 5.0
+# websockify's --unix-listen-mode default: only the proxy's user may connect.
+DEFAULT_UNIX_LISTEN_MODE = 0o600
+
+USAGE = "wsproxy.py [options] [source_addr:]source_port [target_host:target_port] [-- PROGRAM ARGS]"
 
 EPILOG = """\
 examples:
@@ -3645,6 +3759,8 @@ examples:
   wsproxy.py --listen 6080 --vnc localhost:5901
   wsproxy.py --token-plugin TokenFile --token-source tokens.conf 6080
   wsproxy.py --cert server.pem --key key.pem --ssl-only 443 localhost:5901
+
+  wsproxy.py 6080 localhost:5901 -- Xvnc :1      (run Xvnc beside the proxy)
 
 Then open http://HOST:6080/vnc.html (or vnc.html?path=websockify?token=NAME).
 --idle-timeout closes one connection that has had no traffic either way for N
@@ -3670,10 +3786,22 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--listen", metavar="[HOST:]PORT", help="listen address (novnc_proxy style)")
     where.add_argument("--vnc", metavar="HOST:PORT", help="fixed target (novnc_proxy style)")
     where.add_argument("--unix-listen", metavar="PATH", help="listen on a Unix socket instead of TCP")
+    where.add_argument("--unix-listen-mode", metavar="MODE",
+                       help="permissions of the --unix-listen socket, in octal (default 0600: only our user)")
+    where.add_argument("--inetd", action="store_true",
+                       help="take the listening socket from standard input (inetd 'wait', systemd StandardInput=socket)")
+    where.add_argument("--prefer-ipv6", action="store_true",
+                       help="(or -6) listen only on the IPv6 addresses of source_addr, if it has any")
     where.add_argument("--unix-target", metavar="PATH", help="connect to a Unix socket target")
     where.add_argument("--demo", metavar="[HOST:]PORT", nargs="?", const="",
                        help="target a built-in demo desktop (on 127.0.0.1 only); listen on PORT (default 6080)")
+    _add_token_and_web_options(parser)
+    _add_security_options(parser)
+    _add_process_options(parser)
+    return parser
 
+
+def _add_token_and_web_options(parser: argparse.ArgumentParser) -> None:
     tokens = parser.add_argument_group("many targets by token")
     tokens.add_argument("--token-plugin", metavar="NAME", help="TokenFile (reloads on change) or ReadOnlyTokenFile")
     tokens.add_argument("--token-source", metavar="PATH", help="token file or directory of token files")
@@ -3685,12 +3813,19 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("--no-web", action="store_true", help="serve no files, only WebSocket")
     web.add_argument("--file-only", action="store_true", help="accepted for websockify compatibility (listings are always off)")
 
+
+def _add_security_options(parser: argparse.ArgumentParser) -> None:
     tls = parser.add_argument_group("TLS")
     tls.add_argument("--cert", metavar="FILE", help="certificate (PEM, may include the key); enables TLS on the same port")
     tls.add_argument("--key", metavar="FILE", help="private key, if not in --cert")
+    tls.add_argument("--key-password", metavar="PASSWORD",
+                     help="passphrase of an encrypted private key (other local users can see it in ps)")
     tls.add_argument("--ssl-only", action="store_true", help="refuse plain (non-TLS) connections")
-    tls.add_argument("--ssl-version", metavar="VER", default="tlsv1_2", choices=sorted(TLS_VERSIONS),
-                     help="minimum TLS version: tlsv1_2 (default) or tlsv1_3")
+    tls.add_argument("--verify-client", action="store_true",
+                     help="require a client certificate signed by a CA in --cafile (implies --ssl-only)")
+    tls.add_argument("--cafile", metavar="FILE", help="CA certificates (PEM) that sign accepted client certificates")
+    tls.add_argument("--ssl-version", metavar="VER", default="default",
+                     help="minimum TLS version: tlsv1_2 (default, also spelled 'default') or tlsv1_3")
     tls.add_argument("--ssl-ciphers", metavar="LIST", help="OpenSSL cipher list for TLS 1.2")
     tls.add_argument("--ssl-target", action="store_true", help="connect to the target over TLS")
 
@@ -3701,6 +3836,8 @@ def build_parser() -> argparse.ArgumentParser:
     auth.add_argument("--trusted-proxy", metavar="CIDR", action="append", default=[],
                       help="honour X-Forwarded-For from this address or network (repeatable)")
 
+
+def _add_process_options(parser: argparse.ArgumentParser) -> None:
     conn = parser.add_argument_group("connections")
     conn.add_argument("--heartbeat", metavar="N", type=float, default=DEFAULT_HEARTBEAT,
                       help="ping clients every N s; close one that sends no pong within a further N s "
@@ -3708,16 +3845,26 @@ def build_parser() -> argparse.ArgumentParser:
     conn.add_argument("--idle-timeout", metavar="N", type=float, default=0,
                       help="close a connection with no traffic either way for N s")
     conn.add_argument("--timeout", metavar="N", type=float, default=0, help="stop the server after N s")
+    conn.add_argument("--run-once", action="store_true",
+                      help="serve one WebSocket connection, then exit (others get HTTP 503 meanwhile)")
     conn.add_argument("--max-message-size", metavar="BYTES", type=int, default=DEFAULT_MAX_MESSAGE,
                       help="largest client message accepted (default %d; larger gets close 1009)" % DEFAULT_MAX_MESSAGE)
 
     logs = parser.add_argument_group("logging and process")
     logs.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     logs.add_argument("--log-file", metavar="FILE", help="append the log to FILE")
-    logs.add_argument("--syslog", action="store_true", help="log to the local syslog (/dev/log)")
+    logs.add_argument("--syslog", metavar="SERVER", nargs="?", const=SYSLOG_LOCAL,
+                      help="log to syslog: a local socket (default %s) or a UDP host:port" % SYSLOG_LOCAL)
+    logs.add_argument("--legacy-syslog", action="store_true",
+                      help="send syslog lines in the old BSD format (RFC 3164) instead of RFC 5424")
+    logs.add_argument("--traffic", action="store_true",
+                      help="accepted: each connection's close line counts the bytes each way (no per-frame output)")
     logs.add_argument("-D", "--daemon", action="store_true", help="run in the background (POSIX only)")
+    logs.add_argument("--wrap-mode", metavar="MODE", choices=WRAP_MODES,
+                      help="when the program after -- exits: exit (default), ignore or respawn")
+    logs.add_argument("--libserver", action="store_true",
+                      help="accepted for websockify compatibility (wsproxy has one engine)")
     logs.add_argument("--record", metavar="FILE", help="not yet supported (websockify's session recording)")
-    return parser
 
 
 class Config:
@@ -3731,6 +3878,9 @@ class Config:
     listen_host: str = ""
     listen_port: int = DEFAULT_PORT
     unix_listen: str = ""
+    unix_listen_mode: int = DEFAULT_UNIX_LISTEN_MODE
+    inetd: bool = False          # the listening socket is standard input
+    prefer_ipv6: bool = False
     target: Optional[Target] = None
     token_source: str = ""
     token_plugin: str = ""
@@ -3738,6 +3888,9 @@ class Config:
     web: Optional[str] = None
     cert: str = ""
     key: str = ""
+    key_password: str = ""
+    verify_client: bool = False
+    cafile: str = ""
     ssl_only: bool = False
     ssl_version: str = "tlsv1_2"
     ssl_ciphers: str = ""
@@ -3748,12 +3901,17 @@ class Config:
     heartbeat: float = DEFAULT_HEARTBEAT
     idle_timeout: float = 0
     timeout: float = 0
+    run_once: bool = False
     max_message_size: int = DEFAULT_MAX_MESSAGE
     trusted_proxies: Sequence = ()   # ipaddress networks whose X-Forwarded-For is believed
     verbose: bool = False
     log_file: str = ""
-    syslog: bool = False
+    syslog: str = ""             # SYSLOG_LOCAL or another socket path, or a UDP host:port
+    legacy_syslog: bool = False
+    traffic: bool = False
     daemon: bool = False
+    wrap_command: Sequence = ()  # the program after "--", run beside the proxy
+    wrap_mode: str = "exit"
     demo: bool = False   # target is the built-in demo desktop (section 12), set by main()
 
     def __repr__(self) -> str:
@@ -3766,16 +3924,67 @@ def parse_args(argv: Sequence[str]) -> Config:
     Options may come before, between or after the addresses, as websockify's
     optparse allows.  One function per group of build_parser's options.
     """
-    args = build_parser().parse_intermixed_args(list(argv))
+    argv, wrapped = _split_wrapped(list(argv))
+    # websockify's -6, spelled out here: argparse would take any option that
+    # looks like a number as a sign that "--heartbeat -1" holds an option.
+    argv = ["--prefer-ipv6" if arg == "-6" else arg for arg in argv]
+    args = build_parser().parse_intermixed_args(argv)
+    args.token_plugin = _plugin_name(args.token_plugin, "token_plugins")
+    args.auth_plugin = _plugin_name(args.auth_plugin, "auth_plugins")
     config = Config()
     _process_options(args, config)   # first, so that --record is refused before any other mistake
+    _wrap_options(args, config, wrapped)
     target_text = _listen_options(args, config)
     _target_options(args, config, target_text)
+    _check_wrapped_target(config)
     _web_options(args, config)
     _tls_options(args, config)
     _auth_options(args, config)
     _connection_options(args, config)
     return config
+
+
+def _split_wrapped(argv: List[str]) -> Tuple[List[str], List[str]]:
+    """Our arguments, and the program to run after "--" (websockify's
+    ``[source_addr:]source_port -- WRAP_COMMAND_LINE``)."""
+    if "--" not in argv:
+        return argv, []
+    at = argv.index("--")
+    if at + 1 == len(argv):
+        raise ConfigError("'--' must be followed by a program to run, e.g. '6080 localhost:5901 -- Xvnc :1'")
+    return argv[:at], argv[at + 1:]
+
+
+def _plugin_name(name: Optional[str], module: str) -> Optional[str]:
+    """websockify names a plugin by its class (TokenFile) or by its full
+    path (websockify.token_plugins.TokenFile); both mean the same here."""
+    prefix = "websockify.%s." % module
+    if name and name.startswith(prefix):
+        return name[len(prefix):]
+    return name
+
+
+def _wrap_options(args, config: Config, wrapped: List[str]) -> None:
+    if args.wrap_mode and not wrapped:
+        raise ConfigError("--wrap-mode needs a program to run after '--', e.g. '6080 localhost:5901 -- Xvnc :1'")
+    config.wrap_command, config.wrap_mode = tuple(wrapped), args.wrap_mode or "exit"
+
+
+# websockify moves a wrapped program off the port it asks for with an
+# LD_PRELOAD library; wsproxy does not, so the program's port must be given
+# as the target, and it cannot be wsproxy's own.
+WRAP_NEEDS_TARGET = ("a wrapped program needs a target: wsproxy does not move the program's port as websockify "
+                     "does (with an LD_PRELOAD library), so give the address it listens on, "
+                     "e.g. 'wsproxy.py 6080 localhost:5901 -- Xvnc :1'")
+
+
+def _check_wrapped_target(config: Config) -> None:
+    target = config.target
+    if (config.wrap_command and target is not None and not config.unix_listen and not config.inetd
+            and target.port == config.listen_port and (target.host == config.listen_host or not _is_public(target.host))):
+        raise ConfigError("the target %s is wsproxy's own listen address: wsproxy cannot take over the wrapped "
+                          "program's port as websockify does; listen on another, e.g. "
+                          "'wsproxy.py 6080 localhost:5901 -- Xvnc :1'" % target)
 
 
 def _parse_address(text: str, what: str, need_host: bool = True) -> Tuple[str, int]:
@@ -3786,8 +3995,8 @@ def _parse_address(text: str, what: str, need_host: bool = True) -> Tuple[str, i
 
 
 def _listen_options(args, config: Config) -> Optional[str]:
-    """Where to listen: --listen, --unix-listen, --demo PORT or the first
-    address.  Returns the target's text (--vnc or the other address), if any."""
+    """Where to listen: --listen, --unix-listen, --inetd, --demo PORT or the
+    first address.  Returns the target's text (--vnc or the other address), if any."""
     positional = list(args.positional)
     if len(positional) > 2:
         raise ConfigError("too many addresses: expected [source_addr:]port [target_host:port]")
@@ -3795,12 +4004,15 @@ def _listen_options(args, config: Config) -> Optional[str]:
     if positional and args.vnc:
         raise ConfigError("give the target either with --vnc or positionally, not both")
     if len(positional) > 1:
-        raise ConfigError("too many addresses: the listen address is already given by option")
+        raise ConfigError("too many addresses: the listen address is already given by %s" % (
+            "--inetd (standard input)" if args.inetd else "option"))
     target_text = args.vnc or (positional[0] if positional else None)
-    if args.unix_listen:
-        if not hasattr(socket, "AF_UNIX"):
+    _unix_listen_mode(args, config)
+    config.prefer_ipv6 = args.prefer_ipv6
+    if args.unix_listen or args.inetd:
+        if args.unix_listen and not hasattr(socket, "AF_UNIX"):
             raise ConfigError("--unix-listen needs Unix sockets, which this platform lacks")
-        config.unix_listen = args.unix_listen
+        config.unix_listen, config.inetd = args.unix_listen or "", args.inetd
         return target_text
     if listen is None and args.vnc:
         listen = str(DEFAULT_PORT)  # novnc_proxy's default: --vnc alone listens on 6080
@@ -3813,18 +4025,35 @@ def _listen_options(args, config: Config) -> Optional[str]:
 def _listen_text(args, positional: List[str]) -> Optional[str]:
     """The listen address as given, taken off ``positional`` if it is there:
     websockify's order is the listen address first, unless an option gave it."""
+    if args.inetd and (args.listen or args.unix_listen or args.demo):
+        raise ConfigError("--inetd takes the listening socket from standard input, so it takes no "
+                          "--listen, --unix-listen or --demo PORT")
     if args.listen and args.unix_listen:
         raise ConfigError("choose either --listen or --unix-listen")
     listen = args.listen
+    elsewhere = args.listen or args.unix_listen or args.inetd
     if args.demo:   # --demo [HOST:]PORT is the listen address
-        if args.listen or args.unix_listen:
+        if elsewhere:
             raise ConfigError("give the listen address once: --demo [HOST:]PORT or --listen, not both")
         listen = args.demo
-    elif args.demo is not None and not (args.listen or args.unix_listen or positional):
+    elif args.demo is not None and not (elsewhere or positional):
         listen = str(DEFAULT_PORT)
-    if not (listen or args.unix_listen) and positional:
+    if not (listen or args.unix_listen or args.inetd) and positional:
         listen = positional.pop(0)
     return listen
+
+
+def _unix_listen_mode(args, config: Config) -> None:
+    """--unix-listen-mode: octal permissions, as chmod takes them (0660, 660)."""
+    text = args.unix_listen_mode
+    if text is None:
+        return
+    if not args.unix_listen:
+        raise ConfigError("--unix-listen-mode needs --unix-listen PATH")
+    digits = text[2:] if text[:2].lower() == "0o" else text
+    if not digits or len(digits) > 4 or any(c not in "01234567" for c in digits) or int(digits, 8) > 0o777:
+        raise ConfigError("--unix-listen-mode %r: give permissions in octal, such as 0600 or 0660" % text)
+    config.unix_listen_mode = int(digits, 8)
 
 
 def _target_options(args, config: Config, target_text: Optional[str]) -> None:
@@ -3836,7 +4065,8 @@ def _target_options(args, config: Config, target_text: Optional[str]) -> None:
         raise ConfigError("--demo is its own target, so it takes no other target, token source or --ssl-target")
     config.demo = args.demo is not None
     if targets_given == 0 and not config.demo:
-        raise ConfigError("no target: give target_host:port, --vnc, --unix-target or --token-source")
+        raise ConfigError(WRAP_NEEDS_TARGET if config.wrap_command else
+                          "no target: give target_host:port, --vnc, --unix-target or --token-source")
     if targets_given > 1:
         raise ConfigError("choose one kind of target: a fixed target, --unix-target, or a token source")
     if target_text:
@@ -3861,7 +4091,8 @@ def _token_options(args) -> Tuple[str, str]:
     token_source = args.token_source or args.target_config or ""
     plugin = args.token_plugin or ("TokenFile" if token_source else "")
     if plugin and plugin not in TOKEN_PLUGINS:
-        raise ConfigError("unsupported --token-plugin %r: supported are %s" % (plugin, ", ".join(TOKEN_PLUGINS)))
+        raise ConfigError("unsupported --token-plugin %r: supported are %s%s" % (
+            plugin, ", ".join(TOKEN_PLUGINS), " (wsproxy loads no Python modules)" if "." in plugin else ""))
     if plugin and not token_source:
         raise ConfigError("--token-plugin %s needs --token-source PATH" % plugin)
     return token_source, plugin
@@ -3880,15 +4111,37 @@ def _web_options(args, config: Config) -> None:
 
 
 def _tls_options(args, config: Config) -> None:
-    if args.key and not args.cert:
-        raise ConfigError("--key needs --cert")
-    if args.ssl_only and not args.cert:
-        raise ConfigError("--ssl-only needs --cert")
-    if args.cert and not os.path.isfile(args.cert):
-        raise ConfigError("--cert %s is not a file" % args.cert)
-    config.cert, config.key = args.cert or "", args.key or ""
-    config.ssl_only, config.ssl_version = args.ssl_only, args.ssl_version
+    for option, needs in (("key", "cert"), ("key_password", "cert"), ("ssl_only", "cert"),
+                          ("verify_client", "cert"), ("cafile", "verify_client")):
+        if getattr(args, option) and not getattr(args, needs):
+            raise ConfigError("--%s needs --%s" % (option.replace("_", "-"), needs.replace("_", "-")))
+    for option in ("cert", "cafile"):
+        path = getattr(args, option)
+        if path and not os.path.isfile(path):
+            raise ConfigError("--%s %s is not a file" % (option, path))
+    if args.verify_client and not args.cafile:
+        raise ConfigError("--verify-client needs --cafile FILE, the CAs that sign your client certificates "
+                          "(the system's public CAs would admit anyone holding a certificate from them)")
+    config.cert, config.key, config.key_password = args.cert or "", args.key or "", args.key_password or ""
+    # Client certificates protect only TLS connections: a plain one would
+    # bypass them, so --verify-client refuses plain connections.
+    config.verify_client, config.cafile = args.verify_client, args.cafile or ""
+    config.ssl_only = args.ssl_only or args.verify_client
+    config.ssl_version = _ssl_version(args.ssl_version)
     config.ssl_ciphers, config.ssl_target = args.ssl_ciphers or "", args.ssl_target
+
+
+def _ssl_version(text: str) -> str:
+    """--ssl-version as websockify spells it; "default" is its default value."""
+    version = text.lower()
+    if version == "default":
+        return "tlsv1_2"
+    if version in TLS_VERSIONS:
+        return version
+    if version in ("tlsv1_1", "tlsv1", "tlsv1_0", "sslv3", "sslv23", "sslv2"):
+        raise ConfigError("--ssl-version %s is refused: TLS 1.1 and older are broken (RFC 8996); "
+                          "use tlsv1_2 (the default) or tlsv1_3" % text)
+    raise ConfigError("--ssl-version %r: choose default (tlsv1_2), tlsv1_2 or tlsv1_3" % text)
 
 
 def _auth_options(args, config: Config) -> None:
@@ -3929,7 +4182,84 @@ def _process_options(args, config: Config) -> None:
         raise ConfigError("--record is not yet supported by wsproxy")
     if args.daemon and (os.name != "posix" or not hasattr(os, "fork")):
         raise ConfigError("--daemon needs a POSIX system; use a service manager here")
-    config.verbose, config.log_file, config.syslog, config.daemon = args.verbose, args.log_file or "", args.syslog, args.daemon
+    if args.inetd and args.daemon:
+        raise ConfigError("--inetd and --daemon: the program that passes the socket manages the process; drop --daemon")
+    config.verbose, config.log_file, config.daemon = args.verbose, args.log_file or "", args.daemon
+    config.traffic, config.run_once = args.traffic, args.run_once
+    config.syslog, config.legacy_syslog = _syslog_server(args.syslog), args.legacy_syslog
+    if args.legacy_syslog and not args.syslog:
+        raise ConfigError("--legacy-syslog needs --syslog SERVER")
+
+
+def _syslog_server(text: Optional[str]) -> str:
+    """--syslog SERVER: a local socket path, or a UDP host:port."""
+    if not text:
+        return ""
+    if text.isdigit():   # most likely the listen port after a bare --syslog
+        raise ConfigError("--syslog %s: SERVER is a socket path or a UDP host:port; for the local syslog "
+                          "write --syslog %s" % (text, SYSLOG_LOCAL))
+    if ":" in text and not text.startswith(("/", ".")):
+        _parse_address(text, "--syslog server")
+    return text
+
+
+def _syslog_address(text: str):
+    """What SysLogHandler takes: a path, or (host, port) for UDP."""
+    if ":" in text and not text.startswith(("/", ".")):
+        host, port = parse_host_port(text, "--syslog server")
+        return host.strip("[]"), port
+    return text
+
+
+class SyslogFormatter(logging.Formatter):
+    """Syslog lines after the <PRI> that SysLogHandler puts first: RFC 5424
+    (websockify's default), or RFC 3164 with --legacy-syslog for daemons
+    that show the newer format garbled."""
+
+    def __init__(self, legacy: bool):
+        super().__init__("%(message)s")
+        self.legacy = legacy
+        self.hostname = socket.gethostname() or "-"
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        when = time.localtime(record.created)
+        if self.legacy:   # "Mmm dd hh:mm:ss HOST TAG[PID]: MSG", the day padded with a space
+            stamp = "%s %2d %s" % (time.strftime("%b", when), when.tm_mday, time.strftime("%H:%M:%S", when))
+            return "%s %s wsproxy[%d]: %s" % (stamp, self.hostname, record.process or 0, text)
+        offset = when.tm_gmtoff // 60
+        stamp = "%s.%06d%s%02d:%02d" % (time.strftime("%Y-%m-%dT%H:%M:%S", when), (record.created % 1) * 1e6,
+                                        "-" if offset < 0 else "+", abs(offset) // 60, abs(offset) % 60)
+        # VERSION TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA MSG
+        return "1 %s %s wsproxy %d - - %s" % (stamp, self.hostname, record.process or 0, text)
+
+
+def _syslog_handler(config: Config) -> logging.Handler:
+    from logging.handlers import SysLogHandler  # only here: it pulls in pickle and more
+    address = _syslog_address(config.syslog)
+    # Python 3.11+ would say nothing now and lose every line.
+    if isinstance(address, str) and not _is_socket_path(address):
+        raise ConfigError("cannot log to --syslog %s: no socket there (is a syslog daemon running?)" % address)
+    try:
+        handler = SysLogHandler(address=address)
+    except OSError as exc:
+        raise ConfigError("cannot log to --syslog %s: %s" % (config.syslog, exc.strerror or exc)) from None
+    handler.setFormatter(SyslogFormatter(config.legacy_syslog))
+    return handler
+
+
+def _is_socket_path(path: str) -> bool:
+    try:
+        return stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _is_socket(fd: int) -> bool:
+    try:
+        return stat.S_ISSOCK(os.fstat(fd).st_mode)
+    except OSError:
+        return False
 
 
 def setup_logging(config: Config) -> None:
@@ -3938,13 +4268,14 @@ def setup_logging(config: Config) -> None:
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
     handlers = []
     if config.log_file:
-        handlers.append(logging.FileHandler(config.log_file))
+        try:
+            handlers.append(logging.FileHandler(config.log_file))
+        except OSError as exc:
+            raise ConfigError("cannot open --log-file %s: %s" % (config.log_file, exc.strerror or exc)) from None
     if config.syslog:
-        from logging.handlers import SysLogHandler  # only here: it pulls in pickle and more
-        handler = SysLogHandler(address="/dev/log")
-        handler.setFormatter(logging.Formatter("wsproxy[%(process)d]: %(levelname)s %(message)s"))
-        handlers.append(handler)
-    if not handlers or not config.daemon:
+        handlers.append(_syslog_handler(config))
+    # inetd and systemd may hand us the socket as stderr too: never write there.
+    if (not handlers or not config.daemon) and not (config.inetd and _is_socket(2)):
         handlers.append(logging.StreamHandler(sys.stderr))
     for handler in handlers:
         if handler.formatter is None:
@@ -3973,12 +4304,9 @@ def banner(server: Server) -> List[str]:
     serve, and the URLs to open."""
     config = server.config
     scheme = "https" if config.cert else "http"
-    lines = ["wsproxy %s listening on %s" % (__version__, ", ".join(server.addresses()))]
-    if config.cert:
-        lines.append("TLS: %s (certificate %s)" % ("required (--ssl-only)" if config.ssl_only
-                                                   else "on, plain http/ws on the same port", config.cert))
-    else:
-        lines.append("TLS: off (add --cert FILE for https:// and wss://)")
+    lines = ["wsproxy %s listening on %s%s" % (__version__, ", ".join(server.addresses()),
+                                               " (from standard input, --inetd)" if config.inetd else "")]
+    lines.append(_tls_banner(config))
     names = []
     if config.demo:
         lines.append("target: the built-in demo desktop at %s (loopback only)" % config.target)
@@ -3989,11 +4317,13 @@ def banner(server: Server) -> List[str]:
         lines.append("targets: %d token%s from %s%s" % (
             len(names), "" if len(names) == 1 else "s", config.token_source,
             "" if config.token_plugin == "ReadOnlyTokenFile" else " (reloaded on change)"))
-    if not config.unix_listen and _is_public(config.listen_host) and not config.cert and not config.auth_plugin:
-        lines.append("warning: listening on all or public interfaces with no TLS and no --auth-plugin: "
-                     "anyone who reaches port %d can use %s" % (
-                         config.listen_port, "the desktop" if config.target is not None else "a desktop whose token they know"))
-    if config.unix_listen:
+    unix = config.unix_listen or (server.listeners != [] and all(
+        sock.family == getattr(socket, "AF_UNIX", None) for sock in server.listeners))   # --inetd's may be
+    if not unix and _is_public(config.listen_host) and not config.cert and not config.auth_plugin:
+        lines.append(_public_warning(config))
+    if config.wrap_command:
+        lines.append("wrapped program: %s (--wrap-mode %s)" % (" ".join(config.wrap_command), config.wrap_mode))
+    if unix:
         return lines
     host = bracket_host(config.listen_host or "localhost")
     base = "%s://%s:%d" % (scheme, host, config.listen_port)
@@ -4015,6 +4345,24 @@ def banner(server: Server) -> List[str]:
         if len(names) > BANNER_MAX_URLS:
             lines.append("... and %d more tokens" % (len(names) - BANNER_MAX_URLS))
     return lines
+
+
+def _tls_banner(config: Config) -> str:
+    if not config.cert:
+        return "TLS: off (add --cert FILE for https:// and wss://)"
+    return "TLS: %s (certificate %s)%s" % (
+        "required (--ssl-only)" if config.ssl_only else "on, plain http/ws on the same port", config.cert,
+        "; client certificates required, signed by a CA in %s" % config.cafile if config.verify_client else "")
+
+
+def _public_warning(config: Config) -> str:
+    """Who can use the desktop, and the option that keeps it to this machine."""
+    port = config.listen_port
+    fix = ("--demo 127.0.0.1:%d" % port if config.demo
+           else "127.0.0.1:%d as the listen address" % port)
+    return ("warning: listening on all or public interfaces with no TLS and no --auth-plugin: anyone who "
+            "reaches port %d can use %s; to allow only this machine, use %s" % (
+                port, "the desktop" if config.target is not None else "a desktop whose token they know", fix))
 
 
 def daemonize() -> None:
@@ -4047,39 +4395,136 @@ def release_startup_memory() -> None:
         pass
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+class WrappedProgram:
+    """The program after "--", run beside the proxy (websockify's wrap mode).
+
+    A thread waits for it.  When it exits: --wrap-mode exit stops the
+    server, ignore lets it be, respawn starts it again (after a pause that
+    grows while it keeps dying young).  stop() ends it: SIGTERM, then SIGKILL.
+    """
+
+    def __init__(self, command: Sequence[str], mode: str, on_exit, inetd: bool = False):
+        self.command, self.mode, self.on_exit = list(command), mode, on_exit
+        self.inetd = inetd   # then our stdin (and maybe stdout, stderr) is the listening socket
+        self.status = None   # type: Optional[int]
+        self.proc = None
+        self.started = 0.0
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()   # a respawn and stop() never cross: no program outlives us
+        self._thread = None
+
+    def start(self) -> None:
+        self._spawn()
+        self._thread = threading.Thread(target=self._watch, name="wrapped-program", daemon=True)
+        self._thread.start()
+
+    def _spawn(self) -> None:
+        import subprocess  # only with a wrapped program (start-up time)
+        stdio = [subprocess.DEVNULL if self.inetd and _is_socket(fd) else None for fd in (0, 1, 2)]
+        self.proc = subprocess.Popen(self.command, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2])
+        self.started = time.monotonic()
+        log.info("wrapped program started: pid %d: %s", self.proc.pid, loggable(" ".join(self.command)))
+
+    def _watch(self) -> None:
+        delay = WRAP_RESPAWN_DELAY[0]
+        while True:
+            status = self.proc.wait()
+            if self._stopping.is_set():
+                return
+            log.info("wrapped program exited with status %d (--wrap-mode %s)", status, self.mode)
+            if self.mode == "exit":
+                self.status = status
+                self.on_exit()
+                return
+            if self.mode == "ignore":
+                return
+            if time.monotonic() - self.started >= WRAP_RESPAWN_STABLE:
+                delay = WRAP_RESPAWN_DELAY[0]
+            if self._stopping.wait(delay):
+                return
+            try:
+                with self._lock:
+                    if self._stopping.is_set():
+                        return
+                    self._spawn()
+            except OSError as exc:
+                log.error("cannot start the wrapped program again: %s", exc.strerror or exc)
+                return
+            delay = min(delay * 2, WRAP_RESPAWN_DELAY[1])
+
+    def stop(self) -> None:
+        import subprocess
+        with self._lock:
+            self._stopping.set()
+            proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(WRAP_STOP_GRACE)
+            except subprocess.TimeoutExpired:   # it ignored SIGTERM
+                proc.kill()
+                proc.wait()
+        if self._thread is not None:
+            self._thread.join(WRAP_STOP_GRACE)
+
+
+def _fail(message: str, code: int = 2) -> int:
+    sys.stderr.write("wsproxy.py: error: %s\n" % message)
+    return code
+
+
+def _configure(argv: Sequence[str]):
+    """Config, logging and a bound Server; or the exit status after saying why not."""
     try:
         config = parse_args(argv)
-    except ConfigError as exc:
-        sys.stderr.write("wsproxy.py: error: %s\n" % exc)
-        return 2
-    setup_logging(config)
-    try:
+        setup_logging(config)
         server = Server(config)
+        if config.wrap_command:
+            import shutil  # only with a wrapped program (start-up time)
+            if shutil.which(config.wrap_command[0]) is None:
+                raise ConfigError("cannot find the wrapped program %r" % config.wrap_command[0])
     except ConfigError as exc:
-        sys.stderr.write("wsproxy.py: error: %s\n" % exc)
-        return 2
+        return _fail(str(exc))
     try:
         server.bind()
+    except ConfigError as exc:   # --inetd without a listening socket on standard input
+        return _fail(str(exc))
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            sys.stderr.write("wsproxy.py: error: port %d is already in use; choose another with --listen PORT\n"
-                             % config.listen_port)
-        else:
-            sys.stderr.write("wsproxy.py: error: cannot listen: %s\n" % (exc.strerror or exc))
-        return 1
+            return _fail("port %d is already in use; choose another with --listen PORT" % config.listen_port, 1)
+        return _fail("cannot listen: %s" % (exc.strerror or exc), 1)
+    return server
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    server = _configure(sys.argv[1:] if argv is None else argv)
+    if isinstance(server, int):
+        return server
+    config = server.config
     demo = None
     if config.demo:
         demo = DemoTarget()   # bound now for the banner; its threads start after any fork
         config.target = Target("127.0.0.1", demo.port)
     for line in banner(server):
-        print(line, flush=True)
+        if config.inetd:   # stdout may be the socket inetd passed
+            log.info("%s", line)
+        else:
+            print(line, flush=True)
+    if config.traffic:
+        log.info("--traffic: wsproxy counts each connection's bytes each way in its close line, not per frame")
     if config.daemon:
         daemonize()
     threading.stack_size(THREAD_STACK_SIZE)
     if demo is not None:
         demo.start()
+    wrapped = None
+    if config.wrap_command:
+        wrapped = WrappedProgram(config.wrap_command, config.wrap_mode, server.request_stop, config.inetd)
+        try:
+            wrapped.start()
+        except OSError as exc:
+            server.shutdown()
+            return _fail("cannot run the wrapped program: %s" % (exc.strerror or exc), 1)
 
     def on_signal(signum, frame):
         log.info("signal %d: stopping; open connections get close 1001", signum)
@@ -4089,10 +4534,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     release_startup_memory()
     server.serve_forever()
+    if wrapped is not None:
+        wrapped.stop()
     if demo is not None:
         demo.stop()
     log.info("stopped")
-    return 0
+    return 1 if wrapped is not None and wrapped.status else 0
 
 
 if __name__ == "__main__":

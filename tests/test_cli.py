@@ -3,6 +3,7 @@
 import contextlib
 import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -184,6 +185,125 @@ def test_access_control_and_limits():
     assert config.auth_plugin == "ExpectOrigin"
 
 
+# -- websockify 0.13 options that used to fail (issue 13 item 4) ----------------------------
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--syslog", "/dev/log", "6080", "h:1"], {"syslog": "/dev/log", "listen_port": 6080}),
+    (["--syslog", "logs.example:514", "6080", "h:1"], {"syslog": "logs.example:514"}),
+    (["--syslog", "[::1]:514", "--legacy-syslog", "6080", "h:1"], {"syslog": "[::1]:514", "legacy_syslog": True}),
+    (["6080", "h:1", "--syslog"], {"syslog": "/dev/log"}),             # wsproxy's earlier flag form
+    (["-6", "localhost:6080", "h:1"], {"prefer_ipv6": True, "listen_host": "localhost"}),
+    (["--prefer-ipv6", "6080", "h:1"], {"prefer_ipv6": True}),
+    (["--run-once", "6080", "h:1"], {"run_once": True}),
+    (["--traffic", "6080", "h:1"], {"traffic": True}),
+    (["--libserver", "6080", "h:1"], {"target": Target("h", 1)}),
+    (["--inetd", "h:1"], {"inetd": True, "target": Target("h", 1)}),
+    (["--inetd", "--vnc", "h:1"], {"inetd": True, "target": Target("h", 1)}),
+    (["--unix-listen", "{sock}", "--unix-listen-mode", "0660", "h:1"], {"unix_listen_mode": 0o660}),
+    (["--unix-listen", "{sock}", "--unix-listen-mode", "606", "h:1"], {"unix_listen_mode": 0o606}),
+    (["--unix-listen", "{sock}", "h:1"], {"unix_listen_mode": 0o600}),   # websockify's default
+    (["--cert", "{cert}", "--key-password", "secret", "6080", "h:1"], {"key_password": "secret"}),
+    (["--cert", "{cert}", "--verify-client", "--cafile", "{cert}", "6080", "h:1"],
+     {"verify_client": True, "cafile": "{cert}", "ssl_only": True}),   # plain clients would bypass the check
+    (["--cert", "{cert}", "--ssl-version", "default", "6080", "h:1"], {"ssl_version": "tlsv1_2"}),
+    (["--cert", "{cert}", "--ssl-version", "TLSv1_3", "6080", "h:1"], {"ssl_version": "tlsv1_3"}),
+    (["--token-plugin", "websockify.token_plugins.TokenFile", "--token-source", "{tokens}", "6080"],
+     {"token_plugin": "TokenFile"}),
+    (["--token-plugin", "websockify.token_plugins.ReadOnlyTokenFile", "--token-source", "{tokens}", "6080"],
+     {"token_plugin": "ReadOnlyTokenFile"}),
+    (["--auth-plugin", "websockify.auth_plugins.BasicHTTPAuth", "--auth-source", "u:p", "6080", "h:1"],
+     {"auth_plugin": "BasicHTTPAuth"}),
+    (["--auth-plugin", "websockify.auth_plugins.ExpectOrigin", "--auth-source", "https://a", "6080", "h:1"],
+     {"auth_plugin": "ExpectOrigin"}),
+    (["6080", "localhost:5901", "--", "Xvnc", ":1", "-rfbport", "5901"],
+     {"wrap_command": ("Xvnc", ":1", "-rfbport", "5901"), "wrap_mode": "exit", "target": Target("localhost", 5901)}),
+    (["--wrap-mode", "respawn", "6080", "localhost:5901", "--", "x11vnc", "--", "-v"],
+     {"wrap_command": ("x11vnc", "--", "-v"), "wrap_mode": "respawn"}),   # a later -- is the program's
+    (["--wrap-mode=ignore", "6080", "localhost:5901", "--", "x11vnc"], {"wrap_mode": "ignore"}),
+])
+def test_websockify_options_are_accepted(files, argv, expected):
+    config = parse_args(fill(argv, files))
+    for name, value in expected.items():
+        if isinstance(value, str):
+            value = value.format(**files)
+        assert getattr(config, name) == value, name
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["--syslog", "6080", "h:1"], ["--syslog 6080", "--syslog /dev/log"]),
+    (["--syslog", "logs.example:syslog", "6080", "h:1"], ["--syslog server", "port"]),
+    (["--legacy-syslog", "6080", "h:1"], ["--legacy-syslog needs --syslog"]),
+    (["--inetd", "6080", "h:1"], ["too many addresses", "--inetd"]),
+    (["--inetd", "--listen", "6080", "h:1"], ["--inetd", "standard input"]),
+    (["--inetd", "--unix-listen", "{sock}", "h:1"], ["--inetd", "standard input"]),
+    (["--inetd", "--daemon", "h:1"], ["--inetd", "--daemon"]),
+    (["--unix-listen-mode", "0600", "6080", "h:1"], ["--unix-listen-mode needs --unix-listen"]),
+    (["--unix-listen", "{sock}", "--unix-listen-mode", "rw-rw----", "h:1"], ["octal", "0660"]),
+    (["--unix-listen", "{sock}", "--unix-listen-mode", "0800", "h:1"], ["octal"]),
+    (["--unix-listen", "{sock}", "--unix-listen-mode", "1777", "h:1"], ["octal"]),
+    (["--key-password", "x", "6080", "h:1"], ["--key-password needs --cert"]),
+    (["--verify-client", "6080", "h:1"], ["--verify-client needs --cert"]),
+    (["--cert", "{cert}", "--verify-client", "6080", "h:1"], ["--verify-client needs --cafile", "public CAs"]),
+    (["--cert", "{cert}", "--cafile", "{cert}", "6080", "h:1"], ["--cafile needs --verify-client"]),
+    (["--cert", "{cert}", "--verify-client", "--cafile", "{missing}", "6080", "h:1"], ["--cafile", "not a file"]),
+    (["--ssl-version", "tlsv1_1", "6080", "h:1"], ["tlsv1_1", "RFC 8996", "tlsv1_2"]),
+    (["--ssl-version", "sslv3", "6080", "h:1"], ["sslv3", "tlsv1_2"]),
+    (["--ssl-version", "tls9", "6080", "h:1"], ["tls9", "default", "tlsv1_3"]),
+    (["--token-plugin", "websockify.token_plugins.TokenRedis", "--token-source", "{tokens}", "6080"],
+     ["TokenRedis", "TokenFile"]),
+    (["--token-plugin", "mycompany.tokens.Lookup", "--token-source", "{tokens}", "6080"],
+     ["mycompany.tokens.Lookup", "loads no Python modules"]),
+    (["--auth-plugin", "websockify.auth_plugins.ClientCertCNAuth", "--auth-source", "alice", "6080", "h:1"],
+     ["ClientCertCNAuth", "BasicHTTPAuth"]),
+    (["5901", "--", "vncserver", ":1"], ["wrapped program needs a target", "LD_PRELOAD", "-- Xvnc :1"]),
+    (["5901", "localhost:5901", "--", "vncserver", ":1"], ["own listen address", "listen on another"]),
+    (["127.0.0.1:5901", "127.0.0.1:5901", "--", "Xvnc"], ["own listen address"]),
+    (["6080", "h:1", "--"], ["'--' must be followed by a program"]),
+    (["--wrap-mode", "respawn", "6080", "h:1"], ["--wrap-mode needs a program", "--"]),
+])
+def test_websockify_options_refused_with_a_reason(files, argv, fragments):
+    message = config_error(fill(argv, files))
+    for fragment in fill(fragments, files):
+        assert fragment in message, message
+    assert "\n" not in message and "unrecognized" not in message and "Traceback" not in message
+
+
+def test_a_wrapped_program_may_listen_on_the_same_port_elsewhere():
+    # Only wsproxy's own address is refused: the same port on another host is another service.
+    assert parse_args(["127.0.0.1:5901", "10.0.0.5:5901", "--", "Xvnc"]).target == Target("10.0.0.5", 5901)
+
+
+def test_minus_6_does_not_make_negative_numbers_options():
+    # argparse would read "-1" as an option once any option looks like a number.
+    assert "negative" in config_error(["-6", "--heartbeat", "-1", "6080", "h:1"])
+
+
+# Every option in `websockify --help` of websockify 0.13.0.
+WEBSOCKIFY_013_OPTIONS = [
+    "-h", "--help", "-v", "--verbose", "--traffic", "--record", "-D", "--daemon", "--run-once", "--timeout",
+    "--idle-timeout", "--cert", "--key", "--key-password", "--ssl-only", "--ssl-target", "--verify-client",
+    "--cafile", "--ssl-version", "--ssl-ciphers", "--unix-listen", "--unix-listen-mode", "--unix-target",
+    "--inetd", "--web", "--web-auth", "--wrap-mode", "-6", "--prefer-ipv6", "--libserver", "--target-config",
+    "--token-plugin", "--token-source", "--host-token", "--auth-plugin", "--auth-source", "--heartbeat",
+    "--log-file", "--syslog", "--legacy-syslog", "--file-only"]
+
+
+def _migration_section():
+    with open(os.path.join(os.path.dirname(WSPROXY), "README.md"), encoding="utf-8") as handle:
+        text = handle.read()
+    start = text.index("## Migrating from websockify")
+    return text[start:text.index("\n## ", start + 1)]
+
+
+@pytest.mark.parametrize("option", WEBSOCKIFY_013_OPTIONS)
+def test_every_websockify_option_is_known_and_has_a_readme_row(option):
+    known = {name for action in wsproxy.build_parser()._actions for name in action.option_strings}
+    assert option in known or option == "-6", option     # -6 is spelled out before argparse sees it
+    rows = [line for line in _migration_section().splitlines() if line.startswith("| ")]
+    assert any(re.search(r"`%s(?=[ `,=])" % re.escape(option), row.split(" | ")[0]) for row in rows), option
+
+
 # -- invalid combinations: one clear sentence each ------------------------------------------
 
 
@@ -249,7 +369,7 @@ def test_daemon_refused_without_posix():
 @pytest.mark.parametrize("argv", [
     ["--bogus", "6080", "h:1"],
     ["--heartbeat", "soon", "6080", "h:1"],
-    ["--ssl-version", "sslv3", "6080", "h:1"],
+    ["--wrap-mode", "sometimes", "6080", "h:1", "--", "Xvnc"],
     ["--listen"],
 ])
 def test_argparse_errors_exit_2(argv, capsys):
@@ -283,6 +403,10 @@ def run(*argv):
     (["--token-plugin", "Nope", "6080"], "unsupported --token-plugin 'Nope'"),
     (["6080", "localhost:70000"], "port must be a number from 1 to 65535"),
     (["--no-such-option", "6080", "localhost:5901"], "unrecognized arguments: --no-such-option"),
+    # websockify's own command lines: a sentence, not "unrecognized" or "too many addresses"
+    (["5901", "--", "vncserver", ":1"], "a wrapped program needs a target"),
+    (["--syslog", "6080", "localhost:5901"], "--syslog 6080: SERVER is a socket path"),
+    (["--ssl-version", "tlsv1_1", "6080", "localhost:5901"], "TLS 1.1 and older are broken"),
 ])
 def test_command_exits_2_with_the_sentence_on_stderr(argv, sentence):
     result = run(*argv)
@@ -303,7 +427,9 @@ OPTIONS = ["--listen", "--vnc", "--unix-listen", "--unix-target",
            "--cert", "--key", "--ssl-only", "--ssl-version", "--ssl-ciphers", "--ssl-target",
            "--auth-plugin", "--auth-source", "--web-auth", "--trusted-proxy",
            "--heartbeat", "--idle-timeout", "--timeout", "--max-message-size",
-           "--verbose", "--log-file", "--syslog", "--daemon", "--record", "--version"]
+           "--verbose", "--log-file", "--syslog", "--daemon", "--record", "--version",
+           "--unix-listen-mode", "--inetd", "--prefer-ipv6", "-6", "--key-password", "--verify-client", "--cafile",
+           "--run-once", "--legacy-syslog", "--traffic", "--wrap-mode", "--libserver", "-- PROGRAM"]
 
 
 def test_help_lists_every_option_group():
@@ -341,6 +467,9 @@ _WORDS = ["--listen", "--vnc", "--demo", "--token-plugin", "--token-source", "--
           "--no-web", "--cert", "--key", "--ssl-only", "--ssl-version", "--auth-plugin", "--auth-source",
           "--web-auth", "--trusted-proxy", "--heartbeat", "--idle-timeout", "--timeout",
           "--max-message-size", "--unix-listen", "--unix-target", "--host-token", "--record", "-v", "-D",
+          "-6", "--inetd", "--run-once", "--syslog", "--legacy-syslog", "--wrap-mode", "respawn", "--verify-client",
+          "--cafile", "--key-password", "--unix-listen-mode", "0660", "default", "tlsv1_1",
+          "websockify.token_plugins.TokenFile", "websockify.auth_plugins.BasicHTTPAuth",
           "6080", ":6080", "localhost:5901", "[::1]:5900", "fe80::1:5900", "TokenFile", "BasicHTTPAuth",
           "ExpectOrigin", "u:p", "/", "-1", "0", "1e999", "nan", "inf", "10.0.0.0/8", "--", "-", "=", "--help"]
 
