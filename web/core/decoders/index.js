@@ -14,19 +14,19 @@ import { TightDecoder } from './tight.js';
 import { ZRLEDecoder } from './zrle.js';
 
 export const ENCODINGS = Object.freeze({
-  RAW: 0, COPYRECT: 1, RRE: 2, HEXTILE: 5, ZLIB: 6, TIGHT: 7, ZRLE: 16,
+    RAW: 0, COPYRECT: 1, RRE: 2, HEXTILE: 5, ZLIB: 6, TIGHT: 7, ZRLE: 16,
 });
 
 export function makeDecoders() {
-  return new Map([
-    [ENCODINGS.RAW, new RawDecoder()],
-    [ENCODINGS.COPYRECT, new CopyRectDecoder()],
-    [ENCODINGS.RRE, new RREDecoder()],
-    [ENCODINGS.HEXTILE, new HextileDecoder()],
-    [ENCODINGS.ZLIB, new ZlibDecoder()],
-    [ENCODINGS.TIGHT, new TightDecoder()],
-    [ENCODINGS.ZRLE, new ZRLEDecoder()],
-  ]);
+    return new Map([
+        [ENCODINGS.RAW, new RawDecoder()],
+        [ENCODINGS.COPYRECT, new CopyRectDecoder()],
+        [ENCODINGS.RRE, new RREDecoder()],
+        [ENCODINGS.HEXTILE, new HextileDecoder()],
+        [ENCODINGS.ZLIB, new ZlibDecoder()],
+        [ENCODINGS.TIGHT, new TightDecoder()],
+        [ENCODINGS.ZRLE, new ZRLEDecoder()],
+    ]);
 }
 
 export { DecodeError } from './common.js';
