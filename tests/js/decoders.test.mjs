@@ -20,8 +20,8 @@ import { TightDecoder } from '../../web/core/decoders/tight.js';
 import { DecodeError } from '../../web/core/decoders/common.js';
 import {
     FAKE_JPEG, HX, Writer, ZStream, blockRects, compactLength, concat, encodeHextile, encodeRRE, encodeRaw,
-    encodeZlib, fakeJpeg, makeBlockImage, makeImage, makeTightEncoder, makeZRLEEncoder, pixel, prng, quantize,
-    rawBytes, runLength, subrects,
+    encodeZlib, fakeJpeg, makeBlockImage, makeImage, makeTightEncoder, makeZRLEEncoder, prng, quantize,
+    rawBytes, runLength,
 } from './encoders.mjs';
 
 const DEFAULT = PixelFormat.default();

@@ -13,6 +13,10 @@
 
 import { packRGB, LITTLE_ENDIAN } from './pixelformat.js';
 
+// ImageData exists wherever a canvas does; flush() only looks for it when one was
+// handed in, so this module still loads in Node.
+/* global ImageData */
+
 const OPAQUE = LITTLE_ENDIAN ? 0xff000000 : 0x000000ff;
 // Rows up to this many pixels are copied with plain loops: a subarray() per row
 // (an allocation) plus set() costs more than the copy for tile-sized rows.
