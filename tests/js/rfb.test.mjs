@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
 import { performance } from 'node:perf_hooks';
 
-import { RFB, STATES, PSEUDO, zlibStored, decodeServerText } from '../../web/core/rfb.js';
+import { RFB, STATES, PSEUDO, decodeServerText } from '../../web/core/rfb.js';
+import { zlibStored } from '../../web/core/clipboard.js';
 import { Display } from '../../web/core/display.js';
 import { vncAuthResponse } from '../../web/core/des.js';
 import { Inflator } from '../../web/core/inflate.js';

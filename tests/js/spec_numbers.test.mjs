@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { RFB, PSEUDO, ENCODINGS, SECURITY } from '../../web/core/rfb.js';
+import { RFB, PSEUDO, SECURITY } from '../../web/core/rfb.js';
+import { ENCODINGS } from '../../web/core/decoders/index.js';
 import { Display } from '../../web/core/display.js';
 
 test('encodings are RFC 6143 7.7 numbers', () => {

@@ -1,12 +1,20 @@
 // web/core/bytequeue.js — ByteQueue: a growable FIFO of received bytes with
 // big-endian readers; the one buffer between the WebSocket and the RFB
-// parser/decoders.
+// parser/decoders. Also readU32(), the one big-endian U32 reader, for bytes
+// that are not in a queue (Extended Clipboard data).
 // Needs: nothing (plain typed arrays; importable in Node and the browser).
 //
 // Readers never wait: callers check has(n) first and return "need more bytes"
 // themselves, so a short read here is a caller bug and throws RangeError.
 
 const INITIAL_CAPACITY = 64 * 1024;
+
+// The unsigned big-endian 32-bit number at bytes[offset]. Multiply instead of
+// << 24 so the top bit does not make it negative.
+export function readU32(bytes, offset) {
+    return bytes[offset] * 0x1000000 +
+        ((bytes[offset + 1] << 16) | (bytes[offset + 2] << 8) | bytes[offset + 3]);
+}
 
 export class ByteQueue {
     constructor(capacity = INITIAL_CAPACITY) {
@@ -58,6 +66,19 @@ export class ByteQueue {
         return this._buf[this._start + offset];
     }
 
+    // A U16 / U32 `offset` bytes ahead, not consumed: a length to check before
+    // waiting for what it announces.
+    peekU16(offset = 0) {
+        this._need(offset + 2);
+        const b = this._buf, i = this._start + offset;
+        return (b[i] << 8) | b[i + 1];
+    }
+
+    peekU32(offset = 0) {
+        this._need(offset + 4);
+        return readU32(this._buf, this._start + offset);
+    }
+
     u8() {
         this._need(1);
         return this._buf[this._start++];
@@ -72,10 +93,9 @@ export class ByteQueue {
 
     u32() {
         this._need(4);
-        const b = this._buf, i = this._start;
+        const i = this._start;
         this._start = i + 4;
-        // Multiply instead of << 24 so the top bit does not make it negative.
-        return b[i] * 0x1000000 + ((b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]);
+        return readU32(this._buf, i);
     }
 
     s32() {

@@ -75,12 +75,6 @@ export class ZlibBlockReader {
         this._length = -1;     // compressed length once read; -1 = not read yet
     }
 
-    // New connection: the server starts a new stream.
-    reset() {
-        this._inflator.reset();
-        this._length = -1;
-    }
-
     take(queue, limit, encoding, rect) {
         if (this._length < 0) {
             if (!queue.has(4)) return null;

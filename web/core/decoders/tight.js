@@ -31,10 +31,6 @@ export class TightDecoder {
         this._bytes = null;
     }
 
-    reset() {
-        this._inflators = [null, null, null, null];
-    }
-
     decode(rect, queue, display, ctx) {
         if (!queue.has(1)) return false;
         const pf = pixelFormatOf(ctx);

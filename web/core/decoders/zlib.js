@@ -13,11 +13,6 @@ export class ZlibDecoder {
         this._scratch = null;
     }
 
-    // New connection: the server starts a new stream.
-    reset() {
-        this._blocks.reset();
-    }
-
     decode(rect, queue, display, ctx) {
         const { x, y, width, height } = rect;
         const pf = pixelFormatOf(ctx);

@@ -32,10 +32,6 @@ export class ZRLEDecoder {
         this._palette = new Uint32Array(128);
     }
 
-    reset() {
-        this._blocks.reset();
-    }
-
     decode(rect, queue, display, ctx) {
         const pf = pixelFormatOf(ctx);
         const limit = maxZRLEBytes(rect.width, rect.height, pf.bytesPerCPixel);
