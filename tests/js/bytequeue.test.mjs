@@ -2,7 +2,7 @@
 // "check has(n) first" contract (short reads throw RangeError).
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { ByteQueue } from '../../web/core/bytequeue.js';
+import { ByteQueue, readU32 } from '../../web/core/bytequeue.js';
 
 test('big-endian readers', () => {
     const q = new ByteQueue();
@@ -26,6 +26,22 @@ test('u32 of 0xffffffff stays unsigned; s32 sign', () => {
     q.push(Uint8Array.of(255, 255, 255, 255, 0xff, 0xff, 0xff, 0x1f));
     assert.equal(q.u32(), 0xffffffff);
     assert.equal(q.s32(), -225); // 0xffffff1f
+});
+
+test('peekU16 and peekU32 read ahead without consuming; readU32 reads any bytes', () => {
+    const q = new ByteQueue(16);
+    q.push(Uint8Array.of(9, 0xfe, 0xdc, 0xba, 0x98, 0x01));
+    q.u8();
+    assert.equal(q.peekU16(), 0xfedc);
+    assert.equal(q.peekU16(3), 0x9801);
+    assert.equal(q.peekU32(), 0xfedcba98);   // unsigned: the top bit set stays positive
+    assert.equal(q.peekU32(1), 0xdcba9801);
+    assert.equal(q.length, 5);
+    assert.throws(() => q.peekU32(2), RangeError);
+    assert.throws(() => q.peekU16(4), RangeError);
+    assert.equal(q.u32(), 0xfedcba98);
+    assert.equal(readU32(Uint8Array.of(0, 0x80, 0, 0, 1), 1), 0x80000001);
+    assert.equal(readU32(Uint8Array.of(0xff, 0xff, 0xff, 0xff), 0), 0xffffffff);
 });
 
 test('short reads throw RangeError', () => {
