@@ -1,4 +1,5 @@
 // web/ui/geometry.js — pure arithmetic behind pointer input and scaling.
+// Needs: nothing.
 //
 // No DOM access: input.js and app.js pass in numbers (event fields, element
 // rectangles) and get numbers back, so tests/js/geometry.test.mjs runs this in Node.
