@@ -120,6 +120,7 @@ const MAX_CURSOR_PIXELS = 1024 * 1024;     // real cursors are <= 256x256; 4 MiB
 // (17 GB a copy), which would take the tab down instead of showing an error.
 const MAX_FB_SIDE = 32767;
 const MAX_FB_PIXELS = 8192 * 8192;
+// Clipboard text has its own, MAX_CLIPBOARD_BYTES in ./clipboard.js.
 
 const INCREMENTAL = true;
 
