@@ -41,14 +41,14 @@ const REMOTE_RESIZE_DEBOUNCE_MS = 400;
 // The fallback HTTP probe must not hold the status line hostage.
 const PROBE_TIMEOUT_MS = 4000;
 
-// Human words for each RFB state (keys are rfb.js's STATES).
+// Human words for each RFB state (keys are rfb.js's STATES), for session s.
 const STATE_TEXT = Object.freeze({
-    'connecting': () => `Connecting to ${endpointLabel()}…`,
+    'connecting': (s) => `Connecting to ${endpointLabel(s)}…`,
     'protocol-version': () => 'Connecting…',
     'security': () => 'Negotiating security…',
     'authenticating': () => 'Authenticating…',
     'server-init': () => 'Starting session…',
-    'connected': () => (desktopName ? `Connected to ${desktopName}` : 'Connected'),
+    'connected': (s) => (s.desktopName ? `Connected to ${s.desktopName}` : 'Connected'),
 });
 
 // ---------------------------------------------------------------- elements
@@ -85,19 +85,27 @@ const ui = {
 
 // ---------------------------------------------------------------- session state
 
-let ws = null;             // the open (or opening) WebSocket
-let rfb = null;            // the RFB session riding on it
-let session = 0;           // increments per connect, so late events of an old socket are ignored
-let reachedConnected = false;
-let userClosed = false;    // the user pressed Disconnect: no reconnect, no error
-let authFailed = false;    // wrong password: reconnecting would only fail again
-let failReason = '';       // the best reason known so far for the current session ending
-let ended = true;          // the UI has already shown the end of this session
+// One connection attempt: everything the page knows about it. connect() makes a
+// new one; the callbacks of an older socket see that theirs is no longer
+// `session` and do nothing, so late events of an old socket are ignored.
+function newSession() {
+    return {
+        url: '',               // the WebSocket URL
+        ws: null,              // the open (or opening) WebSocket; null once it closed
+        rfb: null,             // the RFB session riding on it
+        reachedConnected: false,
+        userClosed: false,     // the user pressed Disconnect: no reconnect, no error
+        authFailed: false,     // wrong password: reconnecting would only fail again
+        failReason: '',        // the best reason known so far for this session ending
+        ended: false,          // the UI has already shown the end of this session
+        desktopName: '',
+        clipboardSent: null,   // clipboard text the server already has (from us or from it): no repeats
+    };
+}
+
+let session = null;        // the current (or last) connection attempt; null before the first
 let reconnectTimer = 0;
-let desktopName = '';
 let frameLoop = 0;
-let wsUrl = '';
-let clipboardSent = null;  // clipboard text the server already has (from us or from it): no repeats
 
 const display = new Display({
     canvas: ui.canvas,
@@ -109,7 +117,7 @@ const cursor = new CursorView(ui.canvas, { showDot: config.showDot });
 
 const input = new Input({
     canvas: ui.canvas,
-    getRfb: () => (rfb && rfb.state === 'connected' ? rfb : null),
+    getRfb: connectedRfb,
     getSize: () => ({ width: display.width, height: display.height }),
     keysymFor,
     onLeave: () => ui.connect.hidden ? ui.disconnect.focus() : ui.connect.focus(),
@@ -121,13 +129,19 @@ function keysymFor(ev) {
 }
 
 function state() {
-    return rfb ? rfb.state : 'disconnected';
+    return session && session.rfb ? session.rfb.state : 'disconnected';
+}
+
+// The current RFB session once it is connected, else null.
+function connectedRfb() {
+    const rfb = session && session.rfb;
+    return rfb && rfb.state === 'connected' ? rfb : null;
 }
 
 window.wsproxyClient = {
-    get rfb() { return rfb; },
+    get rfb() { return session ? session.rfb : null; },
     get display() { return display; },
-    get ws() { return ws; },
+    get ws() { return session ? session.ws : null; },
     state,
     connect,
     disconnect,
@@ -161,9 +175,9 @@ async function decodeImage(mime, bytes) {
 
 // ---------------------------------------------------------------- status line
 
-function endpointLabel() {
+function endpointLabel(s) {
     try {
-        const u = new URL(wsUrl);
+        const u = new URL(s.url);
         return u.host;
     } catch {
         return 'server';
@@ -177,12 +191,12 @@ function setStatus(text, { error = false } = {}) {
     document.body.classList.toggle('has-error', error);
 }
 
-function setBodyState(s) {
-    document.body.dataset.state = s;
-    const live = s !== 'disconnected' && s !== 'failed';
+function setBodyState(state) {
+    document.body.dataset.state = state;
+    const live = state !== 'disconnected' && state !== 'failed';
     ui.connect.hidden = live;
     ui.disconnect.hidden = !live;
-    const connected = s === 'connected';
+    const connected = state === 'connected';
     for (const b of [ui.keyboard, ui.cad, ui.tab, ui.esc, ...Object.values(ui.sticky), ui.clipboardSend]) {
         b.disabled = !connected || (config.viewOnly && b !== ui.clipboardSend);
     }
@@ -194,21 +208,14 @@ function setBodyState(s) {
 function connect() {
     clearTimeout(reconnectTimer);
     reconnectTimer = 0;
-    if (ws) return;
-    const id = ++session;
-    rfb = null;
-    userClosed = false;
-    authFailed = false;
-    failReason = '';
-    reachedConnected = false;
-    ended = false;
-    desktopName = '';
-    clipboardSent = null;
+    if (session && session.ws) return;
+    const s = newSession();
+    session = s;
 
     try {
-        wsUrl = buildWebSocketUrl(config, window.location);
+        s.url = buildWebSocketUrl(config, window.location);
     } catch (err) {
-        endSession(`bad connection settings: ${err.message}`, true);
+        endSession(s, `bad connection settings: ${err.message}`, true);
         return;
     }
 
@@ -225,135 +232,136 @@ function connect() {
     let sock;
     try {
         // No subprotocol: wsproxy (like websockify for noVNC) accepts none.
-        sock = new WebSocket(wsUrl);
+        sock = new WebSocket(s.url);
     } catch (err) {
-        endSession(`cannot open ${wsUrl}: ${err.message}`, true);
+        endSession(s, `cannot open ${s.url}: ${err.message}`, true);
         return;
     }
     sock.binaryType = 'arraybuffer';
-    ws = sock;
+    s.ws = sock;
 
-    rfb = new RFB({
+    s.rfb = new RFB({
         display,
         send: (bytes) => {
-            if (ws === sock && sock.readyState === WebSocket.OPEN) sock.send(bytes);
+            if (s.ws === sock && sock.readyState === WebSocket.OPEN) sock.send(bytes);
         },
-        onEvent: (event) => { if (id === session) onRfbEvent(event); },
+        onEvent: (event) => { if (s === session) onRfbEvent(s, event); },
         options,
     });
-    log.info('connecting to', wsUrl);
+    log.info('connecting to', s.url);
     setBodyState(state());
-    setStatus(STATE_TEXT.connecting());
+    setStatus(STATE_TEXT.connecting(s));
 
     sock.onopen = () => log.info('websocket open');
     sock.onmessage = (ev) => {
-        if (id !== session) return;
+        if (s !== session) return;
         if (typeof ev.data === 'string') {
             // RFB is binary; a text frame means something other than wsproxy answered.
-            failReason = 'server sent text, not RFB';
+            s.failReason = 'server sent text, not RFB';
             sock.close(1000);
             return;
         }
         try {
-            rfb.receive(new Uint8Array(ev.data));
+            s.rfb.receive(new Uint8Array(ev.data));
         } catch (err) {
             log.error('RFB error:', err);
-            failReason = `protocol error: ${err.message}`;
+            s.failReason = `protocol error: ${err.message}`;
             sock.close(1000);
         }
     };
-    sock.onclose = (ev) => { onSocketClose(ev, sock, id); };
+    sock.onclose = (ev) => { onSocketClose(s, ev); };
 }
 
-async function onSocketClose(ev, sock, id) {
-    if (id !== session) return;
-    if (ws === sock) ws = null;
+async function onSocketClose(s, ev) {
+    if (s !== session) return;
+    s.ws = null;
     log.info('websocket closed', ev.code, ev.reason || '');
-    let reason = failReason;
-    if (!reason && !userClosed) {
-        if (ev.code === 1006 && !reachedConnected) {
+    let reason = s.failReason;
+    if (!reason && !s.userClosed) {
+        if (ev.code === 1006 && !s.reachedConnected) {
             // The browser hides why an upgrade failed; wsproxy tells the same story to
             // a plain GET of the same URL, so ask it.
-            reason = await probe(wsUrl);
-            if (id !== session) return;
+            reason = await probe(s);
+            if (s !== session) return;
             // Say it as wsproxy said it: the RFB session never started, so rfb's
             // "closed before the server answered" wrapper would only blur it.
-            failReason = reason;
+            s.failReason = reason;
         } else {
             reason = describeClose(ev.code, ev.reason);
         }
     }
-    if (rfb) {
-        try { rfb.close(reason || 'closed'); } catch (err) { log.warn('rfb.close:', err); }
+    if (s.rfb) {
+        try { s.rfb.close(reason || 'closed'); } catch (err) { log.warn('rfb.close:', err); }
     }
     // Red unless it was an orderly end: the user's, or a clean close of a running session.
-    const failed = (rfb && rfb.state === 'failed') || !reachedConnected || !ev.wasClean;
-    endSession(reason, !userClosed && failed);
+    const failed = (s.rfb && s.rfb.state === 'failed') || !s.reachedConnected || !ev.wasClean;
+    endSession(s, reason, !s.userClosed && failed);
 }
 
-async function probe(url) {
-    const probeUrl = probeUrlFor(url);
+async function probe(s) {
+    const probeUrl = probeUrlFor(s.url);
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), PROBE_TIMEOUT_MS);
     try {
         const res = await fetch(probeUrl, { cache: 'no-store', signal: abort.signal });
         const body = await res.text();
         return reasonFromProbe(res.status, res.statusText, body) ||
-            `connection to ${endpointLabel()} lost before the session started`;
+            `connection to ${endpointLabel(s)} lost before the session started`;
     } catch (err) {
         log.info('probe failed:', err);
-        return `cannot reach ${endpointLabel()}`;
+        return `cannot reach ${endpointLabel(s)}`;
     } finally {
         clearTimeout(timer);
     }
 }
 
-// Show that the session is over (once), then maybe schedule a reconnect.
-function endSession(reason, isError) {
-    if (ended) return;
-    ended = true;
+// Show that session s is over (once), then maybe schedule a reconnect.
+function endSession(s, reason, isError) {
+    if (s.ended) return;
+    s.ended = true;
     input.setEnabled(false);
     resetStickyButtons();
     stopFrameLoop();
     display.flush();
     if (ui.dialog.open) ui.dialog.close('closed');
-    const finalState = rfb ? rfb.state : 'disconnected';
+    const finalState = s.rfb ? s.rfb.state : 'disconnected';
     setBodyState(finalState === 'failed' ? 'failed' : 'disconnected');
     document.title = 'VNC';
     cursor.reset();
 
-    let text = userClosed ? 'Disconnected' : `Disconnected${reason ? `: ${reason}` : ''}`;
-    if (config.reconnect && !userClosed && !authFailed) {
+    let text = s.userClosed ? 'Disconnected' : `Disconnected${reason ? `: ${reason}` : ''}`;
+    if (config.reconnect && !s.userClosed && !s.authFailed) {
         const secs = Math.round(config.reconnectDelay / 100) / 10;
         text += ` — reconnecting in ${secs} s`;
         reconnectTimer = setTimeout(connect, config.reconnectDelay);
     }
-    setStatus(text, { error: isError && !userClosed });
+    setStatus(text, { error: isError && !s.userClosed });
 }
 
 function disconnect() {
     clearTimeout(reconnectTimer);
     reconnectTimer = 0;
-    userClosed = true;
     input.releaseAll();
-    if (ws) {
-        ws.close(1000);
+    if (!session) return;   // never connected: nothing to end
+    session.userClosed = true;
+    if (session.ws) {
+        session.ws.close(1000);
         // onclose finishes the job; endSession is idempotent if it already ran.
     } else {
-        endSession('', false);
+        endSession(session, '', false);
     }
 }
 
 // ---------------------------------------------------------------- RFB events
 
-function onRfbEvent(e) {
+function onRfbEvent(s, e) {
     switch (e.type) {
-        case 'state': return onState(e.state, e.detail);
-        case 'credentials-required': return askCredentials(e.types || ['password']);
+        case 'state': return onState(s, e.state, e.detail);
+        case 'credentials-required': return askCredentials(s, e.types || ['password']);
         case 'desktop-name':
-            desktopName = String(e.name || '');
-            document.title = desktopName ? `${desktopName} — VNC` : 'VNC';
-            if (rfb && rfb.state === 'connected') setStatus(STATE_TEXT.connected());
+            s.desktopName = String(e.name || '');
+            document.title = s.desktopName ? `${s.desktopName} — VNC` : 'VNC';
+            if (s.rfb && s.rfb.state === 'connected') setStatus(STATE_TEXT.connected(s));
             return;
         case 'resize':
             document.body.classList.toggle('has-frame', e.width > 0 && e.height > 0);
@@ -361,13 +369,13 @@ function onRfbEvent(e) {
             return;
         case 'clipboard':
             ui.clipboardText.value = String(e.text ?? '');
-            clipboardSent = ui.clipboardText.value;
+            s.clipboardSent = ui.clipboardText.value;
             return;
         case 'cursor': return cursor.set(e);
         case 'bell': return ring();
         case 'security-failure':
-            authFailed = true;
-            failReason = `authentication failed${e.reason ? `: ${e.reason}` : ''}`;
+            s.authFailed = true;
+            s.failReason = `authentication failed${e.reason ? `: ${e.reason}` : ''}`;
             return;
         case 'update-done': return;
         case 'resize-rejected':
@@ -384,12 +392,12 @@ function detailText(detail) {
     return String(detail.reason || detail.message || '');
 }
 
-function onState(s, detail) {
-    log.info('state', s, detailText(detail));
-    if (s === 'connected') {
-        reachedConnected = true;
-        setBodyState(s);
-        setStatus(STATE_TEXT.connected());
+function onState(s, state, detail) {
+    log.info('state', state, detailText(detail));
+    if (state === 'connected') {
+        s.reachedConnected = true;
+        setBodyState(state);
+        setStatus(STATE_TEXT.connected(s));
         input.setEnabled(!config.viewOnly);
         startFrameLoop();
         layout();
@@ -397,28 +405,28 @@ function onState(s, detail) {
         if (!ui.dialog.open) ui.canvas.focus({ preventScroll: true });
         return;
     }
-    if (s === 'disconnected' || s === 'failed') {
-        if (!failReason && detail) failReason = detailText(detail);
-        if (s === 'failed' && ws) {
+    if (state === 'disconnected' || state === 'failed') {
+        if (!s.failReason && detail) s.failReason = detailText(detail);
+        if (state === 'failed' && s.ws) {
             // The protocol gave up; the socket close that follows ends the session.
-            ws.close(1000);
+            s.ws.close(1000);
             return;
         }
-        if (!ws) endSession(failReason, s === 'failed');
+        if (!s.ws) endSession(s, s.failReason, state === 'failed');
         return;
     }
-    setBodyState(s);
-    const words = STATE_TEXT[s];
-    if (words) setStatus(words());
+    setBodyState(state);
+    const words = STATE_TEXT[state];
+    if (words) setStatus(words(s));
 }
 
 // ---------------------------------------------------------------- credentials
 
-function askCredentials(types) {
+function askCredentials(s, types) {
     const needUser = types.includes('username');
     ui.usernameRow.hidden = !needUser;
     ui.username.required = needUser;
-    ui.dialogTarget.textContent = desktopName || endpointLabel();
+    ui.dialogTarget.textContent = s.desktopName || endpointLabel(s);
     ui.password.value = config.password || '';
     setStatus('Password required');
     ui.dialog.returnValue = '';
@@ -432,9 +440,9 @@ ui.dialog.addEventListener('close', () => {
     const username = ui.username.value;
     ui.password.value = ''; // do not leave a secret sitting in the DOM
     if (ui.dialog.returnValue === 'closed') return; // the session ended under the dialog
-    if (ok && rfb) {
+    if (ok && session && session.rfb) {
         setStatus('Authenticating…');
-        rfb.sendPassword(password, ui.usernameRow.hidden ? undefined : username);
+        session.rfb.sendPassword(password, ui.usernameRow.hidden ? undefined : username);
     } else {
         disconnect();
     }
@@ -458,7 +466,8 @@ let remoteResizeTimer = 0;
 function requestRemoteResize() {
     clearTimeout(remoteResizeTimer);
     remoteResizeTimer = setTimeout(() => {
-        if (!rfb || rfb.state !== 'connected' || config.resize !== 'remote' || config.viewOnly) return;
+        const rfb = connectedRfb();
+        if (!rfb || config.resize !== 'remote' || config.viewOnly) return;
         const w = Math.floor(ui.screen.clientWidth), h = Math.floor(ui.screen.clientHeight);
         if (w < 1 || h < 1 || (w === display.width && h === display.height)) return;
         log.info('requesting remote size', w, h);
@@ -506,13 +515,14 @@ function ring() {
 // A click with the mouse goes back to the remote screen; a keyboard press
 // (detail 0) leaves focus on the button so the toolbar stays usable.
 function refocus(ev) {
-    if (ev.detail > 0 && rfb && rfb.state === 'connected') ui.canvas.focus({ preventScroll: true });
+    if (ev.detail > 0 && connectedRfb()) ui.canvas.focus({ preventScroll: true });
 }
 
 ui.connect.addEventListener('click', () => connect());
 ui.disconnect.addEventListener('click', () => disconnect());
 ui.cad.addEventListener('click', (ev) => {
-    if (rfb && rfb.state === 'connected' && !config.viewOnly) rfb.sendCtrlAltDel();
+    const rfb = connectedRfb();
+    if (rfb && !config.viewOnly) rfb.sendCtrlAltDel();
     refocus(ev);
 });
 ui.tab.addEventListener('click', (ev) => { input.tap(XK.Tab, 'Tab'); refocus(ev); });
@@ -522,7 +532,7 @@ ui.tab.addEventListener('click', (ev) => { input.tap(XK.Tab, 'Tab'); refocus(ev)
 // desktop it is harmless (keys typed there go the same way as on the canvas).
 const softKeyboard = new SoftKeyboard({ textarea: ui.softkeys, send: (keys) => input.sendKeys(keys) });
 ui.keyboard.addEventListener('click', () => {
-    if (rfb && rfb.state === 'connected' && !config.viewOnly) softKeyboard.focus();
+    if (connectedRfb() && !config.viewOnly) softKeyboard.focus();
 });
 ui.esc.addEventListener('click', (ev) => { input.tap(XK.Escape, 'Escape'); refocus(ev); });
 
@@ -547,10 +557,11 @@ ui.clipboardToggle.addEventListener('click', () => {
 });
 
 function sendClipboard() {
-    if (!rfb || rfb.state !== 'connected') return;
-    if (ui.clipboardText.value === clipboardSent) return;
-    clipboardSent = ui.clipboardText.value;
-    rfb.clipboardSend(clipboardSent);
+    const rfb = connectedRfb();
+    if (!rfb) return;
+    if (ui.clipboardText.value === session.clipboardSent) return;
+    session.clipboardSent = ui.clipboardText.value;
+    rfb.clipboardSend(session.clipboardSent);
     log.debug('clipboard sent', ui.clipboardText.value.length, 'chars');
 }
 ui.clipboardSend.addEventListener('click', sendClipboard);
@@ -592,4 +603,4 @@ if (config.autoconnect) {
 } else {
     setStatus('Not connected');
 }
-window.addEventListener('pagehide', () => { if (ws) ws.close(1000); });
+window.addEventListener('pagehide', () => { if (session && session.ws) session.ws.close(1000); });

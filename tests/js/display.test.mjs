@@ -3,274 +3,230 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { Display } from '../../web/core/display.js';
-import { PixelFormat, packRGB } from '../../web/core/pixelformat.js';
+import { packRGB } from '../../web/core/pixelformat.js';
 
 function make(w, h, opts) {
-  const d = new Display(opts);
-  d.resize(w, h);
-  d.flush();
-  return d;
+    const d = new Display(opts);
+    d.resize(w, h);
+    d.flush();
+    return d;
 }
 
 test('starts empty; resize keeps overlapping pixels and zero-fills the rest', () => {
-  const d = new Display();
-  assert.equal(d.width, 0);
-  assert.equal(d.buffer.length, 0);
-  d.resize(4, 3);
-  d.fillRect(0, 0, 4, 3, 10, 20, 30);
-  d.fillRect(3, 2, 1, 1, 1, 2, 3);
-  d.resize(6, 2);
-  assert.equal(d.width, 6);
-  assert.equal(d.height, 2);
-  assert.equal(d.buffer.length, 6 * 2 * 4);
-  assert.deepEqual(d.getPixel(3, 1), [10, 20, 30, 255]);
-  assert.deepEqual(d.getPixel(4, 0), [0, 0, 0, 0]);
-  d.resize(4, 3);
-  assert.deepEqual(d.getPixel(3, 2), [0, 0, 0, 0], 'cropped pixels are gone');
-  assert.deepEqual(d.getPixel(0, 0), [10, 20, 30, 255]);
+    const d = new Display();
+    assert.equal(d.width, 0);
+    assert.equal(d.buffer.length, 0);
+    d.resize(4, 3);
+    d.fillRect(0, 0, 4, 3, 10, 20, 30);
+    d.fillRect(3, 2, 1, 1, 1, 2, 3);
+    d.resize(6, 2);
+    assert.equal(d.width, 6);
+    assert.equal(d.height, 2);
+    assert.equal(d.buffer.length, 6 * 2 * 4);
+    assert.deepEqual(d.getPixel(3, 1), [10, 20, 30, 255]);
+    assert.deepEqual(d.getPixel(4, 0), [0, 0, 0, 0]);
+    d.resize(4, 3);
+    assert.deepEqual(d.getPixel(3, 2), [0, 0, 0, 0], 'cropped pixels are gone');
+    assert.deepEqual(d.getPixel(0, 0), [10, 20, 30, 255]);
 });
 
 test('fillRect, blitRGBA (A forced), blitRGBX, blitRGB, blitU32 with offsets and strides', () => {
-  const d = make(5, 4);
-  d.fillRect(1, 1, 2, 2, 200, 100, 50);
-  assert.deepEqual(d.getPixel(1, 1), [200, 100, 50, 255]);
-  assert.deepEqual(d.getPixel(2, 2), [200, 100, 50, 255]);
-  assert.deepEqual(d.getPixel(3, 2), [0, 0, 0, 0]);
+    const d = make(5, 4);
+    d.fillRect(1, 1, 2, 2, 200, 100, 50);
+    assert.deepEqual(d.getPixel(1, 1), [200, 100, 50, 255]);
+    assert.deepEqual(d.getPixel(2, 2), [200, 100, 50, 255]);
+    assert.deepEqual(d.getPixel(3, 2), [0, 0, 0, 0]);
 
-  const rgba = Uint8Array.of(9, 9, 9, 9, /* offset 4 -> */ 1, 2, 3, 0, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  d.blitRGBA(0, 0, 2, 2, rgba, 4);
-  assert.deepEqual(d.getPixel(0, 0), [1, 2, 3, 255]);
-  assert.deepEqual(d.getPixel(1, 0), [4, 5, 6, 255]);
-  assert.deepEqual(d.getPixel(0, 1), [8, 9, 10, 255]);
-  assert.deepEqual(d.getPixel(1, 1), [12, 13, 14, 255]);
+    const rgba = Uint8Array.of(9, 9, 9, 9, /* offset 4 -> */ 1, 2, 3, 0, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    d.blitRGBA(0, 0, 2, 2, rgba, 4);
+    assert.deepEqual(d.getPixel(0, 0), [1, 2, 3, 255]);
+    assert.deepEqual(d.getPixel(1, 0), [4, 5, 6, 255]);
+    assert.deepEqual(d.getPixel(0, 1), [8, 9, 10, 255]);
+    assert.deepEqual(d.getPixel(1, 1), [12, 13, 14, 255]);
 
-  d.blitRGBX(3, 0, 1, 1, Uint8Array.of(50, 60, 70, 0));
-  assert.deepEqual(d.getPixel(3, 0), [50, 60, 70, 255]);
+    d.blitRGBX(3, 0, 1, 1, Uint8Array.of(50, 60, 70, 0));
+    assert.deepEqual(d.getPixel(3, 0), [50, 60, 70, 255]);
 
-  // 3-byte pixels with a row stride of 9 bytes (3 pixels), drawing 2x2.
-  const rgb = Uint8Array.of(1, 1, 1, 2, 2, 2, 0, 0, 0, 3, 3, 3, 4, 4, 4, 0, 0, 0);
-  d.blitRGB(3, 2, 2, 2, rgb, 0, 9);
-  assert.deepEqual(d.getPixel(3, 2), [1, 1, 1, 255]);
-  assert.deepEqual(d.getPixel(4, 2), [2, 2, 2, 255]);
-  assert.deepEqual(d.getPixel(3, 3), [3, 3, 3, 255]);
-  assert.deepEqual(d.getPixel(4, 3), [4, 4, 4, 255]);
+    // 3-byte pixels with a row stride of 9 bytes (3 pixels), drawing 2x2.
+    const rgb = Uint8Array.of(1, 1, 1, 2, 2, 2, 0, 0, 0, 3, 3, 3, 4, 4, 4, 0, 0, 0);
+    d.blitRGB(3, 2, 2, 2, rgb, 0, 9);
+    assert.deepEqual(d.getPixel(3, 2), [1, 1, 1, 255]);
+    assert.deepEqual(d.getPixel(4, 2), [2, 2, 2, 255]);
+    assert.deepEqual(d.getPixel(3, 3), [3, 3, 3, 255]);
+    assert.deepEqual(d.getPixel(4, 3), [4, 4, 4, 255]);
 
-  const px = Uint32Array.of(packRGB(7, 8, 9), packRGB(10, 11, 12));
-  d.blitU32(0, 3, 2, 1, px);
-  assert.deepEqual(d.getPixel(0, 3), [7, 8, 9, 255]);
-  assert.deepEqual(d.getPixel(1, 3), [10, 11, 12, 255]);
+    const px = Uint32Array.of(packRGB(7, 8, 9), packRGB(10, 11, 12));
+    d.blitU32(0, 3, 2, 1, px);
+    assert.deepEqual(d.getPixel(0, 3), [7, 8, 9, 255]);
+    assert.deepEqual(d.getPixel(1, 3), [10, 11, 12, 255]);
 });
 
 test('operations are clipped to the framebuffer', () => {
-  const d = make(4, 4);
-  d.fillRect(-2, -2, 4, 4, 1, 1, 1);    // covers (0..1, 0..1)
-  d.fillRect(3, 3, 10, 10, 2, 2, 2);    // covers (3, 3) only
-  d.fillRect(10, 10, 2, 2, 3, 3, 3);    // nothing
-  assert.deepEqual(d.getPixel(1, 1), [1, 1, 1, 255]);
-  assert.deepEqual(d.getPixel(2, 2), [0, 0, 0, 0]);
-  assert.deepEqual(d.getPixel(3, 3), [2, 2, 2, 255]);
-  // A 3x3 RGB blit at (2,2): only its top-left 2x2 lands, read with the right stride.
-  const rgb = new Uint8Array(27).map((_, i) => i);
-  d.blitRGB(2, 2, 3, 3, rgb);
-  assert.deepEqual(d.getPixel(2, 2), [0, 1, 2, 255]);
-  assert.deepEqual(d.getPixel(3, 3), [12, 13, 14, 255]);
-  // Left/top clipped blit reads from inside the source.
-  d.blitRGB(-1, -1, 3, 3, rgb);
-  assert.deepEqual(d.getPixel(0, 0), [12, 13, 14, 255]);
-  assert.deepEqual(d.getPixel(1, 1), [24, 25, 26, 255]);
-  assert.equal(d.buffer.length, 64);
+    const d = make(4, 4);
+    d.fillRect(-2, -2, 4, 4, 1, 1, 1);    // covers (0..1, 0..1)
+    d.fillRect(3, 3, 10, 10, 2, 2, 2);    // covers (3, 3) only
+    d.fillRect(10, 10, 2, 2, 3, 3, 3);    // nothing
+    assert.deepEqual(d.getPixel(1, 1), [1, 1, 1, 255]);
+    assert.deepEqual(d.getPixel(2, 2), [0, 0, 0, 0]);
+    assert.deepEqual(d.getPixel(3, 3), [2, 2, 2, 255]);
+    // A 3x3 RGB blit at (2,2): only its top-left 2x2 lands, read with the right stride.
+    const rgb = new Uint8Array(27).map((_, i) => i);
+    d.blitRGB(2, 2, 3, 3, rgb);
+    assert.deepEqual(d.getPixel(2, 2), [0, 1, 2, 255]);
+    assert.deepEqual(d.getPixel(3, 3), [12, 13, 14, 255]);
+    // Left/top clipped blit reads from inside the source.
+    d.blitRGB(-1, -1, 3, 3, rgb);
+    assert.deepEqual(d.getPixel(0, 0), [12, 13, 14, 255]);
+    assert.deepEqual(d.getPixel(1, 1), [24, 25, 26, 255]);
+    assert.equal(d.buffer.length, 64);
 });
 
 function pattern(d) {
-  for (let y = 0; y < d.height; y++) {
-    for (let x = 0; x < d.width; x++) d.fillRect(x, y, 1, 1, x, y, x ^ y);
-  }
+    for (let y = 0; y < d.height; y++) {
+        for (let x = 0; x < d.width; x++) d.fillRect(x, y, 1, 1, x, y, x ^ y);
+    }
 }
 
 test('copyRect handles overlap in every direction', () => {
-  for (const [dx, dy] of [[1, 0], [-1, 0], [0, 1], [0, -1], [2, 3], [-3, -2], [1, -1]]) {
-    const d = make(12, 10);
-    pattern(d);
-    const before = d.buffer.slice();
-    d.copyRect(3, 3, 3 + dx, 3 + dy, 5, 4);
-    for (let y = 0; y < 10; y++) {
-      for (let x = 0; x < 12; x++) {
-        const inside = x >= 3 + dx && x < 8 + dx && y >= 3 + dy && y < 7 + dy;
-        const [sx, sy] = inside ? [x - dx, y - dy] : [x, y];
-        const i = (sy * 12 + sx) * 4;
-        assert.deepEqual(d.getPixel(x, y), [...before.subarray(i, i + 4)], `d=${dx},${dy} at ${x},${y}`);
-      }
+    for (const [dx, dy] of [[1, 0], [-1, 0], [0, 1], [0, -1], [2, 3], [-3, -2], [1, -1]]) {
+        const d = make(12, 10);
+        pattern(d);
+        const before = d.buffer.slice();
+        d.copyRect(3, 3, 3 + dx, 3 + dy, 5, 4);
+        for (let y = 0; y < 10; y++) {
+            for (let x = 0; x < 12; x++) {
+                const inside = x >= 3 + dx && x < 8 + dx && y >= 3 + dy && y < 7 + dy;
+                const [sx, sy] = inside ? [x - dx, y - dy] : [x, y];
+                const i = (sy * 12 + sx) * 4;
+                assert.deepEqual(d.getPixel(x, y), [...before.subarray(i, i + 4)], `d=${dx},${dy} at ${x},${y}`);
+            }
+        }
     }
-  }
 });
 
 test('copyRect clips source and destination', () => {
-  const d = make(6, 6);
-  pattern(d);
-  d.copyRect(4, 4, 0, 0, 4, 4);          // source runs off the edge: 2x2 copied
-  assert.deepEqual(d.getPixel(0, 0), [4, 4, 0, 255]);
-  assert.deepEqual(d.getPixel(1, 1), [5, 5, 0, 255]);
-  assert.deepEqual(d.getPixel(2, 2), [2, 2, 0, 255], 'outside the clipped copy untouched');
-  d.copyRect(0, 0, 5, 5, 3, 3);          // destination runs off: 1x1 copied
-  assert.deepEqual(d.getPixel(5, 5), [4, 4, 0, 255]);
+    const d = make(6, 6);
+    pattern(d);
+    d.copyRect(4, 4, 0, 0, 4, 4);          // source runs off the edge: 2x2 copied
+    assert.deepEqual(d.getPixel(0, 0), [4, 4, 0, 255]);
+    assert.deepEqual(d.getPixel(1, 1), [5, 5, 0, 255]);
+    assert.deepEqual(d.getPixel(2, 2), [2, 2, 0, 255], 'outside the clipped copy untouched');
+    d.copyRect(0, 0, 5, 5, 3, 3);          // destination runs off: 1x1 copied
+    assert.deepEqual(d.getPixel(5, 5), [4, 4, 0, 255]);
 });
 
 test('dirty box grows with operations and resets on flush', () => {
-  const d = make(20, 20);
-  assert.equal(d.dirty, null);
-  d.fillRect(2, 3, 4, 5, 1, 1, 1);
-  assert.deepEqual(d.dirty, { x: 2, y: 3, width: 4, height: 5 });
-  d.copyRect(0, 0, 10, 12, 2, 2);
-  assert.deepEqual(d.dirty, { x: 2, y: 3, width: 10, height: 11 });
-  d.fillRect(30, 30, 2, 2, 0, 0, 0);    // fully clipped: no change
-  assert.deepEqual(d.flush(), { x: 2, y: 3, width: 10, height: 11 });
-  assert.equal(d.dirty, null);
-  assert.equal(d.flush(), null);
-  d.resize(21, 20);
-  assert.deepEqual(d.dirty, { x: 0, y: 0, width: 21, height: 20 });
+    const d = make(20, 20);
+    assert.equal(d.dirty, null);
+    d.fillRect(2, 3, 4, 5, 1, 1, 1);
+    assert.deepEqual(d.dirty, { x: 2, y: 3, width: 4, height: 5 });
+    d.copyRect(0, 0, 10, 12, 2, 2);
+    assert.deepEqual(d.dirty, { x: 2, y: 3, width: 10, height: 11 });
+    d.fillRect(30, 30, 2, 2, 0, 0, 0);    // fully clipped: no change
+    assert.deepEqual(d.flush(), { x: 2, y: 3, width: 10, height: 11 });
+    assert.equal(d.dirty, null);
+    assert.equal(d.flush(), null);
+    d.resize(21, 20);
+    assert.deepEqual(d.dirty, { x: 0, y: 0, width: 21, height: 20 });
 });
 
 class FakeContext {
-  constructor() { this.calls = []; }
-  createImageData(w, h) { return { width: w, height: h, data: new Uint8ClampedArray(w * h * 4) }; }
-  putImageData(img, dx, dy, x, y, w, h) { this.calls.push({ img, dx, dy, x, y, w, h, snapshot: img.data.slice() }); }
+    constructor() { this.calls = []; }
+    createImageData(w, h) { return { width: w, height: h, data: new Uint8ClampedArray(w * h * 4) }; }
+    putImageData(img, dx, dy, x, y, w, h) { this.calls.push({ img, dx, dy, x, y, w, h, snapshot: img.data.slice() }); }
 }
 
 test('flush puts the dirty box on the canvas and resizes it', () => {
-  const ctx = new FakeContext();
-  const canvas = { width: 0, height: 0, getContext: (kind) => (kind === '2d' ? ctx : null) };
-  const d = new Display({ canvas });
-  d.resize(8, 6);
-  assert.equal(canvas.width, 8);
-  assert.equal(canvas.height, 6);
-  d.flush();
-  assert.equal(ctx.calls.length, 1);
-  assert.deepEqual([ctx.calls[0].x, ctx.calls[0].y, ctx.calls[0].w, ctx.calls[0].h], [0, 0, 8, 6]);
-  d.fillRect(2, 1, 3, 2, 9, 8, 7);
-  assert.deepEqual(d.flush(), { x: 2, y: 1, width: 3, height: 2 });
-  const call = ctx.calls[1];
-  assert.deepEqual([call.dx, call.dy, call.x, call.y, call.w, call.h], [0, 0, 2, 1, 3, 2]);
-  const i = (1 * 8 + 2) * 4;
-  assert.deepEqual([...call.snapshot.subarray(i, i + 4)], [9, 8, 7, 255]);
-  assert.equal(d.flush(), null);
-  assert.equal(ctx.calls.length, 2, 'nothing dirty: no putImageData');
+    const ctx = new FakeContext();
+    const canvas = { width: 0, height: 0, getContext: (kind) => (kind === '2d' ? ctx : null) };
+    const d = new Display({ canvas });
+    d.resize(8, 6);
+    assert.equal(canvas.width, 8);
+    assert.equal(canvas.height, 6);
+    d.flush();
+    assert.equal(ctx.calls.length, 1);
+    assert.deepEqual([ctx.calls[0].x, ctx.calls[0].y, ctx.calls[0].w, ctx.calls[0].h], [0, 0, 8, 6]);
+    d.fillRect(2, 1, 3, 2, 9, 8, 7);
+    assert.deepEqual(d.flush(), { x: 2, y: 1, width: 3, height: 2 });
+    const call = ctx.calls[1];
+    assert.deepEqual([call.dx, call.dy, call.x, call.y, call.w, call.h], [0, 0, 2, 1, 3, 2]);
+    const i = (1 * 8 + 2) * 4;
+    assert.deepEqual([...call.snapshot.subarray(i, i + 4)], [9, 8, 7, 255]);
+    assert.equal(d.flush(), null);
+    assert.equal(ctx.calls.length, 2, 'nothing dirty: no putImageData');
 });
 
 // A decodeImage that answers after `ms` with a solid image of the rect's size.
 function fakeDecoder(log, ms = 5) {
-  return (mime, bytes) => new Promise((resolve) => {
-    const [w, h, r, g, b] = bytes;
-    setTimeout(() => {
-      log.push(`decoded ${mime} ${r}`);
-      const data = new Uint8ClampedArray(w * h * 4);
-      for (let i = 0; i < w * h; i++) data.set([r, g, b, 0], i * 4);
-      resolve({ width: w, height: h, data });
-    }, ms);
-  });
+    return (mime, bytes) => new Promise((resolve) => {
+        const [w, h, r, g, b] = bytes;
+        setTimeout(() => {
+            log.push(`decoded ${mime} ${r}`);
+            const data = new Uint8ClampedArray(w * h * 4);
+            for (let i = 0; i < w * h; i++) data.set([r, g, b, 0], i * 4);
+            resolve({ width: w, height: h, data });
+        }, ms);
+    });
 }
 
 test('operations after a pending image wait for it, in order', async () => {
-  const log = [];
-  const d = make(8, 8, { decodeImage: fakeDecoder(log) });
-  const src = Uint8Array.of(4, 4, 100, 110, 120);
-  d.imageRect(0, 0, 4, 4, 'image/jpeg', src);
-  src.fill(0); // the display must have taken a copy
-  assert.equal(d.pending, true);
-  d.copyRect(0, 0, 4, 4, 4, 4);                        // must copy the JPEG pixels
-  const rgbx = new Uint8Array(4).fill(33);
-  d.blitRGBX(7, 7, 1, 1, rgbx);
-  rgbx.fill(0);                                         // queued op must have copied its bytes
-  d.fillRect(0, 0, 1, 1, 1, 2, 3);                      // overwrites a JPEG pixel afterwards
-  assert.deepEqual(d.getPixel(5, 5), [0, 0, 0, 0], 'nothing applied yet');
-  await d.whenIdle();
-  assert.equal(d.pending, false);
-  assert.deepEqual(log, ['decoded image/jpeg 100']);
-  assert.deepEqual(d.getPixel(5, 5), [100, 110, 120, 255]);
-  assert.deepEqual(d.getPixel(1, 1), [100, 110, 120, 255]);
-  assert.deepEqual(d.getPixel(0, 0), [1, 2, 3, 255]);
-  assert.deepEqual(d.getPixel(7, 7), [33, 33, 33, 255]);
+    const log = [];
+    const d = make(8, 8, { decodeImage: fakeDecoder(log) });
+    const src = Uint8Array.of(4, 4, 100, 110, 120);
+    d.imageRect(0, 0, 4, 4, 'image/jpeg', src);
+    src.fill(0); // the display must have taken a copy
+    assert.equal(d.pending, true);
+    d.copyRect(0, 0, 4, 4, 4, 4);                        // must copy the JPEG pixels
+    const rgbx = new Uint8Array(4).fill(33);
+    d.blitRGBX(7, 7, 1, 1, rgbx);
+    rgbx.fill(0);                                         // queued op must have copied its bytes
+    d.fillRect(0, 0, 1, 1, 1, 2, 3);                      // overwrites a JPEG pixel afterwards
+    assert.deepEqual(d.getPixel(5, 5), [0, 0, 0, 0], 'nothing applied yet');
+    await d.whenIdle();
+    assert.equal(d.pending, false);
+    assert.deepEqual(log, ['decoded image/jpeg 100']);
+    assert.deepEqual(d.getPixel(5, 5), [100, 110, 120, 255]);
+    assert.deepEqual(d.getPixel(1, 1), [100, 110, 120, 255]);
+    assert.deepEqual(d.getPixel(0, 0), [1, 2, 3, 255]);
+    assert.deepEqual(d.getPixel(7, 7), [33, 33, 33, 255]);
 });
 
 test('several images in flight apply in wire order even if decoded out of order', async () => {
-  const log = [];
-  const slowFirst = (mime, bytes) => fakeDecoder(log, bytes[2] === 1 ? 30 : 1)(mime, bytes);
-  const d = make(4, 1, { decodeImage: slowFirst });
-  d.imageRect(0, 0, 2, 1, 'image/jpeg', Uint8Array.of(2, 1, 1, 1, 1));
-  d.imageRect(1, 0, 2, 1, 'image/jpeg', Uint8Array.of(2, 1, 2, 2, 2)); // overlaps pixel 1
-  d.copyRect(1, 0, 3, 0, 1, 1);
-  await d.whenIdle();
-  assert.deepEqual(log, ['decoded image/jpeg 2', 'decoded image/jpeg 1']);
-  assert.deepEqual(d.getPixel(0, 0), [1, 1, 1, 255]);
-  assert.deepEqual(d.getPixel(1, 0), [2, 2, 2, 255], 'the later image wins');
-  assert.deepEqual(d.getPixel(3, 0), [2, 2, 2, 255]);
+    const log = [];
+    const slowFirst = (mime, bytes) => fakeDecoder(log, bytes[2] === 1 ? 30 : 1)(mime, bytes);
+    const d = make(4, 1, { decodeImage: slowFirst });
+    d.imageRect(0, 0, 2, 1, 'image/jpeg', Uint8Array.of(2, 1, 1, 1, 1));
+    d.imageRect(1, 0, 2, 1, 'image/jpeg', Uint8Array.of(2, 1, 2, 2, 2)); // overlaps pixel 1
+    d.copyRect(1, 0, 3, 0, 1, 1);
+    await d.whenIdle();
+    assert.deepEqual(log, ['decoded image/jpeg 2', 'decoded image/jpeg 1']);
+    assert.deepEqual(d.getPixel(0, 0), [1, 1, 1, 255]);
+    assert.deepEqual(d.getPixel(1, 0), [2, 2, 2, 255], 'the later image wins');
+    assert.deepEqual(d.getPixel(3, 0), [2, 2, 2, 255]);
 });
 
 test('a queued resize applies after the image; a failed decode is reported and skipped', async () => {
-  const errors = [];
-  let call = 0;
-  const decodeImage = () => (call++ === 0
-    ? Promise.reject(new Error('bad jpeg'))
-    : Promise.resolve({ width: 1, height: 1, data: Uint8ClampedArray.of(5, 6, 7, 8) }));
-  const d = make(2, 2, { decodeImage, onError: (e) => errors.push(e.message) });
-  d.imageRect(0, 0, 2, 2, 'image/jpeg', Uint8Array.of(0));
-  d.resize(3, 3);
-  assert.equal(d.width, 2, 'resize waits in the queue');
-  d.imageRect(2, 2, 1, 1, 'image/jpeg', Uint8Array.of(0));
-  d.fillRect(0, 0, 1, 1, 9, 9, 9);
-  await d.whenIdle();
-  assert.deepEqual(errors, ['bad jpeg']);
-  assert.equal(d.width, 3);
-  assert.deepEqual(d.getPixel(2, 2), [5, 6, 7, 255]);
-  assert.deepEqual(d.getPixel(0, 0), [9, 9, 9, 255]);
-  assert.deepEqual(d.getPixel(1, 1), [0, 0, 0, 0]);
+    const errors = [];
+    let call = 0;
+    const decodeImage = () => (call++ === 0
+        ? Promise.reject(new Error('bad jpeg'))
+        : Promise.resolve({ width: 1, height: 1, data: Uint8ClampedArray.of(5, 6, 7, 8) }));
+    const d = make(2, 2, { decodeImage, onError: (e) => errors.push(e.message) });
+    d.imageRect(0, 0, 2, 2, 'image/jpeg', Uint8Array.of(0));
+    d.resize(3, 3);
+    assert.equal(d.width, 2, 'resize waits in the queue');
+    d.imageRect(2, 2, 1, 1, 'image/jpeg', Uint8Array.of(0));
+    d.fillRect(0, 0, 1, 1, 9, 9, 9);
+    await d.whenIdle();
+    assert.deepEqual(errors, ['bad jpeg']);
+    assert.equal(d.width, 3);
+    assert.deepEqual(d.getPixel(2, 2), [5, 6, 7, 255]);
+    assert.deepEqual(d.getPixel(0, 0), [9, 9, 9, 255]);
+    assert.deepEqual(d.getPixel(1, 1), [0, 0, 0, 0]);
 });
 
 test('whenIdle resolves at once when nothing is pending; imageRect needs decodeImage', async () => {
-  const d = make(2, 2);
-  await d.whenIdle();
-  assert.throws(() => d.imageRect(0, 0, 1, 1, 'image/jpeg', Uint8Array.of(1)), /decodeImage/);
-});
-
-test('PixelFormat: default and BGR233 encode, bytesPerPixel, CPIXEL sizes, toRGBA', () => {
-  const def = PixelFormat.default();
-  assert.equal(def.bytesPerPixel, 4);
-  assert.equal(def.bytesPerCPixel, 3);
-  assert.equal(def.bytesPerTPixel, 3);
-  assert.equal(def.isRGBX, true);
-  assert.deepEqual([...def.toSetPixelFormat()],
-    [0, 0, 0, 0, 32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 0, 8, 16, 0, 0, 0]);
-  assert.deepEqual([...def.toRGBA(Uint8Array.of(1, 2, 3, 99), 0, new Uint8Array(4), 0, 1)], [1, 2, 3, 255]);
-
-  const low = PixelFormat.bgr233();
-  assert.equal(low.bytesPerPixel, 1);
-  assert.equal(low.bytesPerCPixel, 1);
-  assert.equal(low.bytesPerTPixel, 1);
-  assert.equal(low.isRGBX, false);
-  assert.deepEqual([...low.encode()], [8, 8, 0, 1, 0, 7, 0, 7, 0, 3, 0, 3, 6, 0, 0, 0]);
-  // 0b10_011_101: blue 2/3, green 3/7, red 5/7
-  assert.deepEqual([...low.toRGBA(Uint8Array.of(0b10011101), 0, new Uint8Array(4), 0, 1)], [182, 109, 170, 255]);
-  assert.deepEqual([...low.toRGBA(Uint8Array.of(0xff, 0), 0, new Uint8Array(8), 0, 2)],
-    [255, 255, 255, 255, 0, 0, 0, 255]);
-  assert.deepEqual([...low.fromRGB(255, 0, 255)], [0b11000111]);
-
-  const back = PixelFormat.decode(low.encode());
-  assert.deepEqual({ ...back, _rTab: 0, _gTab: 0, _bTab: 0, _lut8: 0 }, { ...low, _rTab: 0, _gTab: 0, _bTab: 0, _lut8: 0 });
-});
-
-test('PixelFormat: other true-colour formats convert through the generic path', () => {
-  // 32 bpp big-endian with colour in the high three bytes: CPIXEL is those 3 bytes.
-  const be = new PixelFormat({ bigEndian: true, redShift: 24, greenShift: 16, blueShift: 8 });
-  assert.equal(be.bytesPerCPixel, 3);
-  const px = be.fromRGB(10, 20, 30);
-  assert.deepEqual([...px], [10, 20, 30, 0]);
-  assert.deepEqual([...be.toRGBA(px, 0, new Uint8Array(4), 0, 1)], [10, 20, 30, 255]);
-  assert.equal(be.cpixelU32(Uint8Array.of(10, 20, 30), 0), packRGB(10, 20, 30));
-  // 16 bpp RGB565 little-endian.
-  const rgb565 = new PixelFormat({ bitsPerPixel: 16, depth: 16, redMax: 31, greenMax: 63, blueMax: 31,
-    redShift: 11, greenShift: 5, blueShift: 0 });
-  assert.equal(rgb565.bytesPerCPixel, 2);
-  assert.equal(rgb565.pixelU32(rgb565.fromRGB(255, 0, 255), 0), packRGB(255, 0, 255));
-  // Depth 32 uses full 4-byte CPIXELs.
-  assert.equal(new PixelFormat({ depth: 32 }).bytesPerCPixel, 4);
-  assert.throws(() => new PixelFormat({ bitsPerPixel: 24 }), RangeError);
+    const d = make(2, 2);
+    await d.whenIdle();
+    assert.throws(() => d.imageRect(0, 0, 1, 1, 'image/jpeg', Uint8Array.of(1)), /decodeImage/);
 });

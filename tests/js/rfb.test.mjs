@@ -1,17 +1,16 @@
 // Tests for web/core/rfb.js: a scripted fake server feeds bytes to an RFB object
 // and reads back what it sends. Needs: Node's test runner, node:zlib (to build
 // server-side Extended Clipboard data), and the real web/core modules (display,
-// decoders, des, inflate) -- no npm packages.
+// decoders, des, messages, clipboard, inflate) -- no npm packages.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
 import { performance } from 'node:perf_hooks';
 
-import { RFB, STATES, PSEUDO, zlibStored, decodeServerText } from '../../web/core/rfb.js';
+import { RFB, STATES, PSEUDO, SECURITY, decodeServerText } from '../../web/core/rfb.js';
 import { Display } from '../../web/core/display.js';
 import { vncAuthResponse } from '../../web/core/des.js';
-import { Inflator } from '../../web/core/inflate.js';
 
 // ---------------------------------------------------------------------------
 // Byte building
@@ -175,14 +174,32 @@ function connected(options = {}, { width = 4, height = 3, name = 'test desktop' 
 // ---------------------------------------------------------------------------
 // States table
 
-test('STATES: a table whose targets are all states; final states lead nowhere', () => {
-    for (const [state, next] of Object.entries(STATES)) {
-        for (const n of next) assert.ok(Object.hasOwn(STATES, n), `${state} -> ${n}`);
+test('a handshake walks the STATES table, and a session that ended stays ended', () => {
+    const c = connected();
+    const walk = ['connecting', ...c.states()];
+    for (let i = 1; i < walk.length; i++) {
+        assert.ok(STATES[walk[i - 1]].includes(walk[i]), `${walk[i - 1]} -> ${walk[i]} is in STATES`);
     }
-    assert.deepEqual(STATES.failed, []);
-    assert.deepEqual(STATES.disconnected, []);
-    assert.deepEqual(Object.keys(STATES).sort(), ['authenticating', 'connected', 'connecting',
-        'disconnected', 'failed', 'protocol-version', 'security', 'server-init']);
+    const failed = makeClient();
+    failed.rfb.receive(ascii('SSH-2.0-x\r\n'));
+    assert.equal(failed.rfb.state, 'failed');
+    const closed = connected();
+    closed.rfb.close('bye');
+    for (const end of [failed, closed]) {
+        const final = end.rfb.state;
+        end.take();
+        end.events.length = 0;
+        // Neither more bytes, nor a close, nor credentials, nor input move it or reach the server.
+        end.rfb.receive(concat([ascii('RFB 003.008\n'), Uint8Array.of(1, 1, 0, 0, 0, 0, 2)]));
+        end.rfb.close('again');
+        end.rfb.sendPassword('pw');
+        end.rfb.keyEvent(0x61, true);
+        end.rfb.pointerEvent(1, 1, 1);
+        end.rfb.clipboardSend('x');
+        assert.equal(end.rfb.state, final);
+        assert.deepEqual(end.events, [], `${final}: no events`);
+        assert.equal(end.take().length, 0, `${final}: nothing sent`);
+    }
 });
 
 // ---------------------------------------------------------------------------
@@ -683,15 +700,6 @@ test('extended clipboard: text over the server limit is announced with notify', 
     assert.equal(providedText(parseClientMessages(c.take())[0]), 'abc\0');
 });
 
-test('zlibStored output inflates back, for small and multi-block inputs', () => {
-    for (const n of [0, 1, 65535, 65536, 200000]) {
-        const data = Uint8Array.from({ length: n }, (_, i) => (i * 7) & 0xff);
-        const z = zlibStored(data);
-        assert.deepEqual(new Uint8Array(zlib.inflateSync(Buffer.from(z))), data, `n=${n}`);
-        assert.deepEqual(new Inflator().inflate(z), data, `n=${n} (own inflater)`);
-    }
-});
-
 // ---------------------------------------------------------------------------
 // Fence and continuous updates
 
@@ -962,4 +970,53 @@ test('without globalThis.reportError a page handler error is rethrown from a mic
         globalThis.queueMicrotask = savedQueue;
         if (savedReport !== undefined) globalThis.reportError = savedReport;
     }
+});
+
+// ---------------------------------------------------------------------------
+// Protocol numbers held to the specification's literal values (RFC 6143,
+// rfbproto.rst). Other tests compare with PSEUDO.* itself, so a number changed
+// behind a name (a mutation tester moved EXTENDED_CLIPBOARD by one) passed them all.
+
+test('pseudo-encodings are RFC 6143 7.8 and rfbproto.rst numbers', () => {
+    assert.deepEqual({ ...PSEUDO }, {
+        JPEG_QUALITY_0: -32,
+        COMPRESS_LEVEL_0: -256,
+        DESKTOP_SIZE: -223,
+        LAST_RECT: -224,
+        CURSOR: -239,
+        QEMU_EXTENDED_KEY: -258,
+        DESKTOP_NAME: -307,
+        EXTENDED_DESKTOP_SIZE: -308,
+        FENCE: -312,
+        CONTINUOUS_UPDATES: -313,
+        EXTENDED_CLIPBOARD: -1063131698,   // 0xc0a1e5ce as a signed 32-bit number
+    });
+});
+
+test('security types are RFC 6143 7.2.1 numbers', () => {
+    assert.deepEqual({ ...SECURITY }, { INVALID: 0, NONE: 1, VNC_AUTH: 2, VENCRYPT: 19 });
+});
+
+test('SetEncodings carries the literal numbers on the wire', () => {
+    const sent = [];
+    const rfb = new RFB({ display: new Display(), send: (b) => sent.push(Uint8Array.from(b)) });
+    const name = new TextEncoder().encode('x');
+    const serverInit = Uint8Array.of(0, 4, 0, 4, 32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0,
+        0, 0, 0, name.length, ...name);
+    rfb.receive(new TextEncoder().encode('RFB 003.008\n'));
+    rfb.receive(Uint8Array.of(1, 1));          // one security type: None
+    rfb.receive(Uint8Array.of(0, 0, 0, 0));    // SecurityResult OK
+    rfb.receive(serverInit);
+    // Each message is one send(): SetEncodings is type 2, padding, a U16 count, then S32s.
+    const msg = sent.find((c) => c[0] === 2 && c.length === 4 + 4 * ((c[2] << 8) | c[3]));
+    assert.ok(msg, `a SetEncodings message among ${sent.map((c) => c[0])}`);
+    const view = new DataView(msg.buffer);
+    const numbers = [];
+    for (let i = 4; i < msg.length; i += 4) numbers.push(view.getInt32(i));
+    assert.deepEqual(numbers.slice(0, 7), [1, 7, 16, 5, 6, 2, 0]);
+    for (const n of [-223, -224, -239, -258, -307, -308, -312, -313, -1063131698]) {
+        assert.ok(numbers.includes(n), `pseudo-encoding ${n} in ${numbers}`);
+    }
+    const hex = Array.from(msg, (b) => b.toString(16).padStart(2, '0')).join('');
+    assert.ok(hex.includes('c0a1e5ce'), `Extended Clipboard as c0 a1 e5 ce in ${hex}`);
 });

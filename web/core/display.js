@@ -13,358 +13,362 @@
 
 import { packRGB, LITTLE_ENDIAN } from './pixelformat.js';
 
+// ImageData exists wherever a canvas does; flush() only looks for it when one was
+// handed in, so this module still loads in Node.
+/* global ImageData */
+
 const OPAQUE = LITTLE_ENDIAN ? 0xff000000 : 0x000000ff;
 // Rows up to this many pixels are copied with plain loops: a subarray() per row
 // (an allocation) plus set() costs more than the copy for tile-sized rows.
 const NARROW = 32;
 
 export class Display {
-  constructor({ canvas = null, decodeImage = null, onError = null } = {}) {
-    this._canvas = canvas;
-    this._ctx = null;
-    this._imageData = null;
-    this._decodeImage = decodeImage;
-    // Called with an Error when a queued image fails to decode; the
-    // rectangle is then left as it was and later operations still apply.
-    this._onError = onError;
-    this._width = 0;
-    this._height = 0;
-    this._alloc(0, 0);
-    this._clearDirty();
-    this._queue = [];        // pending operations, applied strictly in order
-    this._queueHead = 0;
-    this._idleWaiters = [];
-  }
-
-  get width() { return this._width; }
-  get height() { return this._height; }
-  get buffer() { return this._buffer; }
-
-  // True while operations wait behind an image decode.
-  get pending() { return this._queueHead < this._queue.length; }
-
-  // Resolves once every queued operation has been applied.
-  whenIdle() {
-    if (!this.pending) return Promise.resolve();
-    return new Promise((resolve) => this._idleWaiters.push(resolve));
-  }
-
-  // The region changed since the last flush, or null.
-  get dirty() {
-    if (this._dx2 <= this._dx1 || this._dy2 <= this._dy1) return null;
-    return { x: this._dx1, y: this._dy1, width: this._dx2 - this._dx1, height: this._dy2 - this._dy1 };
-  }
-
-  getPixel(x, y) {
-    const i = (y * this._width + x) * 4;
-    const b = this._buffer;
-    return [b[i], b[i + 1], b[i + 2], b[i + 3]];
-  }
-
-  // ---- operations (each is applied now, or queued behind a pending image) ----
-
-  resize(w, h) {
-    // Queued too: rectangles sent before the resize must be drawn at the old size.
-    if (this.pending) return this._enqueue(() => this._resize(w, h));
-    this._resize(w, h);
-  }
-
-  fillRect(x, y, w, h, r, g, b) {
-    this.fillRectU32(x, y, w, h, packRGB(r, g, b));
-  }
-
-  // Fill with a packed colour (see packRGB); the form decoders use.
-  fillRectU32(x, y, w, h, colour) {
-    if (this.pending) return this._enqueue(() => this._fill(x, y, w, h, colour));
-    this._fill(x, y, w, h, colour);
-  }
-
-  // 4 bytes per pixel, R,G,B,A; A is forced to 255. stride is in bytes.
-  blitRGBA(x, y, w, h, rgba, offset = 0, stride = w * 4) {
-    if (this.pending) {
-      const copy = compact(rgba, offset, stride, w * 4, h);
-      return this._enqueue(() => this._blit4(x, y, w, h, copy, 0, w * 4));
+    constructor({ canvas = null, decodeImage = null, onError = null } = {}) {
+        this._canvas = canvas;
+        this._ctx = null;
+        this._imageData = null;
+        this._decodeImage = decodeImage;
+        // Called with an Error when a queued image fails to decode; the
+        // rectangle is then left as it was and later operations still apply.
+        this._onError = onError;
+        this._width = 0;
+        this._height = 0;
+        this._alloc(0, 0);
+        this._clearDirty();
+        this._queue = [];        // pending operations, applied strictly in order
+        this._queueHead = 0;
+        this._idleWaiters = [];
     }
-    this._blit4(x, y, w, h, rgba, offset, stride);
-  }
 
-  // 4 bytes per pixel R,G,B,X as sent in the default 32 bpp format. Same layout
-  // as RGBA once A is forced, so one routine serves both.
-  blitRGBX(x, y, w, h, bytes, offset = 0, stride = w * 4) {
-    this.blitRGBA(x, y, w, h, bytes, offset, stride);
-  }
+    get width() { return this._width; }
+    get height() { return this._height; }
+    get buffer() { return this._buffer; }
 
-  // 3 bytes per pixel R,G,B (Tight/ZRLE compressed pixels). stride in bytes.
-  blitRGB(x, y, w, h, bytes, offset = 0, stride = w * 3) {
-    if (this.pending) {
-      const copy = compact(bytes, offset, stride, w * 3, h);
-      return this._enqueue(() => this._blitBytes(x, y, w, h, copy, 0, w * 3, 3));
+    // True while operations wait behind an image decode.
+    get pending() { return this._queueHead < this._queue.length; }
+
+    // Resolves once every queued operation has been applied.
+    whenIdle() {
+        if (!this.pending) return Promise.resolve();
+        return new Promise((resolve) => this._idleWaiters.push(resolve));
     }
-    this._blitBytes(x, y, w, h, bytes, offset, stride, 3);
-  }
 
-  // Packed opaque pixels (Uint32Array, see packRGB), stride in pixels. Decoders
-  // build tiles this way in scratch memory and hand them over in one call.
-  blitU32(x, y, w, h, pixels, offset = 0, stride = w) {
-    if (this.pending) {
-      const copy = new Uint32Array(w * h);
-      for (let row = 0; row < h; row++) {
-        copy.set(pixels.subarray(offset + row * stride, offset + row * stride + w), row * w);
-      }
-      return this._enqueue(() => this._blitU32(x, y, w, h, copy, 0, w));
+    // The region changed since the last flush, or null.
+    get dirty() {
+        if (this._dx2 <= this._dx1 || this._dy2 <= this._dy1) return null;
+        return { x: this._dx1, y: this._dy1, width: this._dx2 - this._dx1, height: this._dy2 - this._dy1 };
     }
-    this._blitU32(x, y, w, h, pixels, offset, stride);
-  }
 
-  copyRect(srcX, srcY, dstX, dstY, w, h) {
-    if (this.pending) return this._enqueue(() => this._copy(srcX, srcY, dstX, dstY, w, h));
-    this._copy(srcX, srcY, dstX, dstY, w, h);
-  }
-
-  // Asynchronous image (JPEG from Tight). The decode starts now; the pixels are
-  // applied in order relative to every other operation.
-  imageRect(x, y, w, h, mime, bytes) {
-    if (!this._decodeImage) throw new Error('Display: image rectangle but no decodeImage was given');
-    const entry = { image: true, x, y, w, h, done: false, result: null, error: null };
-    // A copy: bytes is usually a view into the receive queue.
-    const data = bytes.slice();
-    let promise;
-    try {
-      promise = Promise.resolve(this._decodeImage(mime, data));
-    } catch (err) {
-      promise = Promise.reject(err);
+    getPixel(x, y) {
+        const i = (y * this._width + x) * 4;
+        const b = this._buffer;
+        return [b[i], b[i + 1], b[i + 2], b[i + 3]];
     }
-    promise.then((result) => { entry.result = result; }, (err) => { entry.error = err; })
-      .then(() => { entry.done = true; this._drain(); });
-    this._queue.push(entry);
-  }
 
-  // Pushes the dirty box to the canvas (if any) and returns it (or null).
-  flush() {
-    const box = this.dirty;
-    this._clearDirty();
-    if (!box || !this._canvas || this._width === 0 || this._height === 0) return box;
-    if (!this._ctx) this._ctx = this._canvas.getContext('2d');
-    if (!this._imageData) {
-      // Wrap our own buffer when ImageData can be constructed (no copy);
-      // otherwise fall back to a context-made one and copy the dirty rows.
-      this._imageData = typeof ImageData === 'function'
-        ? new ImageData(this._buffer, this._width, this._height)
-        : this._ctx.createImageData(this._width, this._height);
+    // ---- operations (each is applied now, or queued behind a pending image) ----
+
+    resize(w, h) {
+        // Queued too: rectangles sent before the resize must be drawn at the old size.
+        if (this.pending) return this._enqueue(() => this._resize(w, h));
+        this._resize(w, h);
     }
-    const data = this._imageData.data;
-    if (data !== this._buffer) {
-      for (let row = box.y; row < box.y + box.height; row++) {
-        const start = (row * this._width + box.x) * 4;
-        data.set(this._buffer.subarray(start, start + box.width * 4), start);
-      }
+
+    fillRect(x, y, w, h, r, g, b) {
+        this.fillRectU32(x, y, w, h, packRGB(r, g, b));
     }
-    this._ctx.putImageData(this._imageData, 0, 0, box.x, box.y, box.width, box.height);
-    return box;
-  }
 
-  // ---- internals ----
-
-  _alloc(w, h) {
-    const bytes = new ArrayBuffer(w * h * 4);
-    this._buffer = new Uint8ClampedArray(bytes);
-    // Same memory through other views: Uint8Array for memcpy-speed set()
-    // from Uint8Array sources, Uint32Array for one write per pixel.
-    this._u8 = new Uint8Array(bytes);
-    this._u32 = new Uint32Array(bytes);
-  }
-
-  _resize(w, h) {
-    const oldW = this._width, oldH = this._height, old = this._u8;
-    this._alloc(w, h);
-    const cw = Math.min(w, oldW), ch = Math.min(h, oldH);
-    for (let row = 0; row < ch; row++) {
-      this._u8.set(old.subarray(row * oldW * 4, (row * oldW + cw) * 4), row * w * 4);
+    // Fill with a packed colour (see packRGB); the form decoders use.
+    fillRectU32(x, y, w, h, colour) {
+        if (this.pending) return this._enqueue(() => this._fill(x, y, w, h, colour));
+        this._fill(x, y, w, h, colour);
     }
-    this._width = w;
-    this._height = h;
-    this._imageData = null;
-    if (this._canvas) {
-      this._canvas.width = w;
-      this._canvas.height = h;
-    }
-    // A resized canvas is blank, so everything must be drawn again.
-    this._clearDirty();
-    this._mark(0, 0, w, h);
-  }
 
-  _enqueue(fn) {
-    this._queue.push(fn);
-  }
-
-  _drain() {
-    const q = this._queue;
-    while (this._queueHead < q.length) {
-      const op = q[this._queueHead];
-      if (op.image) {
-        if (!op.done) return;
-        this._applyImage(op);
-      } else {
-        op();
-      }
-      q[this._queueHead++] = null;
-    }
-    this._queue = [];
-    this._queueHead = 0;
-    const waiters = this._idleWaiters;
-    this._idleWaiters = [];
-    for (const resolve of waiters) resolve();
-  }
-
-  _applyImage(op) {
-    if (op.error || !op.result) {
-      if (this._onError) this._onError(op.error || new Error('Display: image decoded to nothing'));
-      return;
-    }
-    const img = op.result;
-    const w = Math.min(op.w, img.width), h = Math.min(op.h, img.height);
-    this._blit4(op.x, op.y, w, h, img.data, 0, img.width * 4);
-  }
-
-  _clearDirty() {
-    this._dx1 = this._dy1 = Infinity;
-    this._dx2 = this._dy2 = -Infinity;
-  }
-
-  _mark(x1, y1, x2, y2) {
-    if (x1 < this._dx1) this._dx1 = x1;
-    if (y1 < this._dy1) this._dy1 = y1;
-    if (x2 > this._dx2) this._dx2 = x2;
-    if (y2 > this._dy2) this._dy2 = y2;
-  }
-
-  // Clips x,y,w,h to the framebuffer. Returns null when nothing is left, else
-  // [x1, y1, x2, y2]. The server must not send rectangles outside the
-  // framebuffer, but a bad one must not write outside our buffer either.
-  _clip(x, y, w, h) {
-    const x1 = Math.max(x, 0), y1 = Math.max(y, 0);
-    const x2 = Math.min(x + w, this._width), y2 = Math.min(y + h, this._height);
-    if (x2 <= x1 || y2 <= y1) return null;
-    return [x1, y1, x2, y2];
-  }
-
-  // The hot paths below clip inline (no array per call: RRE and Hextile draw
-  // hundreds of thousands of tiny rectangles per full-screen update).
-
-  _fill(x, y, w, h, colour) {
-    const W = this._width;
-    const x1 = x > 0 ? x : 0, y1 = y > 0 ? y : 0;
-    const x2 = x + w < W ? x + w : W, y2 = y + h < this._height ? y + h : this._height;
-    if (x2 <= x1 || y2 <= y1) return;
-    const u32 = this._u32;
-    if (x2 - x1 <= 8) {
-      // Narrow: plain stores beat a fill() call per row.
-      for (let row = y1; row < y2; row++) {
-        for (let i = row * W + x1, end = row * W + x2; i < end; i++) u32[i] = colour;
-      }
-    } else if (x1 === 0 && x2 === W) {
-      u32.fill(colour, y1 * W, y2 * W);
-    } else {
-      for (let row = y1; row < y2; row++) u32.fill(colour, row * W + x1, row * W + x2);
-    }
-    this._mark(x1, y1, x2, y2);
-  }
-
-  _blit4(x, y, w, h, src, offset, stride) {
-    if (w <= NARROW) return this._blitBytes(x, y, w, h, src, offset, stride, 4);
-    const c = this._clip(x, y, w, h);
-    if (!c) return;
-    const [x1, y1, x2, y2] = c, W = this._width, u8 = this._u8;
-    const rowBytes = (x2 - x1) * 4;
-    let s = offset + (y1 - y) * stride + (x1 - x) * 4;
-    for (let row = y1; row < y2; row++, s += stride) {
-      const d = (row * W + x1) * 4;
-      u8.set(src.subarray(s, s + rowBytes), d);
-      for (let i = d + 3, end = d + rowBytes; i < end; i += 4) u8[i] = 255;
-    }
-    this._mark(x1, y1, x2, y2);
-  }
-
-  // RGB(X) bytes, ``bpp`` (3 or 4) per pixel, converted pixel by pixel: RGB
-  // data, and short RGBX rows (Hextile's raw 16x16 tiles), where a view per
-  // row would cost more than the copy.
-  _blitBytes(x, y, w, h, src, offset, stride, bpp) {
-    const W = this._width;
-    const x1 = x > 0 ? x : 0, y1 = y > 0 ? y : 0;
-    const x2 = x + w < W ? x + w : W, y2 = y + h < this._height ? y + h : this._height;
-    if (x2 <= x1 || y2 <= y1) return;
-    const u32 = this._u32;
-    let s0 = offset + (y1 - y) * stride + (x1 - x) * bpp;
-    for (let row = y1; row < y2; row++, s0 += stride) {
-      let d = row * W + x1;
-      const end = d + (x2 - x1);
-      if (LITTLE_ENDIAN) {
-        for (let s = s0; d < end; d++, s += bpp) {
-          u32[d] = (OPAQUE | (src[s + 2] << 16) | (src[s + 1] << 8) | src[s]) >>> 0;
+    // 4 bytes per pixel, R,G,B,A; A is forced to 255. stride is in bytes.
+    blitRGBA(x, y, w, h, rgba, offset = 0, stride = w * 4) {
+        if (this.pending) {
+            const copy = compact(rgba, offset, stride, w * 4, h);
+            return this._enqueue(() => this._blit4(x, y, w, h, copy, 0, w * 4));
         }
-      } else {
-        for (let s = s0; d < end; d++, s += bpp) {
-          u32[d] = ((src[s] << 24) | (src[s + 1] << 16) | (src[s + 2] << 8) | OPAQUE) >>> 0;
+        this._blit4(x, y, w, h, rgba, offset, stride);
+    }
+
+    // 4 bytes per pixel R,G,B,X as sent in the default 32 bpp format. Same layout
+    // as RGBA once A is forced, so one routine serves both.
+    blitRGBX(x, y, w, h, bytes, offset = 0, stride = w * 4) {
+        this.blitRGBA(x, y, w, h, bytes, offset, stride);
+    }
+
+    // 3 bytes per pixel R,G,B (Tight/ZRLE compressed pixels). stride in bytes.
+    blitRGB(x, y, w, h, bytes, offset = 0, stride = w * 3) {
+        if (this.pending) {
+            const copy = compact(bytes, offset, stride, w * 3, h);
+            return this._enqueue(() => this._blitBytes(x, y, w, h, copy, 0, w * 3, 3));
         }
-      }
+        this._blitBytes(x, y, w, h, bytes, offset, stride, 3);
     }
-    this._mark(x1, y1, x2, y2);
-  }
 
-  _blitU32(x, y, w, h, src, offset, stride) {
-    const W = this._width;
-    const x1 = x > 0 ? x : 0, y1 = y > 0 ? y : 0;
-    const x2 = x + w < W ? x + w : W, y2 = y + h < this._height ? y + h : this._height;
-    if (x2 <= x1 || y2 <= y1) return;
-    const u32 = this._u32;
-    const n = x2 - x1;
-    let s = offset + (y1 - y) * stride + (x1 - x);
-    for (let row = y1; row < y2; row++, s += stride) {
-      if (n <= NARROW) {
-        for (let d = row * W + x1, i = s, end = s + n; i < end;) u32[d++] = src[i++];
-      } else {
-        u32.set(src.subarray(s, s + n), row * W + x1);
-      }
+    // Packed opaque pixels (Uint32Array, see packRGB), stride in pixels. Decoders
+    // build tiles this way in scratch memory and hand them over in one call.
+    blitU32(x, y, w, h, pixels, offset = 0, stride = w) {
+        if (this.pending) {
+            const copy = new Uint32Array(w * h);
+            for (let row = 0; row < h; row++) {
+                copy.set(pixels.subarray(offset + row * stride, offset + row * stride + w), row * w);
+            }
+            return this._enqueue(() => this._blitU32(x, y, w, h, copy, 0, w));
+        }
+        this._blitU32(x, y, w, h, pixels, offset, stride);
     }
-    this._mark(x1, y1, x2, y2);
-  }
 
-  _copy(srcX, srcY, dstX, dstY, w, h) {
-    // Clip the destination, then shrink the source by the same amounts; then
-    // clip again against the source so both stay inside the framebuffer.
-    let c = this._clip(dstX, dstY, w, h);
-    if (!c) return;
-    let [x1, y1, x2, y2] = c;
-    let sx = srcX + (x1 - dstX), sy = srcY + (y1 - dstY);
-    const s = this._clip(sx, sy, x2 - x1, y2 - y1);
-    if (!s) return;
-    x1 += s[0] - sx; y1 += s[1] - sy;
-    x2 = x1 + (s[2] - s[0]); y2 = y1 + (s[3] - s[1]);
-    sx = s[0]; sy = s[1];
-    const W = this._width, u32 = this._u32, n = x2 - x1, rows = y2 - y1;
-    // Overlapping regions: walk rows bottom-up when moving down, so no source
-    // row is overwritten before it is read; copyWithin handles overlap in a row.
-    if (y1 > sy) {
-      for (let r = rows - 1; r >= 0; r--) {
-        const so = (sy + r) * W + sx;
-        u32.copyWithin((y1 + r) * W + x1, so, so + n);
-      }
-    } else {
-      for (let r = 0; r < rows; r++) {
-        const so = (sy + r) * W + sx;
-        u32.copyWithin((y1 + r) * W + x1, so, so + n);
-      }
+    copyRect(srcX, srcY, dstX, dstY, w, h) {
+        if (this.pending) return this._enqueue(() => this._copy(srcX, srcY, dstX, dstY, w, h));
+        this._copy(srcX, srcY, dstX, dstY, w, h);
     }
-    this._mark(x1, y1, x2, y2);
-  }
+
+    // Asynchronous image (JPEG from Tight). The decode starts now; the pixels are
+    // applied in order relative to every other operation.
+    imageRect(x, y, w, h, mime, bytes) {
+        if (!this._decodeImage) throw new Error('Display: image rectangle but no decodeImage was given');
+        const entry = { image: true, x, y, w, h, done: false, result: null, error: null };
+        // A copy: bytes is usually a view into the receive queue.
+        const data = bytes.slice();
+        let promise;
+        try {
+            promise = Promise.resolve(this._decodeImage(mime, data));
+        } catch (err) {
+            promise = Promise.reject(err);
+        }
+        promise.then((result) => { entry.result = result; }, (err) => { entry.error = err; })
+            .then(() => { entry.done = true; this._drain(); });
+        this._queue.push(entry);
+    }
+
+    // Pushes the dirty box to the canvas (if any) and returns it (or null).
+    flush() {
+        const box = this.dirty;
+        this._clearDirty();
+        if (!box || !this._canvas || this._width === 0 || this._height === 0) return box;
+        if (!this._ctx) this._ctx = this._canvas.getContext('2d');
+        if (!this._imageData) {
+            // Wrap our own buffer when ImageData can be constructed (no copy);
+            // otherwise fall back to a context-made one and copy the dirty rows.
+            this._imageData = typeof ImageData === 'function'
+                ? new ImageData(this._buffer, this._width, this._height)
+                : this._ctx.createImageData(this._width, this._height);
+        }
+        const data = this._imageData.data;
+        if (data !== this._buffer) {
+            for (let row = box.y; row < box.y + box.height; row++) {
+                const start = (row * this._width + box.x) * 4;
+                data.set(this._buffer.subarray(start, start + box.width * 4), start);
+            }
+        }
+        this._ctx.putImageData(this._imageData, 0, 0, box.x, box.y, box.width, box.height);
+        return box;
+    }
+
+    // ---- internals ----
+
+    _alloc(w, h) {
+        const bytes = new ArrayBuffer(w * h * 4);
+        this._buffer = new Uint8ClampedArray(bytes);
+        // Same memory through other views: Uint8Array for memcpy-speed set()
+        // from Uint8Array sources, Uint32Array for one write per pixel.
+        this._u8 = new Uint8Array(bytes);
+        this._u32 = new Uint32Array(bytes);
+    }
+
+    _resize(w, h) {
+        const oldW = this._width, oldH = this._height, old = this._u8;
+        this._alloc(w, h);
+        const cw = Math.min(w, oldW), ch = Math.min(h, oldH);
+        for (let row = 0; row < ch; row++) {
+            this._u8.set(old.subarray(row * oldW * 4, (row * oldW + cw) * 4), row * w * 4);
+        }
+        this._width = w;
+        this._height = h;
+        this._imageData = null;
+        if (this._canvas) {
+            this._canvas.width = w;
+            this._canvas.height = h;
+        }
+        // A resized canvas is blank, so everything must be drawn again.
+        this._clearDirty();
+        this._mark(0, 0, w, h);
+    }
+
+    _enqueue(fn) {
+        this._queue.push(fn);
+    }
+
+    _drain() {
+        const q = this._queue;
+        while (this._queueHead < q.length) {
+            const op = q[this._queueHead];
+            if (op.image) {
+                if (!op.done) return;
+                this._applyImage(op);
+            } else {
+                op();
+            }
+            q[this._queueHead++] = null;
+        }
+        this._queue = [];
+        this._queueHead = 0;
+        const waiters = this._idleWaiters;
+        this._idleWaiters = [];
+        for (const resolve of waiters) resolve();
+    }
+
+    _applyImage(op) {
+        if (op.error || !op.result) {
+            if (this._onError) this._onError(op.error || new Error('Display: image decoded to nothing'));
+            return;
+        }
+        const img = op.result;
+        const w = Math.min(op.w, img.width), h = Math.min(op.h, img.height);
+        this._blit4(op.x, op.y, w, h, img.data, 0, img.width * 4);
+    }
+
+    _clearDirty() {
+        this._dx1 = this._dy1 = Infinity;
+        this._dx2 = this._dy2 = -Infinity;
+    }
+
+    _mark(x1, y1, x2, y2) {
+        if (x1 < this._dx1) this._dx1 = x1;
+        if (y1 < this._dy1) this._dy1 = y1;
+        if (x2 > this._dx2) this._dx2 = x2;
+        if (y2 > this._dy2) this._dy2 = y2;
+    }
+
+    // Clips x,y,w,h to the framebuffer. Returns null when nothing is left, else
+    // [x1, y1, x2, y2]. The server must not send rectangles outside the
+    // framebuffer, but a bad one must not write outside our buffer either.
+    _clip(x, y, w, h) {
+        const x1 = Math.max(x, 0), y1 = Math.max(y, 0);
+        const x2 = Math.min(x + w, this._width), y2 = Math.min(y + h, this._height);
+        if (x2 <= x1 || y2 <= y1) return null;
+        return [x1, y1, x2, y2];
+    }
+
+    // The hot paths below clip inline (no array per call: RRE and Hextile draw
+    // hundreds of thousands of tiny rectangles per full-screen update).
+
+    _fill(x, y, w, h, colour) {
+        const W = this._width;
+        const x1 = x > 0 ? x : 0, y1 = y > 0 ? y : 0;
+        const x2 = x + w < W ? x + w : W, y2 = y + h < this._height ? y + h : this._height;
+        if (x2 <= x1 || y2 <= y1) return;
+        const u32 = this._u32;
+        if (x2 - x1 <= 8) {
+            // Narrow: plain stores beat a fill() call per row.
+            for (let row = y1; row < y2; row++) {
+                for (let i = row * W + x1, end = row * W + x2; i < end; i++) u32[i] = colour;
+            }
+        } else if (x1 === 0 && x2 === W) {
+            u32.fill(colour, y1 * W, y2 * W);
+        } else {
+            for (let row = y1; row < y2; row++) u32.fill(colour, row * W + x1, row * W + x2);
+        }
+        this._mark(x1, y1, x2, y2);
+    }
+
+    _blit4(x, y, w, h, src, offset, stride) {
+        if (w <= NARROW) return this._blitBytes(x, y, w, h, src, offset, stride, 4);
+        const c = this._clip(x, y, w, h);
+        if (!c) return;
+        const [x1, y1, x2, y2] = c, W = this._width, u8 = this._u8;
+        const rowBytes = (x2 - x1) * 4;
+        let s = offset + (y1 - y) * stride + (x1 - x) * 4;
+        for (let row = y1; row < y2; row++, s += stride) {
+            const d = (row * W + x1) * 4;
+            u8.set(src.subarray(s, s + rowBytes), d);
+            for (let i = d + 3, end = d + rowBytes; i < end; i += 4) u8[i] = 255;
+        }
+        this._mark(x1, y1, x2, y2);
+    }
+
+    // RGB(X) bytes, ``bpp`` (3 or 4) per pixel, converted pixel by pixel: RGB
+    // data, and short RGBX rows (Hextile's raw 16x16 tiles), where a view per
+    // row would cost more than the copy.
+    _blitBytes(x, y, w, h, src, offset, stride, bpp) {
+        const W = this._width;
+        const x1 = x > 0 ? x : 0, y1 = y > 0 ? y : 0;
+        const x2 = x + w < W ? x + w : W, y2 = y + h < this._height ? y + h : this._height;
+        if (x2 <= x1 || y2 <= y1) return;
+        const u32 = this._u32;
+        let s0 = offset + (y1 - y) * stride + (x1 - x) * bpp;
+        for (let row = y1; row < y2; row++, s0 += stride) {
+            let d = row * W + x1;
+            const end = d + (x2 - x1);
+            if (LITTLE_ENDIAN) {
+                for (let s = s0; d < end; d++, s += bpp) {
+                    u32[d] = (OPAQUE | (src[s + 2] << 16) | (src[s + 1] << 8) | src[s]) >>> 0;
+                }
+            } else {
+                for (let s = s0; d < end; d++, s += bpp) {
+                    u32[d] = ((src[s] << 24) | (src[s + 1] << 16) | (src[s + 2] << 8) | OPAQUE) >>> 0;
+                }
+            }
+        }
+        this._mark(x1, y1, x2, y2);
+    }
+
+    _blitU32(x, y, w, h, src, offset, stride) {
+        const W = this._width;
+        const x1 = x > 0 ? x : 0, y1 = y > 0 ? y : 0;
+        const x2 = x + w < W ? x + w : W, y2 = y + h < this._height ? y + h : this._height;
+        if (x2 <= x1 || y2 <= y1) return;
+        const u32 = this._u32;
+        const n = x2 - x1;
+        let s = offset + (y1 - y) * stride + (x1 - x);
+        for (let row = y1; row < y2; row++, s += stride) {
+            if (n <= NARROW) {
+                for (let d = row * W + x1, i = s, end = s + n; i < end;) u32[d++] = src[i++];
+            } else {
+                u32.set(src.subarray(s, s + n), row * W + x1);
+            }
+        }
+        this._mark(x1, y1, x2, y2);
+    }
+
+    _copy(srcX, srcY, dstX, dstY, w, h) {
+        // Clip the destination, then shrink the source by the same amounts; then
+        // clip again against the source so both stay inside the framebuffer.
+        let c = this._clip(dstX, dstY, w, h);
+        if (!c) return;
+        let [x1, y1, x2, y2] = c;
+        let sx = srcX + (x1 - dstX), sy = srcY + (y1 - dstY);
+        const s = this._clip(sx, sy, x2 - x1, y2 - y1);
+        if (!s) return;
+        x1 += s[0] - sx; y1 += s[1] - sy;
+        x2 = x1 + (s[2] - s[0]); y2 = y1 + (s[3] - s[1]);
+        sx = s[0]; sy = s[1];
+        const W = this._width, u32 = this._u32, n = x2 - x1, rows = y2 - y1;
+        // Overlapping regions: walk rows bottom-up when moving down, so no source
+        // row is overwritten before it is read; copyWithin handles overlap in a row.
+        if (y1 > sy) {
+            for (let r = rows - 1; r >= 0; r--) {
+                const so = (sy + r) * W + sx;
+                u32.copyWithin((y1 + r) * W + x1, so, so + n);
+            }
+        } else {
+            for (let r = 0; r < rows; r++) {
+                const so = (sy + r) * W + sx;
+                u32.copyWithin((y1 + r) * W + x1, so, so + n);
+            }
+        }
+        this._mark(x1, y1, x2, y2);
+    }
 }
 
 // A tightly packed copy of h rows of rowBytes each, taken every stride bytes.
 function compact(src, offset, stride, rowBytes, h) {
-  const out = new Uint8Array(rowBytes * h);
-  for (let row = 0; row < h; row++) {
-    const s = offset + row * stride;
-    out.set(src.subarray(s, s + rowBytes), row * rowBytes);
-  }
-  return out;
+    const out = new Uint8Array(rowBytes * h);
+    for (let row = 0; row < h; row++) {
+        const s = offset + row * stride;
+        out.set(src.subarray(s, s + rowBytes), row * rowBytes);
+    }
+    return out;
 }

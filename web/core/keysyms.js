@@ -50,7 +50,6 @@ export const XK = Object.freeze({
 });
 
 const UNICODE_KEYSYM_BASE = 0x01000000;
-const DOM_KEY_LOCATION_LEFT = 1;
 const DOM_KEY_LOCATION_RIGHT = 2;
 const DOM_KEY_LOCATION_NUMPAD = 3;
 const MAX_FUNCTION_KEY = 35;   // keysymdef.h stops at F35

@@ -2,8 +2,9 @@
 // handshake, initialisation, and the normal message loop of RFB 3.3/3.7/3.8
 // (RFC 6143) plus the community extensions in web/CONTRACTS.md (rfbproto.rst).
 //
-// Needs: ./bytequeue.js (receive buffer), ./pixelformat.js (the pixel format we
-// ask for), ./des.js (VNC Authentication), ./inflate.js (Extended Clipboard),
+// Needs: ./bytequeue.js (receive buffer), ./messages.js (the bytes of what we
+// send), ./pixelformat.js (the pixel format we ask for), ./des.js (VNC
+// Authentication), ./clipboard.js (classic and Extended Clipboard),
 // ./decoders/index.js (one decoder per encoding), ./scancodes.js (QEMU Extended
 // Key Event). No DOM and no WebSocket: bytes come in through receive(), go out
 // through the injected send(), and everything the page must know leaves as
@@ -16,10 +17,11 @@
 // with a reason a person can act on.
 
 import { ByteQueue } from './bytequeue.js';
+import * as messages from './messages.js';
 import { PixelFormat } from './pixelformat.js';
 import { vncAuthResponse } from './des.js';
-import { Inflator, InflateLimitError } from './inflate.js';
-import { makeDecoders } from './decoders/index.js';
+import { Clipboard, MAX_CLIPBOARD_BYTES, decodeLatin1 } from './clipboard.js';
+import { ENCODINGS, makeDecoders } from './decoders/index.js';
 import { scancodeForCode } from './scancodes.js';
 
 // ---------------------------------------------------------------------------
@@ -41,12 +43,9 @@ export const STATES = Object.freeze({
 // ---------------------------------------------------------------------------
 // Protocol numbers (rfbproto.rst names)
 
-// Encodings a name in options.encodings may force.
-export const ENCODINGS = Object.freeze({
-    raw: 0, copyrect: 1, rre: 2, hextile: 5, zlib: 6, tight: 7, zrle: 16,
-});
-// Preference order (CONTRACTS.md): CopyRect first, since it is the cheapest when a
-// server can use it, then the compressing encodings, Raw last.
+// Preference order (CONTRACTS.md; names from ENCODINGS, as options.encodings
+// takes them): CopyRect first, since it is the cheapest when a server can use
+// it, then the compressing encodings, Raw last.
 const DEFAULT_ENCODINGS = Object.freeze(['copyrect', 'tight', 'zrle', 'hextile', 'zlib', 'rre', 'raw']);
 
 export const PSEUDO = Object.freeze({
@@ -63,16 +62,10 @@ export const PSEUDO = Object.freeze({
     EXTENDED_CLIPBOARD: 0xc0a1e5ce | 0,   // as the S32 it is on the wire
 });
 
-const CLIENT_MSG = Object.freeze({
-    SET_ENCODINGS: 2, FRAMEBUFFER_UPDATE_REQUEST: 3, KEY_EVENT: 4, POINTER_EVENT: 5,
-    CLIENT_CUT_TEXT: 6, ENABLE_CONTINUOUS_UPDATES: 150, CLIENT_FENCE: 248,
-    SET_DESKTOP_SIZE: 251, QEMU: 255,
-});
 const SERVER_MSG = Object.freeze({
     FRAMEBUFFER_UPDATE: 0, SET_COLOUR_MAP_ENTRIES: 1, BELL: 2, SERVER_CUT_TEXT: 3,
     END_OF_CONTINUOUS_UPDATES: 150, SERVER_FENCE: 248, QEMU: 255,
 });
-const QEMU_EXTENDED_KEY_EVENT = 0;   // QEMU client submessage
 const QEMU_AUDIO = 1;                // QEMU server submessage
 const QEMU_AUDIO_DATA = 2;           // ...operation that carries a payload
 
@@ -104,16 +97,6 @@ const FENCE_REQUEST = 0x80000000;
 // which (rfbproto "ClientFence") is how a peer says it does not support them.
 const FENCE_SUPPORTED = FENCE_BLOCK_BEFORE | FENCE_BLOCK_AFTER;
 
-// Extended Clipboard flags (rfbproto "Extended Clipboard Pseudo-Encoding").
-const CLIP_TEXT = 1 << 0;
-const CLIP_FORMAT_MASK = 0xffff;
-const CLIP_CAPS = 1 << 24;
-const CLIP_REQUEST = 1 << 25;
-const CLIP_PEEK = 1 << 26;
-const CLIP_NOTIFY = 1 << 27;
-const CLIP_PROVIDE = 1 << 28;
-const CLIP_ACTION_MASK = 0xff000000;
-
 // ExtendedDesktopSize: x-position 1 = our own request; y-position = status.
 const EDS_REASON_CLIENT = 1;
 const EDS_STATUS_TEXT = Object.freeze({
@@ -130,12 +113,6 @@ const EDS_STATUS_TEXT = Object.freeze({
 const MAX_REASON_BYTES = 64 * 1024;        // failure reasons are a line of text
 const MAX_NAME_BYTES = 64 * 1024;          // desktop names are window titles
 const MAX_CURSOR_PIXELS = 1024 * 1024;     // real cursors are <= 256x256; 4 MiB of RGBA
-// Clipboard payloads above this are skipped as they stream by, never buffered.
-const MAX_CLIPBOARD_BYTES = 16 * 1024 * 1024;
-// Extended Clipboard data inflates to a U32 size and then the text (the lowest
-// format bit comes first): more than this is a text we would skip anyway, or a
-// zlib bomb, so inflating stops here.
-const CLIPBOARD_INFLATE_LIMIT = 4 + MAX_CLIPBOARD_BYTES;
 // Framebuffer size. Browsers draw a canvas up to 32767 pixels a side (Chrome,
 // Firefox, Safari) and 268 M pixels in all (Chrome, Safari), and the page keeps
 // two RGBA copies (ours and the canvas's), 8 bytes a pixel. 8192x8192 pixels
@@ -143,7 +120,7 @@ const CLIPBOARD_INFLATE_LIMIT = 4 + MAX_CLIPBOARD_BYTES;
 // (17 GB a copy), which would take the tab down instead of showing an error.
 const MAX_FB_SIDE = 32767;
 const MAX_FB_PIXELS = 8192 * 8192;
-const LATIN1_CHUNK = 8192;                 // String.fromCharCode argument-count limit
+// Clipboard text has its own, MAX_CLIPBOARD_BYTES in ./clipboard.js.
 
 const INCREMENTAL = true;
 
@@ -151,16 +128,6 @@ const INCREMENTAL = true;
 // Small text and byte helpers
 
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
-const utf8Lenient = new TextDecoder('utf-8');
-const utf8Encoder = new TextEncoder();
-
-function decodeLatin1(bytes) {
-    let s = '';
-    for (let i = 0; i < bytes.length; i += LATIN1_CHUNK) {
-        s += String.fromCharCode.apply(null, bytes.subarray(i, i + LATIN1_CHUNK));
-    }
-    return s;
-}
 
 // Names and reasons: the spec recommends UTF-8, but older servers send Latin-1
 // or a code page, so invalid UTF-8 is read as Latin-1 rather than mangled.
@@ -172,18 +139,6 @@ export function decodeServerText(bytes) {
     }
 }
 
-// ClientCutText without the extension is Latin-1 with LF line ends; what
-// Latin-1 cannot hold becomes '?'.
-function encodeLatin1(text) {
-    const s = text.replace(/\r\n/g, '\n');
-    const out = new Uint8Array(s.length);
-    for (let i = 0; i < s.length; i++) {
-        const c = s.charCodeAt(i);
-        out[i] = c <= 0xff ? c : 0x3f;
-    }
-    return out;
-}
-
 // A printable rendering of bytes that were not what we expected.
 function describeBytes(bytes) {
     let s = '';
@@ -191,58 +146,6 @@ function describeBytes(bytes) {
         s += (b >= 0x20 && b < 0x7f) ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`;
     }
     return s;
-}
-
-function u16be(out, o, v) {
-    out[o] = (v >>> 8) & 0xff;
-    out[o + 1] = v & 0xff;
-}
-
-function u32be(out, o, v) {
-    out[o] = (v >>> 24) & 0xff;
-    out[o + 1] = (v >>> 16) & 0xff;
-    out[o + 2] = (v >>> 8) & 0xff;
-    out[o + 3] = v & 0xff;
-}
-
-function adler32(data) {
-    let a = 1, b = 0;
-    // 5552 is the largest run before b can overflow 2^32 (zlib's NMAX).
-    for (let i = 0; i < data.length;) {
-        const end = Math.min(i + 5552, data.length);
-        for (; i < end; i++) {
-            a += data[i];
-            b += a;
-        }
-        a %= 65521;
-        b %= 65521;
-    }
-    return ((b << 16) | a) >>> 0;
-}
-
-// A valid zlib stream made of stored (uncompressed) blocks. The Extended
-// Clipboard "provide" action must be zlib, but nothing says compressed; this
-// keeps the client free of a deflate implementation.
-export function zlibStored(data) {
-    const MAX_STORED = 65535;
-    const blocks = Math.max(1, Math.ceil(data.length / MAX_STORED));
-    const out = new Uint8Array(2 + blocks * 5 + data.length + 4);
-    out[0] = 0x78;   // CM 8 (deflate), 32 KiB window
-    out[1] = 0x01;   // no dictionary, level 0; (0x78 << 8 | 0x01) % 31 === 0
-    let o = 2;
-    for (let i = 0; i < blocks; i++) {
-        const start = i * MAX_STORED;
-        const len = Math.min(MAX_STORED, data.length - start);
-        out[o++] = i === blocks - 1 ? 1 : 0;   // BFINAL, BTYPE 00
-        out[o++] = len & 0xff;
-        out[o++] = len >>> 8;
-        out[o++] = ~len & 0xff;
-        out[o++] = (~len >>> 8) & 0xff;
-        out.set(data.subarray(start, start + len), o);
-        o += len;
-    }
-    u32be(out, o, adler32(data));
-    return out;
 }
 
 function clampInt(v, lo, hi, fallback) {
@@ -309,10 +212,7 @@ export class RFB {
         this._screens = [];
         this._continuousSupported = false;
         this._continuousEnabled = false;
-        this._extClipboard = false;
-        this._serverClipFlags = 0;
-        this._serverClipTextMax = 0;
-        this._clipboardText = null;      // last text the page gave us, for request/peek
+        this._clipboard = new Clipboard((bytes) => this._send(bytes));
     }
 
     get state() {
@@ -360,13 +260,9 @@ export class RFB {
 
     pointerEvent(x, y, buttonMask) {
         if (!this._inputAllowed()) return;
-        const msg = new Uint8Array(6);
-        msg[0] = CLIENT_MSG.POINTER_EVENT;
-        // Bits 0-7 are buttons 1-8: 1-3 left/middle/right, 4-7 wheel up/down/left/right.
-        msg[1] = buttonMask & 0xff;
-        u16be(msg, 2, clampInt(x, 0, Math.max(0, this._fbWidth - 1), 0));
-        u16be(msg, 4, clampInt(y, 0, Math.max(0, this._fbHeight - 1), 0));
-        this._send(msg);
+        const px = clampInt(x, 0, Math.max(0, this._fbWidth - 1), 0);
+        const py = clampInt(y, 0, Math.max(0, this._fbHeight - 1), 0);
+        this._send(messages.pointerEvent(px, py, buttonMask));
     }
 
     // keysym: X11 keysym (0 if unknown); code: KeyboardEvent.code, used for the
@@ -374,25 +270,13 @@ export class RFB {
     keyEvent(keysym, down, code) {
         if (!this._inputAllowed()) return;
         const sym = (keysym >>> 0) || 0;
-        if (this._qemuExtendedKey && code) {
-            const scancode = scancodeForCode(code);
-            if (scancode) {
-                const msg = new Uint8Array(12);
-                msg[0] = CLIENT_MSG.QEMU;
-                msg[1] = QEMU_EXTENDED_KEY_EVENT;
-                u16be(msg, 2, down ? 1 : 0);
-                u32be(msg, 4, sym);
-                u32be(msg, 8, scancode);
-                this._send(msg);
-                return;
-            }
+        const scancode = this._qemuExtendedKey && code ? scancodeForCode(code) : 0;
+        if (scancode) {
+            this._send(messages.qemuExtendedKeyEvent(sym, down, scancode));
+            return;
         }
         if (!sym) return;   // a plain KeyEvent with no keysym means nothing to a server
-        const msg = new Uint8Array(8);
-        msg[0] = CLIENT_MSG.KEY_EVENT;
-        msg[1] = down ? 1 : 0;
-        u32be(msg, 4, sym);
-        this._send(msg);
+        this._send(messages.keyEvent(sym, down));
     }
 
     sendCtrlAltDel() {
@@ -403,26 +287,7 @@ export class RFB {
 
     clipboardSend(text) {
         if (!this._inputAllowed()) return;
-        text = String(text);
-        this._clipboardText = text;
-        if (this._extClipboard && (this._serverClipFlags & CLIP_TEXT)) {
-            const payload = this._clipboardTextBytes(text);
-            if ((this._serverClipFlags & CLIP_PROVIDE) && payload.length <= this._serverClipTextMax) {
-                this._sendClipProvide();
-                return;
-            }
-            if (this._serverClipFlags & CLIP_NOTIFY) {
-                // Too big to push unasked: announce it; the server requests it.
-                this._sendClipAction(CLIP_NOTIFY | CLIP_TEXT);
-                return;
-            }
-        }
-        const data = encodeLatin1(text);
-        const msg = new Uint8Array(8 + data.length);
-        msg[0] = CLIENT_MSG.CLIENT_CUT_TEXT;
-        u32be(msg, 4, data.length);
-        msg.set(data, 8);
-        this._send(msg);
+        this._clipboard.send(String(text));
     }
 
     // SetDesktopSize, allowed only once the server has sent an ExtendedDesktopSize
@@ -432,21 +297,8 @@ export class RFB {
         if (!this._inputAllowed() || !this._supportsSetDesktopSize) return false;
         const w = clampInt(width, 1, 0xffff, 1);
         const h = clampInt(height, 1, 0xffff, 1);
-        // One screen covering the framebuffer; keep the first screen's id and flags
-        // (rfbproto: preserve what we do not mean to change).
-        const first = this._screens[0] ?? { id: 0, flags: 0 };
-        const msg = new Uint8Array(8 + 16);
-        msg[0] = CLIENT_MSG.SET_DESKTOP_SIZE;
-        u16be(msg, 2, w);
-        u16be(msg, 4, h);
-        msg[6] = 1;
-        u32be(msg, 8, first.id);
-        u16be(msg, 12, 0);
-        u16be(msg, 14, 0);
-        u16be(msg, 16, w);
-        u16be(msg, 18, h);
-        u32be(msg, 20, first.flags);
-        this._send(msg);
+        // One screen covering the framebuffer, with the first screen's id and flags.
+        this._send(messages.setDesktopSize(w, h, this._screens[0] ?? { id: 0, flags: 0 }));
         return true;
     }
 
@@ -505,17 +357,6 @@ export class RFB {
         }
     }
 
-    _peekU16(offset) {
-        const q = this._queue;
-        return (q.peekU8(offset) << 8) | q.peekU8(offset + 1);
-    }
-
-    _peekU32(offset) {
-        const q = this._queue;
-        return q.peekU8(offset) * 0x1000000 +
-            ((q.peekU8(offset + 1) << 16) | (q.peekU8(offset + 2) << 8) | q.peekU8(offset + 3));
-    }
-
     // ---- handshake ---------------------------------------------------------------
 
     _onProtocolVersion() {
@@ -544,7 +385,7 @@ export class RFB {
         if (major === 3 && minor < 7) this._minor = 3;
         else if (major === 3 && minor === 7) this._minor = 7;
         else this._minor = 8;
-        this._send(utf8Encoder.encode(`RFB 003.00${this._minor}\n`));
+        this._send(messages.protocolVersion(this._minor));
         this._setState('security');
         this._handler = this._minor === 3 ? this._onSecurityType33 : this._onSecurityTypes;
         return true;
@@ -581,7 +422,7 @@ export class RFB {
         const types = Array.from(q.bytes(count));
         const chosen = SECURITY_PREFERENCE.find((t) => types.includes(t));
         if (chosen === undefined) return this._fail(unsupportedTypesMessage(types));
-        this._send(Uint8Array.of(chosen));
+        this._send(messages.securityType(chosen));
         if (chosen === SECURITY.NONE) {
             if (this._minor >= 8) {
                 this._setState('authenticating');
@@ -601,7 +442,7 @@ export class RFB {
     _onFailureReason() {
         const q = this._queue;
         if (!q.has(4)) return false;
-        const len = this._peekU32(0);
+        const len = q.peekU32(0);
         if (len > MAX_REASON_BYTES) {
             return this._fail(`${this._failPrefix} (its reason, ${len} bytes, is too long to show)`);
         }
@@ -655,7 +496,7 @@ export class RFB {
         if (major === 0 && minor < 2) {
             return this._fail(`server speaks VeNCrypt ${major}.${minor}; this client needs 0.2`);
         }
-        this._send(Uint8Array.of(0, 2));
+        this._send(messages.veNCryptVersion());
         this._handler = this._onVeNCryptAck;
         return true;
     }
@@ -684,9 +525,7 @@ export class RFB {
             return this._fail(`VeNCrypt: server offers no supported subtype (offered: ${subtypes.join(', ') || 'none'}); ` +
                 'this client supports Plain (256) only');
         }
-        const pick = new Uint8Array(4);
-        u32be(pick, 0, VENCRYPT_PLAIN);
-        this._send(pick);
+        this._send(messages.veNCryptSubtype(VENCRYPT_PLAIN));
         if (this._options.password === null || this._options.username === null) {
             this._pendingAuth = 'plain';
             this._handler = this._waitForCredentials;
@@ -699,14 +538,7 @@ export class RFB {
     }
 
     _sendPlainCredentials() {
-        const user = utf8Encoder.encode(this._options.username ?? '');
-        const pass = utf8Encoder.encode(this._options.password ?? '');
-        const msg = new Uint8Array(8 + user.length + pass.length);
-        u32be(msg, 0, user.length);
-        u32be(msg, 4, pass.length);
-        msg.set(user, 8);
-        msg.set(pass, 8 + user.length);
-        this._send(msg);
+        this._send(messages.plainCredentials(this._options.username ?? '', this._options.password ?? ''));
     }
 
     _onSecurityResult() {
@@ -725,7 +557,7 @@ export class RFB {
     }
 
     _startInit() {
-        this._send(Uint8Array.of(this._options.shared ? 1 : 0));   // ClientInit
+        this._send(messages.clientInit(this._options.shared));
         this._setState('server-init');
         this._handler = this._onServerInit;
         return true;
@@ -734,7 +566,7 @@ export class RFB {
     _onServerInit() {
         const q = this._queue;
         if (!q.has(24)) return false;
-        const nameLen = this._peekU32(20);
+        const nameLen = q.peekU32(20);
         if (nameLen > MAX_NAME_BYTES) return this._fail(`ServerInit desktop name too long (${nameLen} bytes)`);
         if (!q.has(24 + nameLen)) return false;
         const width = q.u16(), height = q.u16();
@@ -748,7 +580,7 @@ export class RFB {
         this._display.resize(width, height);
 
         this._send(this._pixelFormat.toSetPixelFormat());
-        this._send(this._setEncodingsMessage());
+        this._send(messages.setEncodings(this._encodingsToAsk()));
         this._requestUpdate(!INCREMENTAL);
         this._handler = this._onMessage;
         this._emit({ type: 'desktop-name', name: this._name });
@@ -764,18 +596,18 @@ export class RFB {
             if (num === undefined) {
                 throw new TypeError(`unknown encoding "${name}"; known: ${Object.keys(ENCODINGS).join(', ')}`);
             }
-            // Ask only for what a decoder exists for; Raw needs no asking.
-            if (this._decoders.has(num) && !list.includes(num)) list.push(num);
+            if (!list.includes(num)) list.push(num);
         }
         return list;
     }
 
-    _setEncodingsMessage() {
+    // Our encodings in preference order, then the pseudo-encodings.
+    _encodingsToAsk() {
         const o = this._options;
         // At 8 bpp Tight has no JPEG (it is defined for 24-bit colour only, as is
         // its gradient filter): without the quality level a server never tries it.
         const jpeg = o.lowColour ? [] : [PSEUDO.JPEG_QUALITY_0 + o.quality];
-        const all = [
+        return [
             ...this._encodings,
             ...jpeg,
             PSEUDO.COMPRESS_LEVEL_0 + o.compression,
@@ -783,29 +615,14 @@ export class RFB {
             PSEUDO.DESKTOP_NAME, PSEUDO.QEMU_EXTENDED_KEY, PSEUDO.FENCE, PSEUDO.CONTINUOUS_UPDATES,
             PSEUDO.EXTENDED_CLIPBOARD,
         ];
-        const msg = new Uint8Array(4 + 4 * all.length);
-        msg[0] = CLIENT_MSG.SET_ENCODINGS;
-        u16be(msg, 2, all.length);
-        all.forEach((enc, i) => u32be(msg, 4 + 4 * i, enc >>> 0));
-        return msg;
     }
 
     _requestUpdate(incremental) {
-        const msg = new Uint8Array(10);
-        msg[0] = CLIENT_MSG.FRAMEBUFFER_UPDATE_REQUEST;
-        msg[1] = incremental ? 1 : 0;
-        u16be(msg, 6, this._fbWidth);
-        u16be(msg, 8, this._fbHeight);
-        this._send(msg);
+        this._send(messages.framebufferUpdateRequest(incremental, this._fbWidth, this._fbHeight));
     }
 
     _enableContinuousUpdates() {
-        const msg = new Uint8Array(10);
-        msg[0] = CLIENT_MSG.ENABLE_CONTINUOUS_UPDATES;
-        msg[1] = 1;
-        u16be(msg, 6, this._fbWidth);
-        u16be(msg, 8, this._fbHeight);
-        this._send(msg);
+        this._send(messages.enableContinuousUpdates(this._fbWidth, this._fbHeight));
     }
 
     // ---- normal protocol: server messages ------------------------------------------
@@ -825,7 +642,7 @@ export class RFB {
                 // We always ask for true colour, so a colour map has no use here;
                 // it is parsed only to stay in step with the stream.
                 if (!q.has(6)) return false;
-                const count = this._peekU16(4);
+                const count = q.peekU16(4);
                 if (!q.has(6 + 6 * count)) return false;
                 q.skip(6 + 6 * count);
                 return true;
@@ -859,14 +676,7 @@ export class RFB {
         const flags = q.u32();
         q.skip(1);
         const payload = q.bytes(len);
-        if (flags & FENCE_REQUEST) {
-            const msg = new Uint8Array(9 + len);
-            msg[0] = CLIENT_MSG.CLIENT_FENCE;
-            u32be(msg, 4, flags & FENCE_SUPPORTED);
-            msg[8] = len;
-            msg.set(payload, 9);
-            this._send(msg);
-        }
+        if (flags & FENCE_REQUEST) this._send(messages.clientFence(flags & FENCE_SUPPORTED, payload));
         // A fence without the request bit would answer one of ours; we send none.
         return true;
     }
@@ -877,12 +687,12 @@ export class RFB {
         const sub = q.peekU8(1);
         if (sub !== QEMU_AUDIO) return this._fail(`server sent unknown QEMU message subtype ${sub}`);
         if (!q.has(4)) return false;
-        if (this._peekU16(2) !== QEMU_AUDIO_DATA) {
+        if (q.peekU16(2) !== QEMU_AUDIO_DATA) {
             q.skip(4);   // audio start/stop: nothing to do, we never asked for audio
             return true;
         }
         if (!q.has(8)) return false;
-        const len = this._peekU32(4);
+        const len = q.peekU32(4);
         q.skip(8);
         return this._discard(len);
     }
@@ -1041,7 +851,7 @@ export class RFB {
     _onDesktopName() {
         const q = this._queue;
         if (!q.has(4)) return false;
-        const len = this._peekU32(0);
+        const len = q.peekU32(0);
         if (len > MAX_NAME_BYTES) return this._fail(`DesktopName too long (${len} bytes)`);
         if (!q.has(4 + len)) return false;
         q.skip(4);
@@ -1055,7 +865,7 @@ export class RFB {
     _onServerCutText() {
         const q = this._queue;
         if (!q.has(8)) return false;
-        const signed = this._peekU32(4) | 0;
+        const signed = q.peekU32(4) | 0;
         // A negative length is the Extended Clipboard format, which we announce
         // in every SetEncodings; a positive one is the classic Latin-1 text.
         const extended = signed < 0;
@@ -1071,101 +881,10 @@ export class RFB {
             this._emit({ type: 'clipboard', text: decodeLatin1(q.bytes(len)) });
             return true;
         }
-        const flags = q.u32();
-        const payload = q.bytes(len - 4);
-        return this._onExtendedClipboard(flags, payload);
-    }
-
-    _onExtendedClipboard(flags, payload) {
-        if (flags & CLIP_CAPS) {
-            // Formats the server takes, then one U32 max size per format bit.
-            const formats = flags & CLIP_FORMAT_MASK;
-            const sizes = [];
-            for (let bit = 0, o = 0; bit < 16; bit++) {
-                if (!(formats & (1 << bit))) continue;
-                if (o + 4 > payload.length) return this._fail('malformed extended clipboard caps (sizes missing)');
-                sizes.push({ bit, max: payload[o] * 0x1000000 + ((payload[o + 1] << 16) | (payload[o + 2] << 8) | payload[o + 3]) });
-                o += 4;
-            }
-            this._extClipboard = true;
-            this._serverClipFlags = flags;
-            this._serverClipTextMax = sizes.find((s) => s.bit === 0)?.max ?? 0;
-            this._sendClipCaps();
-            return true;
-        }
-        switch (flags & CLIP_ACTION_MASK) {
-            case CLIP_REQUEST:
-                if ((flags & CLIP_TEXT) && this._clipboardText !== null) this._sendClipProvide();
-                return true;
-            case CLIP_PEEK:
-                this._sendClipAction(CLIP_NOTIFY | (this._clipboardText !== null ? CLIP_TEXT : 0));
-                return true;
-            case CLIP_NOTIFY:
-                if (flags & CLIP_TEXT) this._sendClipAction(CLIP_REQUEST | CLIP_TEXT);
-                return true;
-            case CLIP_PROVIDE:
-                return this._onClipProvide(flags, payload);
-            default:
-                return true;   // an action we do not know: nothing to answer
-        }
-    }
-
-    _onClipProvide(flags, payload) {
-        if (!(flags & CLIP_TEXT)) return true;   // only formats we never take
-        let data;
-        try {
-            data = new Inflator().inflate(payload, CLIPBOARD_INFLATE_LIMIT);
-        } catch (err) {
-            // Too long: skipped, as a long classic ServerCutText is.
-            if (err instanceof InflateLimitError) return true;
-            throw err;
-        }
-        if (data.length < 4) return this._fail('malformed extended clipboard data (truncated)');
-        const size = data[0] * 0x1000000 + ((data[1] << 16) | (data[2] << 8) | data[3]);
-        let text = data.subarray(4, 4 + size);
-        // The text is NUL-terminated UTF-8 with CRLF line ends.
-        const nul = text.indexOf(0);
-        if (nul >= 0) text = text.subarray(0, nul);
-        this._emit({ type: 'clipboard', text: utf8Lenient.decode(text).replace(/\r\n/g, '\n') });
+        const result = this._clipboard.receive(q.u32(), q.bytes(len - 4));
+        if (result?.error) return this._fail(result.error);
+        if (result) this._emit({ type: 'clipboard', text: result.text });
         return true;
-    }
-
-    _clipboardTextBytes(text) {
-        const crlf = text.replace(/\r\n/g, '\n').replace(/\n/g, '\r\n');
-        const utf8 = utf8Encoder.encode(crlf);
-        const out = new Uint8Array(utf8.length + 1);   // + the terminating NUL
-        out.set(utf8, 0);
-        return out;
-    }
-
-    _sendClipCaps() {
-        // We take text and every action. Max unsolicited size 0, as rfbproto
-        // recommends: the server then always notifies and we request, which
-        // avoids the ambiguity of partial unsolicited provides.
-        const payload = new Uint8Array(4);
-        u32be(payload, 0, 0);
-        this._sendClipMessage(CLIP_CAPS | CLIP_REQUEST | CLIP_PEEK | CLIP_NOTIFY | CLIP_PROVIDE | CLIP_TEXT, payload);
-    }
-
-    _sendClipAction(flags) {
-        this._sendClipMessage(flags, new Uint8Array(0));
-    }
-
-    _sendClipProvide() {
-        const text = this._clipboardTextBytes(this._clipboardText ?? '');
-        const plain = new Uint8Array(4 + text.length);
-        u32be(plain, 0, text.length);
-        plain.set(text, 4);
-        this._sendClipMessage(CLIP_PROVIDE | CLIP_TEXT, zlibStored(plain));
-    }
-
-    _sendClipMessage(flags, payload) {
-        const msg = new Uint8Array(12 + payload.length);
-        msg[0] = CLIENT_MSG.CLIENT_CUT_TEXT;
-        u32be(msg, 4, -(4 + payload.length) >>> 0);
-        u32be(msg, 8, flags >>> 0);
-        msg.set(payload, 12);
-        this._send(msg);
     }
 }
 

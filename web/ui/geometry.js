@@ -1,7 +1,8 @@
 // web/ui/geometry.js — pure arithmetic behind pointer input and scaling.
+// Needs: nothing.
 //
 // No DOM access: input.js and app.js pass in numbers (event fields, element
-// rectangles) and get numbers back, so tests/js/params.test.mjs runs this in Node.
+// rectangles) and get numbers back, so tests/js/geometry.test.mjs runs this in Node.
 
 // RFB pointer button mask bits (RFC 6143 section 7.5.5): button N is bit N-1.
 export const BUTTON = Object.freeze({

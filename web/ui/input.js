@@ -95,7 +95,7 @@ export class Input {
 
     attach() {
         const c = this.canvas;
-        this._handlers = [
+        const handlers = [
             [c, 'keydown', (e) => this._onKeyDown(e)],
             [c, 'keyup', (e) => this._onKeyUp(e)],
             [c, 'blur', () => this.releaseKeys()],
@@ -108,23 +108,14 @@ export class Input {
             [c, 'wheel', (e) => this._onWheel(e), { passive: false }],
             [c, 'contextmenu', (e) => e.preventDefault()],
         ];
-        for (const [target, type, fn, opts] of this._handlers) target.addEventListener(type, fn, opts);
+        for (const [target, type, fn, opts] of handlers) target.addEventListener(type, fn, opts);
     }
 
     /** Take keys from another element too (the soft keyboard's textarea), with the same rules. */
     attachKeys(el) {
-        const more = [
-            [el, 'keydown', (e) => this._onKeyDown(e)],
-            [el, 'keyup', (e) => this._onKeyUp(e)],
-            [el, 'blur', () => this.releaseKeys()],
-        ];
-        for (const [target, type, fn] of more) target.addEventListener(type, fn);
-        this._handlers.push(...more);
-    }
-
-    detach() {
-        for (const [target, type, fn, opts] of this._handlers || []) target.removeEventListener(type, fn, opts);
-        this._handlers = [];
+        el.addEventListener('keydown', (e) => this._onKeyDown(e));
+        el.addEventListener('keyup', (e) => this._onKeyUp(e));
+        el.addEventListener('blur', () => this.releaseKeys());
     }
 
     setEnabled(on) {
@@ -172,8 +163,6 @@ export class Input {
         this._key(m.keysym, down, m.code);
         return down;
     }
-
-    get stickyHeld() { return new Set(this._sticky); }
 
     /** Release every key this page holds down on the server (not the toolbar modifiers). */
     releaseKeys() {

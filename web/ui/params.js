@@ -1,5 +1,6 @@
 // web/ui/params.js — the page's URL parameters and the WebSocket URL built from them.
 //
+// Needs: nothing (URL and URLSearchParams, which browsers and Node both have).
 // Pure: no window, no document, no WebSocket. app.js hands in `location`-shaped plain
 // objects, so Node's test runner (tests/js/params.test.mjs) can check every rule here.
 //

@@ -34,22 +34,22 @@ function keysFromText(text) {
  */
 export function keysFromInput({ inputType = '', data = null } = {}) {
     switch (inputType) {
-    case 'insertText':
-    case 'insertFromPaste':
-    case 'insertFromDrop':
-    case 'insertReplacementText':
-        return keysFromText(data);
-    case 'insertLineBreak':
-    case 'insertParagraph':
-        return press(XK.Return);
-    case 'deleteContentBackward':
-    case 'deleteWordBackward':   // the field is kept empty, so one BackSpace is all there is
-        return press(XK.BackSpace);
-    case 'deleteContentForward':
-    case 'deleteWordForward':
-        return press(XK.Delete);
-    default:
-        return null;
+        case 'insertText':
+        case 'insertFromPaste':
+        case 'insertFromDrop':
+        case 'insertReplacementText':
+            return keysFromText(data);
+        case 'insertLineBreak':
+        case 'insertParagraph':
+            return press(XK.Return);
+        case 'deleteContentBackward':
+        case 'deleteWordBackward':   // the field is kept empty, so one BackSpace is all there is
+            return press(XK.BackSpace);
+        case 'deleteContentForward':
+        case 'deleteWordForward':
+            return press(XK.Delete);
+        default:
+            return null;
     }
 }
 

@@ -4,13 +4,13 @@
 // Needs: nothing; the Display keeps the copy in order behind pending images.
 
 export class CopyRectDecoder {
-  decode(rect, queue, display) {
-    if (!queue.has(4)) return false;
-    const srcX = queue.u16();
-    const srcY = queue.u16();
-    if (rect.width > 0 && rect.height > 0) {
-      display.copyRect(srcX, srcY, rect.x, rect.y, rect.width, rect.height);
+    decode(rect, queue, display) {
+        if (!queue.has(4)) return false;
+        const srcX = queue.u16();
+        const srcY = queue.u16();
+        if (rect.width > 0 && rect.height > 0) {
+            display.copyRect(srcX, srcY, rect.x, rect.y, rect.width, rect.height);
+        }
+        return true;
     }
-    return true;
-  }
 }

@@ -13,20 +13,22 @@ import { ZlibDecoder } from './zlib.js';
 import { TightDecoder } from './tight.js';
 import { ZRLEDecoder } from './zrle.js';
 
+// The encodings this client decodes (RFC 6143 §7.7, rfbproto.rst numbers), by
+// the names rfb.js's options.encodings and the page's ?encoding= take.
 export const ENCODINGS = Object.freeze({
-  RAW: 0, COPYRECT: 1, RRE: 2, HEXTILE: 5, ZLIB: 6, TIGHT: 7, ZRLE: 16,
+    raw: 0, copyrect: 1, rre: 2, hextile: 5, zlib: 6, tight: 7, zrle: 16,
 });
 
 export function makeDecoders() {
-  return new Map([
-    [ENCODINGS.RAW, new RawDecoder()],
-    [ENCODINGS.COPYRECT, new CopyRectDecoder()],
-    [ENCODINGS.RRE, new RREDecoder()],
-    [ENCODINGS.HEXTILE, new HextileDecoder()],
-    [ENCODINGS.ZLIB, new ZlibDecoder()],
-    [ENCODINGS.TIGHT, new TightDecoder()],
-    [ENCODINGS.ZRLE, new ZRLEDecoder()],
-  ]);
+    return new Map([
+        [ENCODINGS.raw, new RawDecoder()],
+        [ENCODINGS.copyrect, new CopyRectDecoder()],
+        [ENCODINGS.rre, new RREDecoder()],
+        [ENCODINGS.hextile, new HextileDecoder()],
+        [ENCODINGS.zlib, new ZlibDecoder()],
+        [ENCODINGS.tight, new TightDecoder()],
+        [ENCODINGS.zrle, new ZRLEDecoder()],
+    ]);
 }
 
 export { DecodeError } from './common.js';

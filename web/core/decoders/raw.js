@@ -8,32 +8,32 @@
 import { pixelFormatOf, growU32 } from './common.js';
 
 export class RawDecoder {
-  constructor() {
-    this._rowsDone = 0;
-    this._scratch = null;
-  }
-
-  decode(rect, queue, display, ctx) {
-    const { x, y, width, height } = rect;
-    if (width === 0 || height === 0) return true;
-    const pf = pixelFormatOf(ctx);
-    const rowBytes = width * pf.bytesPerPixel;
-    const rows = Math.min(Math.floor(queue.length / rowBytes), height - this._rowsDone);
-    if (rows > 0) {
-      const data = queue.view(rows * rowBytes);
-      const top = y + this._rowsDone;
-      if (pf.isRGBX) {
-        display.blitRGBX(x, top, width, rows, data, 0);
-      } else {
-        const n = width * rows;
-        this._scratch = growU32(this._scratch, n);
-        pf.pixelsToU32(data, 0, this._scratch, 0, n);
-        display.blitU32(x, top, width, rows, this._scratch, 0);
-      }
-      this._rowsDone += rows;
+    constructor() {
+        this._rowsDone = 0;
+        this._scratch = null;
     }
-    if (this._rowsDone < height) return false;
-    this._rowsDone = 0;
-    return true;
-  }
+
+    decode(rect, queue, display, ctx) {
+        const { x, y, width, height } = rect;
+        if (width === 0 || height === 0) return true;
+        const pf = pixelFormatOf(ctx);
+        const rowBytes = width * pf.bytesPerPixel;
+        const rows = Math.min(Math.floor(queue.length / rowBytes), height - this._rowsDone);
+        if (rows > 0) {
+            const data = queue.view(rows * rowBytes);
+            const top = y + this._rowsDone;
+            if (pf.isRGBX) {
+                display.blitRGBX(x, top, width, rows, data, 0);
+            } else {
+                const n = width * rows;
+                this._scratch = growU32(this._scratch, n);
+                pf.pixelsToU32(data, 0, this._scratch, 0, n);
+                display.blitU32(x, top, width, rows, this._scratch, 0);
+            }
+            this._rowsDone += rows;
+        }
+        if (this._rowsDone < height) return false;
+        this._rowsDone = 0;
+        return true;
+    }
 }
