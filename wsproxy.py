@@ -64,15 +64,21 @@ def run_from_bytecode() -> None:
     environment and interpreter options (sys.orig_argv), still ``__main__``,
     and ``ps`` and ``pgrep -f wsproxy.py`` see the script and its arguments.
     That .pyc is the one ``import wsproxy`` uses, written here as an import
-    would when it is missing or stale.  Where there is none (a read-only
-    directory, PYTHONDONTWRITEBYTECODE), before Python 3.10, off CPython or
-    POSIX, or under a debugger, profiler or tracer, the script runs on.
+    would when it is missing or stale.  Where none can be written (a
+    read-only directory, PYTHONDONTWRITEBYTECODE) the code already compiled
+    goes over in a memfd (Linux) instead.  Before Python 3.10, off CPython
+    or POSIX, or under a debugger, profiler or tracer, the script runs on.
     Called before the imports below, which the exec would waste.
     """
     global __file__
     if __name__ != "__main__" or sys.implementation.name != "cpython" or os.name != "posix":
         return
     path = str(globals().get("__file__"))
+    if path.startswith(_MEMFD_PREFIX):   # exec'd from a memfd by the code below
+        if len(sys.argv) > 1 and sys.argv[1].endswith(".py"):
+            __file__ = sys.argv[0] = sys.argv.pop(1)
+            os.close(int(path[len(_MEMFD_PREFIX):]))
+        return
     if path.endswith(".pyc"):    # exec'd by the code below, which put the script after the .pyc
         from importlib.util import cache_from_source
         if len(sys.argv) > 1 and sys.argv[1].endswith(".py") and cache_from_source(sys.argv[1]) == path:
@@ -105,8 +111,35 @@ def run_from_bytecode() -> None:
             SourceFileLoader("wsproxy", source).get_code("wsproxy")   # compiles and caches
         if cached_header() == header:
             os.execv(sys.executable, [sys.executable] + options + [pyc, source] + sys.argv[1:])
-    except (ImportError, OSError):
+        # No .pyc can be cached (PYTHONDONTWRITEBYTECODE, a read-only directory):
+        # the code this process already compiled goes over in a memfd (Linux).
+        memfd = _bytecode_memfd(header, sys._getframe(1).f_code)
+        try:
+            os.execv(sys.executable, [sys.executable] + options + [_MEMFD_PREFIX + str(memfd), source] + sys.argv[1:])
+        finally:
+            os.close(memfd)   # reached only when the exec failed
+    except (ImportError, OSError, AttributeError):
         pass  # no bytecode to run, or no interpreter to exec (embedded Python): run on
+
+
+# Where a memfd is found after exec; CPython runs a file that starts with its
+# .pyc magic number as bytecode, whatever its name.
+_MEMFD_PREFIX = "/proc/self/fd/"
+
+
+def _bytecode_memfd(header: bytes, code) -> int:
+    """A memfd (kept across exec) holding a .pyc image of ``code``."""
+    import marshal
+    data = memoryview(header + marshal.dumps(code))
+    fd = os.memfd_create("wsproxy.pyc", 0)   # AttributeError where there is none
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
 
 run_from_bytecode()

@@ -583,14 +583,15 @@ def test_an_edited_script_runs_the_edit_not_stale_bytecode(script, tmp_path):
     assert result.stdout.startswith("wsproxy edited-"), (result.stdout, result.stderr)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_without_bytecode_the_script_runs_as_started(script, tmp_path):
+@REEXECS
+def test_without_bytecode_the_compiled_code_goes_over_in_a_memfd(script, tmp_path):
     """PYTHONDONTWRITEBYTECODE (or a read-only directory) and no .pyc yet:
-    the script serves as it is, and nothing is written beside it."""
+    nothing is written beside the script; the code this process compiled is
+    handed to the exec'd interpreter in a memfd, which it closes."""
     path, env = script
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     cmdline, _ = _serve_and_read_cmdline([], tmp_path, path, env)
-    assert cmdline[1:] == [str(path), "--no-web"] + cmdline[3:]
+    assert cmdline[1].startswith("/proc/self/fd/") and cmdline[2:4] == [str(path), "--no-web"], cmdline
     assert not (path.parent / "__pycache__").exists()
 
 
