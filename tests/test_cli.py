@@ -558,8 +558,8 @@ def test_script_goes_on_from_its_bytecode_with_a_readable_command_line(script, t
     and the program still finds web/ beside wsproxy.py."""
     path, env = script
     cmdline, banner = _serve_and_read_cmdline([], tmp_path, path, env, args=("-v",))
-    assert cmdline[:3] == [sys.executable, _cached(path), str(path)]   # ran from bytecode
-    assert cmdline[3] == "-v" and cmdline[4].startswith("127.0.0.1:") and cmdline[5:] == ["127.0.0.1:9"]
+    assert cmdline[:4] == [sys.executable, "-S", _cached(path), str(path)]   # ran from bytecode
+    assert cmdline[4] == "-v" and cmdline[5].startswith("127.0.0.1:") and cmdline[6:] == ["127.0.0.1:9"]
     assert "%s -v 127.0.0.1:" % path in " ".join(cmdline)               # what ps and pgrep -f see
     assert "web files: %s" % (path.parent / "web") in banner
 
@@ -569,7 +569,7 @@ def test_interpreter_options_survive_as_given(script, tmp_path):
     path, env = script
     flags = ["-u", "-O", "-W", "error::ResourceWarning", "-X", "utf8"]
     cmdline, _ = _serve_and_read_cmdline(flags, tmp_path, path, env)
-    assert cmdline[:len(flags) + 3] == [sys.executable] + flags + [_cached(path, optimization=1), str(path)]
+    assert cmdline[:len(flags) + 4] == [sys.executable] + flags + ["-S", _cached(path, optimization=1), str(path)]
 
 
 @REEXECS
@@ -591,7 +591,8 @@ def test_without_bytecode_the_compiled_code_goes_over_in_a_memfd(script, tmp_pat
     path, env = script
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     cmdline, _ = _serve_and_read_cmdline([], tmp_path, path, env)
-    assert cmdline[1].startswith("/proc/self/fd/") and cmdline[2:4] == [str(path), "--no-web"], cmdline
+    assert cmdline[1] == "-S" and cmdline[2].startswith("/proc/self/fd/"), cmdline
+    assert cmdline[3:5] == [str(path), "--no-web"], cmdline
     assert not (path.parent / "__pycache__").exists()
 
 
