@@ -469,6 +469,11 @@ def test_vnc_password_right_wrong_and_retry(page):
             page.wait(lambda: "authentication failed" in page.status().lower(), "the reason in the status line")
             assert page.driver.find_element(By.ID, "btn-connect").is_displayed(), "no way to retry"
             assert "reconnecting" not in page.status()
+            # TigerVNC's reason is "Authentication failure": said once, with the likely cause
+            # (it was "authentication failed: Authentication failure").
+            status = page.status()
+            print("wrong VNC password: %r" % status)
+            assert status == "Disconnected: authentication failed: wrong password?", status
 
             # No password in the URL: the dialog asks; wrong, then Connect again, right.
             page.open(wsp.port)

@@ -374,8 +374,8 @@ function onRfbEvent(s, e) {
         case 'cursor': return cursor.set(e);
         case 'bell': return ring();
         case 'security-failure':
+            // The words come with the 'failed' state that follows (rfb.js says it once).
             s.authFailed = true;
-            s.failReason = `authentication failed${e.reason ? `: ${e.reason}` : ''}`;
             return;
         case 'update-done': return;
         case 'resize-rejected':
