@@ -16,6 +16,8 @@ real VNC servers (TigerVNC Xvnc; x11vnc sharing an Xvfb).
   reason, remote resize (xdpyinfo), wsproxy's failure reasons in the status line.
 * A hostile server (a few lines of fake RFB here): a ZRLE zlib bomb and a
   32767x32767 desktop end the session at once, the reason in the status line.
+* With no session, the idle panel (Connect, where it connects, the last error, a
+  hint).
 
 One browser serves the whole module; every process is stopped by PID.
 """
@@ -474,6 +476,7 @@ def test_vnc_password_right_wrong_and_retry(page):
             status = page.status()
             print("wrong VNC password: %r" % status)
             assert status == "Disconnected: authentication failed: wrong password?", status
+            assert page.driver.find_element(By.ID, "idle-error").text == "authentication failed: wrong password?"
 
             # No password in the URL: the dialog asks; wrong, then Connect again, right.
             page.open(wsp.port)
@@ -615,6 +618,52 @@ def check_status_line_shows_wsproxy_reasons(page, tmp_path):
 
 def test_status_line_shows_wsproxy_reasons(page, tmp_path):
     check_status_line_shows_wsproxy_reasons(page, tmp_path)
+
+
+# ---------------------------------------------------------------- the page with no session
+
+IDLE_JS = r"""
+const shown = (id) => { const e = document.getElementById(id); return !!e && e.checkVisibility(); };
+const text = (id) => { const e = document.getElementById(id); return e ? e.textContent : null; };
+return {
+    panel: shown('idle'), connect: shown('btn-connect-idle'), error: shown('idle-error') ? text('idle-error') : '',
+    title: text('placeholder-text'), target: text('idle-target'), hint: shown('idle-hint') ? text('idle-hint') : '',
+    targetElements: document.getElementById('idle-target') ? document.getElementById('idle-target').childElementCount : -1,
+};
+"""
+
+
+def test_idle_page_shows_connect_target_error_and_hint(page, xvnc_server, tmp_path):
+    """Not connected (no autoconnect) and after a failure, the screen says what to do:
+    a Connect button, where it connects (as text; query values left out), the last
+    error, and a hint.  (It was a bare "Not connected".)"""
+    from selenium.webdriver.common.by import By
+
+    tokens = tmp_path / "tokens.conf"
+    tokens.write_text("s3cret: 127.0.0.1:%d\ndown: 127.0.0.1:%d\n" % (xvnc_server.vnc_port, realpeers.free_port()))
+    with realpeers.proxy("--web", WEB, "--token-plugin", "TokenFile", "--token-source", str(tokens)) as wsp:
+        page.open(wsp.port, autoconnect=0, path="websockify?token=s3cret&x=<b>bold</b>")
+        idle = page.wait(lambda: page.driver.execute_script(IDLE_JS)["hint"] and page.driver.execute_script(IDLE_JS),
+                         "the idle panel")
+        print("before connecting: %r" % idle)
+        assert idle["panel"] and idle["connect"] and idle["title"] == "Not connected", idle
+        assert idle["target"] == "ws://127.0.0.1:%d/websockify?token=\u2026&x=\u2026" % wsp.port, idle
+        assert idle["targetElements"] == 0 and idle["error"] == "", idle
+        assert "Connect" in idle["hint"], idle
+
+        page.driver.find_element(By.ID, "btn-connect-idle").click()
+        page.wait_state("connected")
+        assert not page.driver.execute_script(IDLE_JS)["panel"], "the panel stays over a running session"
+
+        page.open(wsp.port, path="websockify?token=down")
+        page.wait(lambda: page.state() in ("failed", "disconnected"), "the session to fail")
+        idle = page.wait(lambda: page.driver.execute_script(IDLE_JS)["error"] and page.driver.execute_script(IDLE_JS),
+                         "the error in the idle panel")
+        print("after a failure: %r" % idle)
+        assert idle["panel"] and idle["connect"] and idle["title"] == "Could not connect", idle
+        assert "unreachable" in idle["error"] and idle["error"] in page.status(), (idle, page.status())
+        assert idle["target"] == "ws://127.0.0.1:%d/websockify?token=\u2026" % wsp.port, idle
+        assert "Connect" in idle["hint"], idle
 
 
 # ---------------------------------------------------------------- JPEG quality reaches the server
