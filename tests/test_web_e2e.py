@@ -17,7 +17,8 @@ real VNC servers (TigerVNC Xvnc; x11vnc sharing an Xvfb).
 * A hostile server (a few lines of fake RFB here): a ZRLE zlib bomb and a
   32767x32767 desktop end the session at once, the reason in the status line.
 * With no session, the idle panel (Connect, where it connects, the last error, a
-  hint).
+  hint); a phone-sized window with resize=remote against --demo, which refuses
+  that size (the page scales the desktop to fit).
 
 One browser serves the whole module; every process is stopped by PID.
 """
@@ -664,6 +665,61 @@ def test_idle_page_shows_connect_target_error_and_hint(page, xvnc_server, tmp_pa
         assert "unreachable" in idle["error"] and idle["error"] in page.status(), (idle, page.status())
         assert idle["target"] == "ws://127.0.0.1:%d/websockify?token=\u2026" % wsp.port, idle
         assert "Connect" in idle["hint"], idle
+
+
+# ---------------------------------------------------------------- a phone-sized window
+
+PHONE = (390, 844)   # CSS pixels of a current phone in portrait; narrower than the demo's minimum
+
+# Connects (autoconnect=0 first, so the hook is on before the first message) and
+# counts the server's refusals of our SetDesktopSize.
+CONNECT_COUNTING_REFUSALS_JS = r"""
+window.__refused = [];
+window.wsproxyClient.connect();
+const r = window.wsproxyClient.rfb, onEvent = r._onEvent;
+r._onEvent = (e) => { if (e.type === 'resize-rejected') window.__refused.push(e.status); onEvent(e); };
+"""
+
+CANVAS_BOX_JS = r"""
+const c = document.getElementById('canvas'), s = document.getElementById('screen');
+const r = c.getBoundingClientRect(), q = s.getBoundingClientRect();
+return {canvas: [r.left, r.top, r.right, r.bottom], screen: [q.left, q.top, q.right, q.bottom],
+        viewport: [innerWidth, innerHeight], framebuffer: [c.width, c.height], refused: window.__refused};
+"""
+
+
+def fits(box):
+    (cl, ct, cr, cb), (sl, st, sr, sb) = box["canvas"], box["screen"]
+    vw, vh = box["viewport"]
+    return cl >= sl - 0.5 and ct >= st - 0.5 and cr <= sr + 0.5 and cb <= sb + 0.5 and cr <= vw and cb <= vh
+
+
+def test_phone_window_remote_resize_shows_the_whole_desktop(page):
+    """resize=remote in a 390x844 window: the demo refuses a desktop narrower than
+    400 (invalid screen layout), and the page then scales its 640x400 desktop down
+    to fit the screen instead of leaving it cut off at the right."""
+    driver = page.driver
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": PHONE[0], "height": PHONE[1], "deviceScaleFactor": 1, "mobile": True})
+    try:
+        with realpeers.proxy("--demo") as wsp:
+            page.open(wsp.port, autoconnect=0, resize="remote")
+            page.wait(lambda: driver.execute_script("return !!window.wsproxyClient"), "the page's script")
+            driver.execute_script(CONNECT_COUNTING_REFUSALS_JS)
+            page.wait_state("connected")
+            page.wait(lambda: driver.execute_script("return window.__refused.length"), "the demo to refuse the size")
+            time.sleep(0.3)   # a layout after the refusal, if one were coming
+            box = driver.execute_script(CANVAS_BOX_JS)
+            print("phone, resize=remote: %r" % box)
+            assert box["viewport"] == list(PHONE), box
+            assert box["refused"] == [3], box                     # invalid screen layout
+            assert box["framebuffer"] == [640, 400], box          # the whole desktop, not a part of it
+            assert fits(box), "the canvas does not fit the screen: %r" % box
+            (cl, ct, cr, cb), (sl, _, sr, _) = box["canvas"], box["screen"]
+            assert abs((cr - cl) / (cb - ct) - 640 / 400) < 0.02, box   # scaled, not squeezed
+            assert cr - cl >= sr - sl - 1, box                            # as large as the width allows
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 # ---------------------------------------------------------------- JPEG quality reaches the server

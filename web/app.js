@@ -414,7 +414,8 @@ function onRfbEvent(s, e) {
             return;
         case 'update-done': return;
         case 'resize-rejected':
-            log.info('server refused the remote resize', e.status ?? '');
+            // Not an error: layout() keeps showing the whole desktop, scaled down if need be.
+            log.info('server refused the remote resize:', e.message ?? '', e.status ?? '');
             return;
         default:
             log.debug('unhandled rfb event', e.type);
@@ -485,13 +486,19 @@ ui.dialog.addEventListener('close', () => {
 
 // ---------------------------------------------------------------- scaling
 
+// off: 1:1 (the screen scrolls). scale: fitted to the screen, up or down.
+// remote: 1:1 once the server has taken the screen's size; until then, and for
+// good when it refuses (a minimum size, no SetDesktopSize at all), a desktop
+// larger than the screen is scaled down, so none of it is ever out of reach.
 function layout() {
     document.body.dataset.resize = config.resize;
     const w = display.width, h = display.height;
     if (!w || !h) return;
+    const boxW = ui.screen.clientWidth, boxH = ui.screen.clientHeight;
     let cssW = w, cssH = h;
-    if (config.resize === 'scale') {
-        ({ width: cssW, height: cssH } = fitSize(w, h, ui.screen.clientWidth, ui.screen.clientHeight));
+    const tooBig = w > boxW || h > boxH;
+    if (config.resize === 'scale' || (config.resize === 'remote' && tooBig)) {
+        ({ width: cssW, height: cssH } = fitSize(w, h, boxW, boxH));
     }
     ui.canvas.style.width = `${cssW}px`;
     ui.canvas.style.height = `${cssH}px`;
