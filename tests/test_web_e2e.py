@@ -18,7 +18,8 @@ real VNC servers (TigerVNC Xvnc; x11vnc sharing an Xvfb).
   32767x32767 desktop end the session at once, the reason in the status line.
 * With no session, the idle panel (Connect, where it connects, the last error, a
   hint); a phone-sized window with resize=remote against --demo, which refuses
-  that size (the page scales the desktop to fit).
+  that size (the page scales the desktop to fit); and web/demo-screenshot.png
+  against today's toolbar.
 
 One browser serves the whole module; every process is stopped by PID.
 """
@@ -720,6 +721,49 @@ def test_phone_window_remote_resize_shows_the_whole_desktop(page):
             assert cr - cl >= sr - sl - 1, box                            # as large as the width allows
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+# ---------------------------------------------------------------- the README's screenshot
+
+SCREENSHOT = os.path.join(WEB, "demo-screenshot.png")
+BAR_RGB = (0x2a, 0x2e, 0x35)   # style.css --bar: the toolbar between its controls
+
+TOOLBAR_JS = r"""
+return [...document.querySelectorAll('.bar button, .bar select')].filter((e) => e.checkVisibility())
+    .map((e) => { const r = e.getBoundingClientRect(); return [e.id, r.left, r.top, r.right, r.bottom]; });
+"""
+
+
+def test_readme_screenshot_shows_the_current_toolbar(page):
+    """web/demo-screenshot.png (the README's picture; made by tests/test_demo.py with
+    WSPROXY_DEMO_SCREENSHOT) has every control of today's toolbar where the page
+    draws it at the picture's size, connected to --demo: the toolbar's colour just
+    outside each control's edges and not just inside them."""
+    from PIL import Image
+
+    with Image.open(SCREENSHOT) as image:
+        shot = image.convert("RGB")
+    width, height = shot.size
+    driver = page.driver
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+    try:
+        with realpeers.proxy("--demo") as wsp:
+            page.open(wsp.port)
+            page.wait_state("connected")
+            controls = driver.execute_script(TOOLBAR_JS)
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    assert "btn-keyboard" in [c[0] for c in controls], controls
+    wrong = []
+    for name, left, top, right, bottom in controls:
+        y = int((top + bottom) / 2)
+        outside = [shot.getpixel((int(left) - 2, y)), shot.getpixel((int(right) + 1, y))]
+        inside = [shot.getpixel((int(left) + 2, y)), shot.getpixel((int(right) - 3, y))]
+        if any(p != BAR_RGB for p in outside) or any(p == BAR_RGB for p in inside):
+            wrong.append((name, int(left), int(right), outside, inside))
+    assert not wrong, "%s does not show today's toolbar (%dx%d); regenerate it: %r" % (
+        SCREENSHOT, width, height, wrong)
 
 
 # ---------------------------------------------------------------- JPEG quality reaches the server
