@@ -16,6 +16,10 @@ real VNC servers (TigerVNC Xvnc; x11vnc sharing an Xvfb).
   reason, remote resize (xdpyinfo), wsproxy's failure reasons in the status line.
 * A hostile server (a few lines of fake RFB here): a ZRLE zlib bomb and a
   32767x32767 desktop end the session at once, the reason in the status line.
+* With no session, the idle panel (Connect, where it connects, the last error, a
+  hint); a phone-sized window with resize=remote against --demo, which refuses
+  that size (the page scales the desktop to fit); and web/demo-screenshot.png
+  against today's toolbar.
 
 One browser serves the whole module; every process is stopped by PID.
 """
@@ -469,6 +473,12 @@ def test_vnc_password_right_wrong_and_retry(page):
             page.wait(lambda: "authentication failed" in page.status().lower(), "the reason in the status line")
             assert page.driver.find_element(By.ID, "btn-connect").is_displayed(), "no way to retry"
             assert "reconnecting" not in page.status()
+            # TigerVNC's reason is "Authentication failure": said once, with the likely cause
+            # (it was "authentication failed: Authentication failure").
+            status = page.status()
+            print("wrong VNC password: %r" % status)
+            assert status == "Disconnected: authentication failed: wrong password?", status
+            assert page.driver.find_element(By.ID, "idle-error").text == "authentication failed: wrong password?"
 
             # No password in the URL: the dialog asks; wrong, then Connect again, right.
             page.open(wsp.port)
@@ -610,6 +620,150 @@ def check_status_line_shows_wsproxy_reasons(page, tmp_path):
 
 def test_status_line_shows_wsproxy_reasons(page, tmp_path):
     check_status_line_shows_wsproxy_reasons(page, tmp_path)
+
+
+# ---------------------------------------------------------------- the page with no session
+
+IDLE_JS = r"""
+const shown = (id) => { const e = document.getElementById(id); return !!e && e.checkVisibility(); };
+const text = (id) => { const e = document.getElementById(id); return e ? e.textContent : null; };
+return {
+    panel: shown('idle'), connect: shown('btn-connect-idle'), error: shown('idle-error') ? text('idle-error') : '',
+    title: text('placeholder-text'), target: text('idle-target'), hint: shown('idle-hint') ? text('idle-hint') : '',
+    targetElements: document.getElementById('idle-target') ? document.getElementById('idle-target').childElementCount : -1,
+};
+"""
+
+
+def test_idle_page_shows_connect_target_error_and_hint(page, xvnc_server, tmp_path):
+    """Not connected (no autoconnect) and after a failure, the screen says what to do:
+    a Connect button, where it connects (as text; query values left out), the last
+    error, and a hint.  (It was a bare "Not connected".)"""
+    from selenium.webdriver.common.by import By
+
+    tokens = tmp_path / "tokens.conf"
+    tokens.write_text("s3cret: 127.0.0.1:%d\ndown: 127.0.0.1:%d\n" % (xvnc_server.vnc_port, realpeers.free_port()))
+    with realpeers.proxy("--web", WEB, "--token-plugin", "TokenFile", "--token-source", str(tokens)) as wsp:
+        page.open(wsp.port, autoconnect=0, path="websockify?token=s3cret&x=<b>bold</b>")
+        idle = page.wait(lambda: page.driver.execute_script(IDLE_JS)["hint"] and page.driver.execute_script(IDLE_JS),
+                         "the idle panel")
+        print("before connecting: %r" % idle)
+        assert idle["panel"] and idle["connect"] and idle["title"] == "Not connected", idle
+        assert idle["target"] == "ws://127.0.0.1:%d/websockify?token=\u2026&x=\u2026" % wsp.port, idle
+        assert idle["targetElements"] == 0 and idle["error"] == "", idle
+        assert "Connect" in idle["hint"], idle
+
+        page.driver.find_element(By.ID, "btn-connect-idle").click()
+        page.wait_state("connected")
+        assert not page.driver.execute_script(IDLE_JS)["panel"], "the panel stays over a running session"
+
+        page.open(wsp.port, path="websockify?token=down")
+        page.wait(lambda: page.state() in ("failed", "disconnected"), "the session to fail")
+        idle = page.wait(lambda: page.driver.execute_script(IDLE_JS)["error"] and page.driver.execute_script(IDLE_JS),
+                         "the error in the idle panel")
+        print("after a failure: %r" % idle)
+        assert idle["panel"] and idle["connect"] and idle["title"] == "Could not connect", idle
+        assert "unreachable" in idle["error"] and idle["error"] in page.status(), (idle, page.status())
+        assert idle["target"] == "ws://127.0.0.1:%d/websockify?token=\u2026" % wsp.port, idle
+        assert "Connect" in idle["hint"], idle
+
+
+# ---------------------------------------------------------------- a phone-sized window
+
+PHONE = (390, 844)   # CSS pixels of a current phone in portrait; narrower than the demo's minimum
+
+# Connects (autoconnect=0 first, so the hook is on before the first message) and
+# counts the server's refusals of our SetDesktopSize.
+CONNECT_COUNTING_REFUSALS_JS = r"""
+window.__refused = [];
+window.wsproxyClient.connect();
+const r = window.wsproxyClient.rfb, onEvent = r._onEvent;
+r._onEvent = (e) => { if (e.type === 'resize-rejected') window.__refused.push(e.status); onEvent(e); };
+"""
+
+CANVAS_BOX_JS = r"""
+const c = document.getElementById('canvas'), s = document.getElementById('screen');
+const r = c.getBoundingClientRect(), q = s.getBoundingClientRect();
+return {canvas: [r.left, r.top, r.right, r.bottom], screen: [q.left, q.top, q.right, q.bottom],
+        viewport: [innerWidth, innerHeight], framebuffer: [c.width, c.height], refused: window.__refused};
+"""
+
+
+def fits(box):
+    (cl, ct, cr, cb), (sl, st, sr, sb) = box["canvas"], box["screen"]
+    vw, vh = box["viewport"]
+    return cl >= sl - 0.5 and ct >= st - 0.5 and cr <= sr + 0.5 and cb <= sb + 0.5 and cr <= vw and cb <= vh
+
+
+def test_phone_window_remote_resize_shows_the_whole_desktop(page):
+    """resize=remote in a 390x844 window: the demo refuses a desktop narrower than
+    400 (invalid screen layout), and the page then scales its 640x400 desktop down
+    to fit the screen instead of leaving it cut off at the right."""
+    driver = page.driver
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": PHONE[0], "height": PHONE[1], "deviceScaleFactor": 1, "mobile": True})
+    try:
+        with realpeers.proxy("--demo") as wsp:
+            page.open(wsp.port, autoconnect=0, resize="remote")
+            page.wait(lambda: driver.execute_script("return !!window.wsproxyClient"), "the page's script")
+            driver.execute_script(CONNECT_COUNTING_REFUSALS_JS)
+            page.wait_state("connected")
+            page.wait(lambda: driver.execute_script("return window.__refused.length"), "the demo to refuse the size")
+            time.sleep(0.3)   # a layout after the refusal, if one were coming
+            box = driver.execute_script(CANVAS_BOX_JS)
+            print("phone, resize=remote: %r" % box)
+            assert box["viewport"] == list(PHONE), box
+            assert box["refused"] == [3], box                     # invalid screen layout
+            assert box["framebuffer"] == [640, 400], box          # the whole desktop, not a part of it
+            assert fits(box), "the canvas does not fit the screen: %r" % box
+            (cl, ct, cr, cb), (sl, _, sr, _) = box["canvas"], box["screen"]
+            assert abs((cr - cl) / (cb - ct) - 640 / 400) < 0.02, box   # scaled, not squeezed
+            assert cr - cl >= sr - sl - 1, box                            # as large as the width allows
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+# ---------------------------------------------------------------- the README's screenshot
+
+SCREENSHOT = os.path.join(WEB, "demo-screenshot.png")
+BAR_RGB = (0x2a, 0x2e, 0x35)   # style.css --bar: the toolbar between its controls
+
+TOOLBAR_JS = r"""
+return [...document.querySelectorAll('.bar button, .bar select')].filter((e) => e.checkVisibility())
+    .map((e) => { const r = e.getBoundingClientRect(); return [e.id, r.left, r.top, r.right, r.bottom]; });
+"""
+
+
+def test_readme_screenshot_shows_the_current_toolbar(page):
+    """web/demo-screenshot.png (the README's picture; made by tests/test_demo.py with
+    WSPROXY_DEMO_SCREENSHOT) has every control of today's toolbar where the page
+    draws it at the picture's size, connected to --demo: the toolbar's colour just
+    outside each control's edges and not just inside them."""
+    from PIL import Image
+
+    with Image.open(SCREENSHOT) as image:
+        shot = image.convert("RGB")
+    width, height = shot.size
+    driver = page.driver
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+    try:
+        with realpeers.proxy("--demo") as wsp:
+            page.open(wsp.port)
+            page.wait_state("connected")
+            controls = driver.execute_script(TOOLBAR_JS)
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    assert "btn-keyboard" in [c[0] for c in controls], controls
+    wrong = []
+    for name, left, top, right, bottom in controls:
+        y = int((top + bottom) / 2)
+        outside = [shot.getpixel((int(left) - 2, y)), shot.getpixel((int(right) + 1, y))]
+        inside = [shot.getpixel((int(left) + 2, y)), shot.getpixel((int(right) - 3, y))]
+        if any(p != BAR_RGB for p in outside) or any(p == BAR_RGB for p in inside):
+            wrong.append((name, int(left), int(right), outside, inside))
+    assert not wrong, "%s does not show today's toolbar (%dx%d); regenerate it: %r" % (
+        SCREENSHOT, width, height, wrong)
 
 
 # ---------------------------------------------------------------- JPEG quality reaches the server

@@ -15,7 +15,7 @@ import { RFB } from './core/rfb.js';
 import { Display } from './core/display.js';
 import * as keysyms from './core/keysyms.js';
 import {
-    parseParams, buildWebSocketUrl, probeUrlFor, reasonFromProbe, describeClose,
+    parseParams, buildWebSocketUrl, describeEndpoint, probeUrlFor, reasonFromProbe, describeClose,
 } from './ui/params.js';
 import { fitSize } from './ui/geometry.js';
 import { Input, XK } from './ui/input.js';
@@ -74,7 +74,11 @@ const ui = {
     clipboardClear: $('btn-clip-clear'),
     screen: $('screen'),
     canvas: $('canvas'),
-    placeholder: $('placeholder'),
+    placeholder: $('placeholder-text'),
+    idleError: $('idle-error'),
+    idleTarget: $('idle-target'),
+    idleConnect: $('btn-connect-idle'),
+    idleHint: $('idle-hint'),
     dialog: $('credentials'),
     dialogForm: $('credentials-form'),
     dialogTarget: $('credentials-target'),
@@ -189,6 +193,30 @@ function setStatus(text, { error = false } = {}) {
     ui.placeholder.textContent = text; // shown over the screen until a frame arrives
     ui.status.title = text; // the line may be cut off with an ellipsis on a phone
     document.body.classList.toggle('has-error', error);
+}
+
+// The panel over the screen while no session runs (vnc.html #idle; CSS shows it
+// only in the disconnected and failed states): what happened, where Connect
+// goes, and what to do. Everything goes in as text.
+function showIdle({ title, error = '', hint }) {
+    ui.placeholder.textContent = title;
+    ui.idleError.textContent = error;
+    ui.idleError.hidden = !error;
+    let url = session ? session.url : '';
+    if (!url) {
+        try { url = buildWebSocketUrl(config, window.location); } catch { url = ''; }
+    }
+    ui.idleTarget.textContent = describeEndpoint(url) || 'nowhere: the connection settings are not valid';
+    ui.idleHint.textContent = hint;
+}
+
+// One line on what to do next, after session s ended (null: before the first).
+function idleHint(s, reconnecting) {
+    if (reconnecting) return `Reconnecting in ${reconnecting} s; press Connect to try now.`;
+    if (!s) return 'Press Connect to open the remote desktop (autoconnect=1 in the address connects on load).';
+    if (s.authFailed) return 'Check the password, then press Connect to try again.';
+    if (s.userClosed || s.reachedConnected) return 'Press Connect to open the session again.';
+    return 'Press Connect to try again; if it fails again, check the address above and that the VNC server runs.';
 }
 
 function setBodyState(state) {
@@ -330,12 +358,19 @@ function endSession(s, reason, isError) {
     cursor.reset();
 
     let text = s.userClosed ? 'Disconnected' : `Disconnected${reason ? `: ${reason}` : ''}`;
+    let reconnecting = 0;
     if (config.reconnect && !s.userClosed && !s.authFailed) {
-        const secs = Math.round(config.reconnectDelay / 100) / 10;
-        text += ` — reconnecting in ${secs} s`;
+        reconnecting = Math.round(config.reconnectDelay / 100) / 10;
+        text += ` — reconnecting in ${reconnecting} s`;
         reconnectTimer = setTimeout(connect, config.reconnectDelay);
     }
-    setStatus(text, { error: isError && !s.userClosed });
+    const error = isError && !s.userClosed;
+    setStatus(text, { error });
+    showIdle({
+        title: error && !s.reachedConnected ? 'Could not connect' : 'Disconnected',
+        error: s.userClosed ? '' : reason,
+        hint: idleHint(s, reconnecting),
+    });
 }
 
 function disconnect() {
@@ -374,12 +409,13 @@ function onRfbEvent(s, e) {
         case 'cursor': return cursor.set(e);
         case 'bell': return ring();
         case 'security-failure':
+            // The words come with the 'failed' state that follows (rfb.js says it once).
             s.authFailed = true;
-            s.failReason = `authentication failed${e.reason ? `: ${e.reason}` : ''}`;
             return;
         case 'update-done': return;
         case 'resize-rejected':
-            log.info('server refused the remote resize', e.status ?? '');
+            // Not an error: layout() keeps showing the whole desktop, scaled down if need be.
+            log.info('server refused the remote resize:', e.message ?? '', e.status ?? '');
             return;
         default:
             log.debug('unhandled rfb event', e.type);
@@ -450,13 +486,19 @@ ui.dialog.addEventListener('close', () => {
 
 // ---------------------------------------------------------------- scaling
 
+// off: 1:1 (the screen scrolls). scale: fitted to the screen, up or down.
+// remote: 1:1 once the server has taken the screen's size; until then, and for
+// good when it refuses (a minimum size, no SetDesktopSize at all), a desktop
+// larger than the screen is scaled down, so none of it is ever out of reach.
 function layout() {
     document.body.dataset.resize = config.resize;
     const w = display.width, h = display.height;
     if (!w || !h) return;
+    const boxW = ui.screen.clientWidth, boxH = ui.screen.clientHeight;
     let cssW = w, cssH = h;
-    if (config.resize === 'scale') {
-        ({ width: cssW, height: cssH } = fitSize(w, h, ui.screen.clientWidth, ui.screen.clientHeight));
+    const tooBig = w > boxW || h > boxH;
+    if (config.resize === 'scale' || (config.resize === 'remote' && tooBig)) {
+        ({ width: cssW, height: cssH } = fitSize(w, h, boxW, boxH));
     }
     ui.canvas.style.width = `${cssW}px`;
     ui.canvas.style.height = `${cssH}px`;
@@ -519,6 +561,7 @@ function refocus(ev) {
 }
 
 ui.connect.addEventListener('click', () => connect());
+ui.idleConnect.addEventListener('click', () => connect());
 ui.disconnect.addEventListener('click', () => disconnect());
 ui.cad.addEventListener('click', (ev) => {
     const rfb = connectedRfb();
@@ -602,5 +645,6 @@ if (config.autoconnect) {
     connect();
 } else {
     setStatus('Not connected');
+    showIdle({ title: 'Not connected', hint: idleHint(null, 0) });
 }
 window.addEventListener('pagehide', () => { if (session && session.ws) session.ws.close(1000); });

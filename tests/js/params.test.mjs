@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-    parseParams, buildWebSocketUrl, probeUrlFor, reasonFromProbe, describeClose, DEFAULTS,
+    parseParams, buildWebSocketUrl, describeEndpoint, probeUrlFor, reasonFromProbe, describeClose, DEFAULTS,
     MAX_REASON_CHARS,
 } from '../../web/ui/params.js';
 
@@ -149,4 +149,14 @@ test('close descriptions prefer the server reason', () => {
     assert.equal(describeClose(1000, 'bye'), 'bye');
     assert.equal(describeClose(1006, ''), 'connection lost (1006)');
     assert.equal(describeClose(4321, ''), 'closed (4321)');
+});
+
+test('describeEndpoint: scheme, host and path; query names without their values; never credentials', () => {
+    assert.equal(describeEndpoint('ws://127.0.0.1:6080/websockify'), 'ws://127.0.0.1:6080/websockify');
+    assert.equal(describeEndpoint('wss://h.example/vnc/websockify/?token=s3cret&token=2&x='),
+        'wss://h.example/vnc/websockify/?token=\u2026&x=\u2026');
+    assert.equal(describeEndpoint('ws://[::1]:6080/websockify'), 'ws://[::1]:6080/websockify');
+    assert.equal(describeEndpoint('ws://user:pw@h:1/p'), 'ws://h:1/p');
+    assert.equal(describeEndpoint('ws://h/<b>x</b>'), 'ws://h/%3Cb%3Ex%3C/b%3E');
+    assert.equal(describeEndpoint('not a url'), '');
 });

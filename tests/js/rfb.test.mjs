@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
 import { performance } from 'node:perf_hooks';
 
-import { RFB, STATES, PSEUDO, SECURITY, decodeServerText } from '../../web/core/rfb.js';
+import { RFB, STATES, PSEUDO, SECURITY, decodeServerText, authFailureText } from '../../web/core/rfb.js';
 import { Display } from '../../web/core/display.js';
 import { vncAuthResponse } from '../../web/core/des.js';
 
@@ -312,7 +312,29 @@ test('VNC Authentication with the wrong password: server reason surfaced, securi
     c.rfb.receive(w().u32(1).u32(reason.length).str(reason).done());
     assert.equal(c.rfb.state, 'failed');
     assert.deepEqual(c.eventsOf('security-failure'), [{ type: 'security-failure', reason }]);
-    assert.match(c.eventsOf('state').at(-1).detail, /bad password/);
+    // The server's "Authentication failed:" is not said a second time after ours.
+    assert.equal(c.eventsOf('state').at(-1).detail, 'authentication failed: bad password');
+});
+
+test('a reason that only restates the failure gives the likely cause instead, once', () => {
+    for (const [reason, method, want] of [
+        ['Authentication failure', 'vnc', 'authentication failed: wrong password?'],      // TigerVNC
+        ['Authentication failed', 'vnc', 'authentication failed: wrong password?'],       // QEMU
+        ['VNC authentication failed!', 'vnc', 'authentication failed: wrong password?'],
+        ['', 'vnc', 'authentication failed: wrong password?'],
+        ['authentication failure', 'plain', 'authentication failed: wrong username or password?'],
+        ['Authentication failure', 'none', 'authentication failed: the server gave no reason'],
+        ['Authentication failures exceeded', 'vnc', 'authentication failed: Authentication failures exceeded'],
+        ['password check failed!', 'vnc', 'authentication failed: password check failed!'],
+        ['invalid password or username', 'plain', 'authentication failed: invalid password or username'],
+    ]) {
+        assert.equal(authFailureText(reason, method), want, JSON.stringify(reason));
+    }
+    const c = makeClient({ password: 'wrong' });
+    c.rfb.receive(concat([ascii('RFB 003.008\n'), Uint8Array.of(1, 2), CHALLENGE]));
+    const reason = 'Authentication failure';
+    c.rfb.receive(w().u32(1).u32(reason.length).str(reason).done());
+    assert.equal(c.eventsOf('state').at(-1).detail, 'authentication failed: wrong password?');
 });
 
 test('VNC Authentication, reason split over many packets', () => {
@@ -333,6 +355,7 @@ test('VNC Authentication on 3.3: server picks type 2; failure without a reason',
     c.rfb.receive(w().u32(1).done());
     assert.equal(c.rfb.state, 'failed');
     assert.equal(c.eventsOf('security-failure').length, 1);
+    assert.equal(c.eventsOf('state').at(-1).detail, 'authentication failed: wrong password?');
 });
 
 test('no password given: credentials-required, then sendPassword() continues', () => {

@@ -89,6 +89,18 @@ const VENCRYPT_TLS_LAST = 264;    // layer this client does not have
 const SECURITY_RESULT_OK = 0;
 const SECURITY_RESULT_TOO_MANY = 2;   // Tight security only, but say it if we see it
 
+// A failed SecurityResult's reason often only restates the failure (TigerVNC:
+// "Authentication failure", QEMU: "Authentication failed"), and some servers
+// put it in front of the real reason. After our own "authentication failed"
+// that prefix is dropped, so the line says it once.
+const AUTH_FAILED_PREFIX = /^(vnc\s+)?auth(entication)?\s+fail(ure|ed)\b[\s.!:;,\u2013\u2014-]*/i;
+// What to say when nothing is left: the likely cause, by how we authenticated.
+const AUTH_FAILED_GUESS = Object.freeze({
+    vnc: 'wrong password?',
+    plain: 'wrong username or password?',
+    none: 'the server gave no reason',
+});
+
 const FENCE_BLOCK_BEFORE = 1 << 0;
 const FENCE_BLOCK_AFTER = 1 << 1;
 const FENCE_REQUEST = 0x80000000;
@@ -205,6 +217,7 @@ export class RFB {
         this._discardLeft = 0;
         this._failPrefix = '';           // what a server-sent reason string explains
         this._authFailure = false;       // that reason also means "security-failure"
+        this._authMethod = 'none';       // 'vnc' | 'plain' once chosen: words for a failure
 
         // Extensions the server has confirmed (never assumed from our SetEncodings).
         this._qemuExtendedKey = false;
@@ -448,16 +461,18 @@ export class RFB {
         }
         if (!q.has(4 + len)) return false;
         q.skip(4);
-        const reason = decodeServerText(q.bytes(len)).trim();
-        return this._failWith(reason || 'no reason given');
+        return this._failWith(decodeServerText(q.bytes(len)).trim());
     }
 
+    // reason: the server's words, or '' when it gave none.
     _failWith(reason) {
-        if (this._authFailure) this._emit({ type: 'security-failure', reason });
-        return this._fail(`${this._failPrefix}: ${reason}`);
+        if (!this._authFailure) return this._fail(`${this._failPrefix}: ${reason || 'no reason given'}`);
+        this._emit({ type: 'security-failure', reason });
+        return this._fail(authFailureText(reason, this._authMethod));
     }
 
     _startVncAuth() {
+        this._authMethod = 'vnc';
         this._setState('authenticating');
         this._handler = this._onVncChallenge;
         return true;
@@ -526,6 +541,7 @@ export class RFB {
                 'this client supports Plain (256) only');
         }
         this._send(messages.veNCryptSubtype(VENCRYPT_PLAIN));
+        this._authMethod = 'plain';
         if (this._options.password === null || this._options.username === null) {
             this._pendingAuth = 'plain';
             this._handler = this._waitForCredentials;
@@ -553,7 +569,7 @@ export class RFB {
             return true;
         }
         // 3.3/3.7 give no reason; the server just closes.
-        return this._failWith(status === SECURITY_RESULT_TOO_MANY ? 'too many attempts' : 'wrong password or not allowed');
+        return this._failWith(status === SECURITY_RESULT_TOO_MANY ? 'too many attempts' : '');
     }
 
     _startInit() {
@@ -886,6 +902,13 @@ export class RFB {
         if (result) this._emit({ type: 'clipboard', text: result.text });
         return true;
     }
+}
+
+// The failure line for a refused SecurityResult: our words once, then the
+// server's reason without a restatement of them, or the likely cause.
+export function authFailureText(reason, method) {
+    const rest = String(reason || '').replace(AUTH_FAILED_PREFIX, '').trim();
+    return `authentication failed: ${rest || AUTH_FAILED_GUESS[method] || AUTH_FAILED_GUESS.none}`;
 }
 
 function unsupportedTypesMessage(types) {

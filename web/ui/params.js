@@ -156,6 +156,24 @@ export function buildWebSocketUrl(config, page) {
 }
 
 /**
+  * The WebSocket URL as the page shows it to a person ("Connects to ..."): scheme,
+  * host and path, and the names of any query parameters with their values left out
+  * (a token chooses the target and may be on a shared screen; the address bar is
+  * the place to read it). '' when `wsUrl` is not a URL. The caller inserts it as text.
+  */
+export function describeEndpoint(wsUrl) {
+    let u;
+    try {
+        u = new URL(wsUrl);
+    } catch {
+        return '';
+    }
+    const names = [...new Set(u.searchParams.keys())];
+    const query = names.length ? `?${names.map((n) => `${n}=\u2026`).join('&')}` : '';
+    return `${u.protocol}//${u.host}${u.pathname}${query}`;
+}
+
+/**
   * The plain http(s) URL of the same endpoint. wsproxy answers a GET without
   * upgrade headers with the status and text of why the upgrade would fail, which
   * the browser hides from WebSocket code behind close code 1006.
