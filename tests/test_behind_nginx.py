@@ -10,7 +10,7 @@ import socket
 import time
 
 import realpeers
-from conftest import EchoServer, get_request, read_response, upgrade_headers, wait_until, ws_frame
+from conftest import EchoServer, get_request, read_response, recv_until_eof, upgrade_headers, wait_until, ws_frame
 
 WEB = os.path.join(realpeers.ROOT, "web")
 
@@ -36,16 +36,11 @@ def _exchange(port, data):
         sock.sendall(data)
         buf = bytearray()
         response = read_response(sock, buffer=buf)
-        rest = bytes(buf)
         sock.settimeout(2)
         try:
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                rest += chunk
+            rest = bytes(buf) + recv_until_eof(sock)
         except socket.timeout:
-            pass
+            rest = bytes(buf)
     return response, rest
 
 

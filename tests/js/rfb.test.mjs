@@ -812,13 +812,7 @@ test('an exception in the page handler does not break the protocol', () => {
     const saved = globalThis.reportError;
     globalThis.reportError = (err) => reported.push(err);
     try {
-        const rfb = new RFB({
-            display: new Display(), send: () => {}, options: {},
-            onEvent: (e) => { if (e.type === 'bell') throw new Error('page bug'); },
-        });
-        rfb.receive(concat([ascii('RFB 003.008\n'), Uint8Array.of(1, 1), w().u32(0).done(),
-            serverInit(2, 2, utf8('x')), Uint8Array.of(2, 2)]));
-        assert.equal(rfb.state, 'connected');
+        connectWithFailingBellHandler();
         assert.deepEqual(reported.map((e) => e.message), ['page bug', 'page bug']);
     } finally {
         if (saved === undefined) delete globalThis.reportError;
@@ -973,6 +967,18 @@ test('a zero-size Raw rect as the last bytes of an update completes it', () => {
     assert.equal(c.eventsOf('bell').length, 1);
 });
 
+/** A session whose page handler throws on each of two bells the server sends. */
+function connectWithFailingBellHandler() {
+    const rfb = new RFB({
+        display: new Display(), send: () => {}, options: {},
+        onEvent: (e) => { if (e.type === 'bell') throw new Error('page bug'); },
+    });
+    rfb.receive(concat([ascii('RFB 003.008\n'), Uint8Array.of(1, 1), w().u32(0).done(),
+        serverInit(2, 2, utf8('x')), Uint8Array.of(2, 2)]));
+    assert.equal(rfb.state, 'connected');
+    return rfb;
+}
+
 test('without globalThis.reportError a page handler error is rethrown from a microtask', () => {
     const savedReport = globalThis.reportError;
     const savedQueue = globalThis.queueMicrotask;
@@ -980,13 +986,7 @@ test('without globalThis.reportError a page handler error is rethrown from a mic
     delete globalThis.reportError;
     globalThis.queueMicrotask = (fn) => queued.push(fn);
     try {
-        const rfb = new RFB({
-            display: new Display(), send: () => {}, options: {},
-            onEvent: (e) => { if (e.type === 'bell') throw new Error('page bug'); },
-        });
-        rfb.receive(concat([ascii('RFB 003.008\n'), Uint8Array.of(1, 1), w().u32(0).done(),
-            serverInit(2, 2, utf8('x')), Uint8Array.of(2, 2)]));
-        assert.equal(rfb.state, 'connected');
+        connectWithFailingBellHandler();
         assert.equal(queued.length, 2);
         for (const fn of queued) assert.throws(fn, { message: 'page bug' });
     } finally {
