@@ -16,6 +16,8 @@ real VNC servers (TigerVNC Xvnc; x11vnc sharing an Xvfb).
   reason, remote resize (xdpyinfo), wsproxy's failure reasons in the status line.
 * A hostile server (a few lines of fake RFB here): a ZRLE zlib bomb and a
   32767x32767 desktop end the session at once, the reason in the status line.
+* Whole frames: a scripted server sends each update's bottom half 300 ms after its
+  top half; the visible canvas, sampled all the while, never shows a mix.
 * With no session, the idle panel (Connect, where it connects, the last error, a
   hint); a phone-sized window with resize=remote against --demo, which refuses
   that size (the page scales the desktop to fit); and web/demo-screenshot.png
@@ -848,3 +850,122 @@ def test_hostile_server_limits_end_the_session_with_a_reason(page, case):
         assert time.monotonic() - started < 10
     page.driver.get("about:blank")
     thread.join(5)
+
+
+# ---------------------------------------------------------------- whole frames only (issue 11)
+
+TEAR_PAUSE = 0.3   # seconds between an update's top and bottom rectangles
+TEAR_SIDE = 64
+TEAR_COLOURS = [(200, 0, 0), (0, 200, 0), (0, 0, 200)]
+
+# Samples the visible canvas (its top-left and bottom-left pixels) every few
+# milliseconds and on every animation frame, until window.__tear.stop is set.
+SAMPLE_JS = r"""
+const cv = document.getElementById('canvas');
+const t = window.__tear = {samples: [], stop: false};
+const sample = () => {
+    if (t.stop || !cv.width || !cv.height) return;
+    const g = cv.getContext('2d');
+    const top = Array.from(g.getImageData(0, 0, 1, 1).data), bottom = Array.from(g.getImageData(0, cv.height - 1, 1, 1).data);
+    t.samples.push([top.join(','), bottom.join(',')]);
+};
+const timer = setInterval(() => { sample(); if (t.stop) clearInterval(timer); }, 4);
+const frame = () => { sample(); if (!t.stop) requestAnimationFrame(frame); };
+requestAnimationFrame(frame);
+return true;
+"""
+
+
+def recv_exact(conn, n):
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            raise EOFError("client closed")
+        data += chunk
+    return data
+
+
+def read_client_message(conn):
+    """One client-to-server message; returns its type."""
+    kind = recv_exact(conn, 1)[0]
+    if kind == 0:                                  # SetPixelFormat
+        recv_exact(conn, 19)
+    elif kind == 2:                                # SetEncodings
+        count = struct.unpack(">xH", recv_exact(conn, 3))[0]
+        recv_exact(conn, 4 * count)
+    elif kind in (3, 4, 5):                        # UpdateRequest, KeyEvent, PointerEvent
+        recv_exact(conn, {3: 9, 4: 7, 5: 5}[kind])
+    elif kind == 6:                                # ClientCutText
+        recv_exact(conn, struct.unpack(">3xI", recv_exact(conn, 7))[0] & 0x7FFFFFFF)
+    else:
+        raise ValueError("unexpected client message %d" % kind)
+    return kind
+
+
+def slow_halves_server(go):
+    """A one-connection RFB 3.8 server (security None, TEAR_SIDE square). Once GO is set it
+    answers each FramebufferUpdateRequest with the next colour of TEAR_COLOURS as one update
+    of two Raw rectangles, top half and bottom half, TEAR_PAUSE apart; yields its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    half = TEAR_SIDE // 2
+
+    def update(colour):
+        raw = (bytes(colour) + b"\0") * (TEAR_SIDE * half)
+        top, bottom = (struct.pack(">HHHHi", 0, y, TEAR_SIDE, half, 0) + raw for y in (0, half))
+        return struct.pack(">BBH", 0, 0, 2) + top, bottom
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(20)
+            conn.sendall(b"RFB 003.008\n")
+            recv_exact(conn, 12)
+            conn.sendall(b"\x01\x01")
+            recv_exact(conn, 1)
+            conn.sendall(b"\0\0\0\0")
+            recv_exact(conn, 1)
+            pixel_format = bytes([32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0])
+            conn.sendall(struct.pack(">HH16sI", TEAR_SIDE, TEAR_SIDE, pixel_format, 4) + b"tear")
+            colours = list(TEAR_COLOURS)
+            try:
+                while True:
+                    if read_client_message(conn) != 3 or not colours:
+                        continue
+                    go.wait(20)
+                    top, bottom = update(colours.pop(0))
+                    conn.sendall(top)
+                    time.sleep(TEAR_PAUSE)
+                    conn.sendall(bottom)
+            except (OSError, EOFError):
+                pass
+
+    thread = threading.Thread(target=serve, name="slow-halves-vnc", daemon=True)
+    thread.start()
+    return listener, thread
+
+
+def test_canvas_never_shows_a_half_drawn_update(page):
+    """Each update's top half arrives TEAR_PAUSE before its bottom half: sampled all the
+    while, the visible canvas is always one colour top and bottom (a whole update)."""
+    go = threading.Event()
+    listener, thread = slow_halves_server(go)
+    with listener, realpeers.proxy("--web", WEB, "--vnc", "127.0.0.1:%d" % listener.getsockname()[1]) as wsp:
+        page.open(wsp.port)
+        page.wait_state("connected")
+        page.driver.execute_script(SAMPLE_JS)
+        go.set()
+        last = ",".join(map(str, TEAR_COLOURS[-1] + (255,)))
+        page.wait(lambda: page.driver.execute_script(
+            "const s = window.__tear.samples; return s.length && s[s.length - 1][1] === arguments[0]", last),
+            "the last update on the canvas", timeout=15)
+        samples = page.driver.execute_script("window.__tear.stop = true; return window.__tear.samples")
+    page.driver.get("about:blank")
+    thread.join(5)
+    torn = [s for s in samples if s[0] != s[1]]
+    shown = {s[0] for s in samples if s[0] == s[1]}
+    # About TEAR_PAUSE * len(TEAR_COLOURS) seconds of sampling every 4 ms and every frame.
+    assert len(samples) >= 100, len(samples)
+    assert not torn, "%d of %d samples showed a half-drawn update, e.g. top %s bottom %s" % (
+        len(torn), len(samples), torn[0][0], torn[0][1])
+    assert {",".join(map(str, c + (255,))) for c in TEAR_COLOURS} <= shown, shown

@@ -109,7 +109,6 @@ function newSession() {
 
 let session = null;        // the current (or last) connection attempt; null before the first
 let reconnectTimer = 0;
-let frameLoop = 0;
 
 const display = new Display({
     canvas: ui.canvas,
@@ -349,8 +348,6 @@ function endSession(s, reason, isError) {
     s.ended = true;
     input.setEnabled(false);
     resetStickyButtons();
-    stopFrameLoop();
-    display.flush();
     if (ui.dialog.open) ui.dialog.close('closed');
     const finalState = s.rfb ? s.rfb.state : 'disconnected';
     setBodyState(finalState === 'failed' ? 'failed' : 'disconnected');
@@ -435,7 +432,6 @@ function onState(s, state, detail) {
         setBodyState(state);
         setStatus(STATE_TEXT.connected(s));
         input.setEnabled(!config.viewOnly);
-        startFrameLoop();
         layout();
         if (config.resize === 'remote') requestRemoteResize();
         if (!ui.dialog.open) ui.canvas.focus({ preventScroll: true });
@@ -529,22 +525,8 @@ ui.resize.addEventListener('change', () => {
     if (config.resize === 'remote') requestRemoteResize();
 });
 
-// ---------------------------------------------------------------- frames
-
-// The display marks what changed; the canvas is updated once per animation frame.
-function startFrameLoop() {
-    if (frameLoop) return;
-    const tick = () => {
-        display.flush();
-        frameLoop = requestAnimationFrame(tick);
-    };
-    frameLoop = requestAnimationFrame(tick);
-}
-
-function stopFrameLoop() {
-    cancelAnimationFrame(frameLoop);
-    frameLoop = 0;
-}
+// No frame loop: the canvas changes only when rfb.js presents a whole
+// FramebufferUpdate (display.present()), never part of one.
 
 function ring() {
     ui.screen.classList.remove('bell');

@@ -1,5 +1,5 @@
 // tests/js/display.test.mjs — Display: framebuffer ops, clipping, dirty box,
-// canvas flush via a fake 2D context, and ordered asynchronous image rectangles.
+// present to the canvas via a fake 2D context, and ordered asynchronous image rectangles.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { Display } from '../../web/core/display.js';
@@ -8,7 +8,7 @@ import { packRGB } from '../../web/core/pixelformat.js';
 function make(w, h, opts) {
     const d = new Display(opts);
     d.resize(w, h);
-    d.flush();
+    d.present();
     return d;
 }
 
@@ -115,17 +115,19 @@ test('copyRect clips source and destination', () => {
     assert.deepEqual(d.getPixel(5, 5), [4, 4, 0, 255]);
 });
 
-test('dirty box grows with operations and resets on flush', () => {
-    const d = make(20, 20);
+test('dirty box grows with operations and resets on present, which reports it', () => {
+    const boxes = [];
+    const d = make(20, 20, { onPresent: (box) => boxes.push(box) });
     assert.equal(d.dirty, null);
     d.fillRect(2, 3, 4, 5, 1, 1, 1);
     assert.deepEqual(d.dirty, { x: 2, y: 3, width: 4, height: 5 });
     d.copyRect(0, 0, 10, 12, 2, 2);
     assert.deepEqual(d.dirty, { x: 2, y: 3, width: 10, height: 11 });
     d.fillRect(30, 30, 2, 2, 0, 0, 0);    // fully clipped: no change
-    assert.deepEqual(d.flush(), { x: 2, y: 3, width: 10, height: 11 });
+    assert.equal(d.present(), true, 'nothing pending: presented at once');
     assert.equal(d.dirty, null);
-    assert.equal(d.flush(), null);
+    d.present();
+    assert.deepEqual(boxes.slice(1), [{ x: 2, y: 3, width: 10, height: 11 }, null], 'after the one make() does');
     d.resize(21, 20);
     assert.deepEqual(d.dirty, { x: 0, y: 0, width: 21, height: 20 });
 });
@@ -136,23 +138,24 @@ class FakeContext {
     putImageData(img, dx, dy, x, y, w, h) { this.calls.push({ img, dx, dy, x, y, w, h, snapshot: img.data.slice() }); }
 }
 
-test('flush puts the dirty box on the canvas and resizes it', () => {
+test('present puts the dirty box on the canvas and resizes it then, not before', () => {
     const ctx = new FakeContext();
     const canvas = { width: 0, height: 0, getContext: (kind) => (kind === '2d' ? ctx : null) };
     const d = new Display({ canvas });
     d.resize(8, 6);
+    assert.equal(canvas.width, 0, 'a canvas blanks when resized: that waits for the frame');
+    d.present();
     assert.equal(canvas.width, 8);
     assert.equal(canvas.height, 6);
-    d.flush();
     assert.equal(ctx.calls.length, 1);
     assert.deepEqual([ctx.calls[0].x, ctx.calls[0].y, ctx.calls[0].w, ctx.calls[0].h], [0, 0, 8, 6]);
     d.fillRect(2, 1, 3, 2, 9, 8, 7);
-    assert.deepEqual(d.flush(), { x: 2, y: 1, width: 3, height: 2 });
+    d.present();
     const call = ctx.calls[1];
     assert.deepEqual([call.dx, call.dy, call.x, call.y, call.w, call.h], [0, 0, 2, 1, 3, 2]);
     const i = (1 * 8 + 2) * 4;
     assert.deepEqual([...call.snapshot.subarray(i, i + 4)], [9, 8, 7, 255]);
-    assert.equal(d.flush(), null);
+    d.present();
     assert.equal(ctx.calls.length, 2, 'nothing dirty: no putImageData');
 });
 

@@ -62,10 +62,10 @@ function rawPixels(width, height, seed = 0) {
 // ---------------------------------------------------------------------------
 // Client side: an RFB with a real Display, recording what it sends and emits.
 
-function makeClient(options = {}) {
+function makeClient(options = {}, displayOptions = {}) {
     const sent = [];
     const events = [];
-    const display = new Display();
+    const display = new Display(displayOptions);
     const rfb = new RFB({
         display,
         send: (b) => sent.push(Uint8Array.from(b)),
@@ -159,8 +159,8 @@ function parseClientMessages(bytes) {
 }
 
 // Runs a 3.8 / security None handshake to 'connected' and forgets what was sent.
-function connected(options = {}, { width = 4, height = 3, name = 'test desktop' } = {}) {
-    const c = makeClient(options);
+function connected(options = {}, { width = 4, height = 3, name = 'test desktop', display = {} } = {}) {
+    const c = makeClient(options, display);
     c.rfb.receive(ascii('RFB 003.008\n'));
     c.rfb.receive(Uint8Array.of(1, 1));
     c.rfb.receive(w().u32(0).done());
@@ -541,6 +541,95 @@ test('a Raw FramebufferUpdate split at every byte boundary yields the same frame
     assert.deepEqual(Uint8Array.from(one.display.buffer), expected);
 });
 
+// ---------------------------------------------------------------------------
+// Presenting: one whole frame per update, and no parsing ahead of it
+
+// A client whose display records each present: the buffer as shown then, and
+// how many messages the client had sent by then.
+function presentingClient(displayOptions = {}) {
+    const shown = [];
+    let c = null;
+    c = connected({}, {
+        width: 4, height: 4,
+        display: {
+            ...displayOptions,
+            // (c is still null at ServerInit's present of the blank frame.)
+            onPresent: () => c && shown.push({ pixels: Uint8Array.from(c.display.buffer), sentBefore: c.sent.length }),
+        },
+    });
+    c.shown = shown;
+    return c;
+}
+
+test('an update split byte by byte is presented once, whole, after its last rectangle', () => {
+    const update = sampleUpdate();
+    const ref = connected({}, { width: 4, height: 4 });
+    ref.rfb.receive(update);
+    const c = presentingClient();
+    for (const b of update) c.rfb.receive(Uint8Array.of(b));
+    assert.equal(c.shown.length, 1, 'one present for the update, not one per row or rectangle');
+    assert.deepEqual(c.shown[0].pixels, Uint8Array.from(ref.display.buffer), 'what was shown is the whole update');
+    assert.equal(c.shown[0].sentBefore, 0, 'the next request goes out after the present');
+    assert.deepEqual(parseClientMessages(c.take()).map((m) => m.type), [3]);
+});
+
+// Tight JPEG rectangle whose "JPEG" is [w, h, r, g, b] for the fake decoder below.
+function fakeJpegRect(x, y, width, height, r, g, b) {
+    const data = [width, height, r, g, b];
+    return rectHeader(x, y, width, height, 7).u8(0x90, data.length).bytes(data).done();
+}
+
+// Decodes fakeJpegRect data after `delay(r)` ms, so decodes can finish out of order.
+function fakeJpegDecoder(delay) {
+    return (mime, bytes) => new Promise((resolve) => {
+        const [width, height, r, g, b] = bytes;
+        const data = new Uint8ClampedArray(width * height * 4);
+        for (let i = 0; i < width * height; i++) data.set([r, g, b, 255], i * 4);
+        setTimeout(() => resolve({ width, height, data }), delay(r));
+    });
+}
+
+const colourAt = (pixels, x, y) => Array.from(pixels.subarray((y * 4 + x) * 4, (y * 4 + x) * 4 + 4));
+
+test('images decoded out of order are applied in order, then the update is presented once', async () => {
+    // The first image is slow, the second (overlapping it) fast: the second must still win.
+    const c = presentingClient({ decodeImage: fakeJpegDecoder((r) => (r === 10 ? 40 : 1)) });
+    c.rfb.receive(concat([w().u8(0, 0).u16(3).done(),
+        fakeJpegRect(0, 0, 4, 4, 10, 10, 10),
+        fakeJpegRect(2, 0, 2, 4, 20, 20, 20),
+        rectHeader(0, 3, 1, 1, 0).done(), Uint8Array.of(30, 30, 30, 0)]));
+    assert.equal(c.shown.length, 0, 'nothing shown while images decode');
+    await c.display.whenIdle();
+    assert.equal(c.shown.length, 1);
+    const shown = c.shown[0].pixels;
+    assert.deepEqual(colourAt(shown, 0, 0), [10, 10, 10, 255]);
+    assert.deepEqual(colourAt(shown, 3, 0), [20, 20, 20, 255], 'the later image wins');
+    assert.deepEqual(colourAt(shown, 0, 3), [30, 30, 30, 255], 'the raw rect after the images too');
+    assert.equal(c.eventsOf('update-done').length, 1);
+});
+
+test('while an update waits for an image, the next is not parsed nor requested', async () => {
+    const c = presentingClient({ decodeImage: fakeJpegDecoder(() => 20) });
+    const first = concat([w().u8(0, 0).u16(1).done(), fakeJpegRect(0, 0, 4, 4, 10, 10, 10)]);
+    const second = concat([w().u8(0, 0).u16(1).done(), rectHeader(0, 0, 1, 1, 0).done(),
+        Uint8Array.of(50, 50, 50, 0), Uint8Array.of(2)]);   // then a Bell
+    c.rfb.receive(concat([first, second]));
+    assert.equal(c.sent.length, 0, 'no FramebufferUpdateRequest before the present');
+    assert.equal(c.eventsOf('bell').length, 0, 'the bytes after the update wait');
+    assert.deepEqual(c.display.getPixel(0, 0), [0, 0, 0, 0], 'the next update is not drawn ahead');
+    assert.equal(c.display.pending, true);
+    await c.display.whenIdle();
+    await Promise.resolve();   // rfb resumes from its own whenIdle() callback
+    assert.equal(c.shown.length, 2);
+    assert.deepEqual(colourAt(c.shown[0].pixels, 0, 0), [10, 10, 10, 255], 'first frame: the image');
+    assert.equal(c.shown[0].sentBefore, 0);
+    assert.deepEqual(colourAt(c.shown[1].pixels, 0, 0), [50, 50, 50, 255]);
+    assert.deepEqual(colourAt(c.shown[1].pixels, 1, 0), [10, 10, 10, 255]);
+    assert.equal(c.shown[1].sentBefore, 1, 'one request per presented update');
+    assert.deepEqual(parseClientMessages(c.take()).map((m) => [m.type, m.incremental]), [[3, 1], [3, 1]]);
+    assert.deepEqual(c.events.map((e) => e.type), ['update-done', 'update-done', 'bell']);
+});
+
 test('update with zero rectangles still completes and asks again', () => {
     const c = connected();
     c.rfb.receive(Uint8Array.of(0, 0, 0, 0));
@@ -881,7 +970,7 @@ test('extended clipboard: text inflating past the 16 MiB limit is skipped, the s
 function sizeOnlyClient() {
     const events = [];
     const sizes = [];
-    const display = { resize: (width, height) => sizes.push([width, height]), flush() {} };
+    const display = { resize: (width, height) => sizes.push([width, height]), present: () => true };
     const rfb = new RFB({ display, send: () => {}, onEvent: (e) => events.push(e) });
     rfb.receive(concat([ascii('RFB 003.008\n'), Uint8Array.of(1, 1), w().u32(0).done()]));
     return { rfb, events, sizes, detail: () => events.filter((e) => e.type === 'state').at(-1).detail };

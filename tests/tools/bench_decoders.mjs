@@ -162,7 +162,7 @@ function decodeOnce(tree, enc, frame, pf) {
       at += CHUNK;
     }
   }
-  tree.display.flush();
+  tree.display.present();
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(c0);
   if (at < stream.length || queue.length) throw new Error(`${tree.dir}: bytes left over`);

@@ -1,5 +1,5 @@
 // web/core/display.js — Display: the client's framebuffer as RGBA bytes, with
-// dirty-box tracking, an optional canvas it flushes to, and ordered
+// dirty-box tracking, an optional canvas it presents to, and ordered
 // asynchronous image rectangles.
 // Needs: ./pixelformat.js (packed-colour helpers). Never touches window or
 // document; the canvas and the image decoder are handed in, so it runs in Node.
@@ -10,10 +10,15 @@
 // operation is queued (with a private copy of its source bytes, because decoders
 // pass views into the receive queue) and applied after the image, in order.
 // Image decodes themselves start at once, so several can be in flight.
+//
+// Presenting: the buffer is a back buffer. The canvas is touched only by
+// present(), which rfb.js calls once per FramebufferUpdate, after its last
+// rectangle; queued behind pending images like any operation, so a frame the
+// user sees is always a whole update with every image of it applied.
 
 import { packRGB, LITTLE_ENDIAN } from './pixelformat.js';
 
-// ImageData exists wherever a canvas does; flush() only looks for it when one was
+// ImageData exists wherever a canvas does; present() only looks for it when one was
 // handed in, so this module still loads in Node.
 /* global ImageData */
 
@@ -23,7 +28,7 @@ const OPAQUE = LITTLE_ENDIAN ? 0xff000000 : 0x000000ff;
 const NARROW = 32;
 
 export class Display {
-    constructor({ canvas = null, decodeImage = null, onError = null } = {}) {
+    constructor({ canvas = null, decodeImage = null, onError = null, onPresent = null } = {}) {
         this._canvas = canvas;
         this._ctx = null;
         this._imageData = null;
@@ -31,6 +36,8 @@ export class Display {
         // Called with an Error when a queued image fails to decode; the
         // rectangle is then left as it was and later operations still apply.
         this._onError = onError;
+        // Called with the changed box (or null) each time a frame is presented.
+        this._onPresent = onPresent;
         this._width = 0;
         this._height = 0;
         this._alloc(0, 0);
@@ -53,7 +60,7 @@ export class Display {
         return new Promise((resolve) => this._idleWaiters.push(resolve));
     }
 
-    // The region changed since the last flush, or null.
+    // The region changed since the last present, or null.
     get dirty() {
         if (this._dx2 <= this._dx1 || this._dy2 <= this._dy1) return null;
         return { x: this._dx1, y: this._dy1, width: this._dx2 - this._dx1, height: this._dy2 - this._dy1 };
@@ -143,11 +150,30 @@ export class Display {
         this._queue.push(entry);
     }
 
+    // Shows the buffer as it stands once every operation before this call has
+    // been applied: at once (returns true) or, while images are pending, after
+    // them (returns false; whenIdle() resolves after the present). onPresent(box)
+    // is called each time, with the box that changed since the last present.
+    present() {
+        if (this.pending) {
+            this._enqueue(() => this._present());
+            return false;
+        }
+        this._present();
+        return true;
+    }
+
     // Pushes the dirty box to the canvas (if any) and returns it (or null).
-    flush() {
+    _present() {
         const box = this.dirty;
         this._clearDirty();
+        if (this._onPresent) this._onPresent(box);
         if (!box || !this._canvas || this._width === 0 || this._height === 0) return box;
+        if (this._canvas.width !== this._width || this._canvas.height !== this._height) {
+            // Resized here, not in resize(): a canvas blanks when its size is set.
+            this._canvas.width = this._width;
+            this._canvas.height = this._height;
+        }
         if (!this._ctx) this._ctx = this._canvas.getContext('2d');
         if (!this._imageData) {
             // Wrap our own buffer when ImageData can be constructed (no copy);
@@ -188,11 +214,8 @@ export class Display {
         this._width = w;
         this._height = h;
         this._imageData = null;
-        if (this._canvas) {
-            this._canvas.width = w;
-            this._canvas.height = h;
-        }
-        // A resized canvas is blank, so everything must be drawn again.
+        // The canvas takes the new size at the next present(), where it blanks,
+        // so everything must be drawn again.
         this._clearDirty();
         this._mark(0, 0, w, h);
     }

@@ -214,6 +214,7 @@ export class RFB {
         this._fbHeight = 0;
         this._name = '';
         this._fbu = null;                // { left, rect } while inside a FramebufferUpdate
+        this._resized = false;           // this update changed the size: say so when presented
         this._discardLeft = 0;
         this._failPrefix = '';           // what a server-sent reason string explains
         this._authFailure = false;       // that reason also means "security-failure"
@@ -594,6 +595,7 @@ export class RFB {
         this._fbWidth = width;
         this._fbHeight = height;
         this._display.resize(width, height);
+        this._display.present();   // the canvas takes the new size now, not at the first update
 
         this._send(this._pixelFormat.toSetPixelFormat());
         this._send(messages.setEncodings(this._encodingsToAsk()));
@@ -761,12 +763,33 @@ export class RFB {
         return true;
     }
 
+    // The update is parsed: present it whole. While its images still decode,
+    // nothing more is parsed (the bytes wait in the queue) and nothing more is
+    // asked for, so the server never sends work faster than the page shows it.
     _finishUpdate() {
         this._fbu = null;
+        if (this._display.present()) return this._presented();
+        this._handler = this._onAwaitPresent;
+        this._display.whenIdle().then(() => {
+            if (this._handler !== this._onAwaitPresent || this._isFinal()) return;
+            this._presented();
+            this._pump();
+        });
+        return false;
+    }
+
+    _onAwaitPresent() {
+        return false;
+    }
+
+    _presented() {
         this._handler = this._onMessage;
-        // Ask first so the server can work on the next update while we draw.
         if (!this._continuousEnabled) this._requestUpdate(INCREMENTAL);
-        this._display.flush();
+        if (this._resized) {
+            // Announced with the frame that shows the new size, not mid-update.
+            this._resized = false;
+            this._emit({ type: 'resize', width: this._fbWidth, height: this._fbHeight });
+        }
         this._emit({ type: 'update-done' });
         return true;
     }
@@ -812,7 +835,7 @@ export class RFB {
         this._fbHeight = height;
         this._display.resize(width, height);
         if (this._continuousEnabled) this._enableContinuousUpdates();   // new area
-        this._emit({ type: 'resize', width, height });
+        this._resized = true;   // the 'resize' event goes out when the update is presented
         return true;
     }
 
