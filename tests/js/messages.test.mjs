@@ -32,6 +32,8 @@ test('FramebufferUpdateRequest and EnableContinuousUpdates cover the whole frame
     assert.deepEqual(bytes(messages.framebufferUpdateRequest(true, 1920, 1080)),
         [3, 1, 0, 0, 0, 0, 0x07, 0x80, 0x04, 0x38]);
     assert.deepEqual(bytes(messages.framebufferUpdateRequest(false, 4, 3)), [3, 0, 0, 0, 0, 0, 0, 4, 0, 3]);
+    assert.deepEqual(bytes(messages.framebufferUpdateRequest(false, 4, 3, 300, 2)), [3, 0, 1, 44, 0, 2, 0, 4, 0, 3],
+        'an area at x, y (the lossless refresh of a JPEG area)');
     assert.deepEqual(bytes(messages.enableContinuousUpdates(640, 480)),
         [150, 1, 0, 0, 0, 0, 0x02, 0x80, 0x01, 0xe0]);
 });

@@ -630,6 +630,128 @@ test('while an update waits for an image, the next is not parsed nor requested',
     assert.deepEqual(c.events.map((e) => e.type), ['update-done', 'update-done', 'bell']);
 });
 
+// ---------------------------------------------------------------------------
+// Lossless refresh: a JPEG area that stays still is asked for again without JPEG
+
+// Timers the test runs by hand: fire() runs what is pending, as if the time passed.
+function manualTimers() {
+    const pending = new Map();
+    let next = 1;
+    return {
+        pending,
+        set(fn, ms) { pending.set(next, { fn, ms }); return next++; },
+        clear(handle) { pending.delete(handle); },
+        fire() {
+            const due = [...pending.values()];
+            pending.clear();
+            for (const t of due) t.fn();
+        },
+    };
+}
+
+function stillClient() {
+    const timers = manualTimers();
+    const c = connected({ timers }, { width: 16, height: 16, display: { decodeImage: fakeJpegDecoder(() => 0) } });
+    c.timers = timers;
+    c.userEncodings = c.init.find((m) => m.type === 2).encodings;
+    return c;
+}
+
+const isQuality = (e) => e >= PSEUDO.JPEG_QUALITY_0 && e <= PSEUDO.JPEG_QUALITY_0 + 9;
+
+function update(...rects) {
+    return concat([w().u8(0, 0).u16(rects.length).done(), ...rects]);
+}
+
+function rawRect(x, y, width, height, seed = 0) {
+    return concat([rectHeader(x, y, width, height, 0).done(), rawPixels(width, height, seed)]);
+}
+
+// Feeds an update and waits until it is presented (its images decoded).
+async function feed(c, bytes) {
+    c.rfb.receive(bytes);
+    await c.display.whenIdle();
+    await Promise.resolve();   // rfb resumes from its own whenIdle() callback
+}
+
+test('a JPEG area still for 500 ms is asked for again without JPEG, then the quality comes back', async () => {
+    const c = stillClient();
+    assert.ok(c.userEncodings.some(isQuality), 'the user quality is asked for at first');
+    await feed(c, update(fakeJpegRect(2, 1, 3, 4, 10, 20, 30), fakeJpegRect(7, 6, 2, 2, 40, 50, 60)));
+    assert.deepEqual(parseClientMessages(c.take()).map((m) => [m.type, m.incremental]), [[3, 1]]);
+    assert.deepEqual([...c.timers.pending.values()].map((t) => t.ms), [500]);
+
+    c.timers.fire();   // still for 500 ms
+    const [setEnc, request, ...rest] = parseClientMessages(c.take());
+    assert.equal(rest.length, 0);
+    assert.equal(setEnc.type, 2);
+    assert.deepEqual(setEnc.encodings, c.userEncodings.filter((e) => !isQuality(e)), 'the same set without quality');
+    assert.deepEqual([request.type, request.incremental, request.x, request.y, request.width, request.height],
+        [3, 0, 2, 1, 7, 7], 'a non-incremental request for the JPEG area (both rects)');
+
+    // The server answers with that area, losslessly.
+    await feed(c, update(rawRect(2, 1, 7, 7, 5)));
+    const after = parseClientMessages(c.take());
+    assert.deepEqual(after.map((m) => m.type), [2, 3]);
+    assert.deepEqual(after[0].encodings, c.userEncodings, 'the user quality again, for the motion to come');
+    assert.equal(after[1].incremental, 1);
+    assert.equal(c.timers.pending.size, 0, 'the screen is exact: nothing more to refresh');
+    assert.deepEqual(c.display.getPixel(2, 1), [5, 15, 35, 255], 'the lossless pixels are shown');
+});
+
+test('only a still screen is refreshed: motion restarts the 500 ms, empty updates do not', async () => {
+    const c = stillClient();
+    await feed(c, update(fakeJpegRect(0, 0, 4, 4, 10, 20, 30)));
+    const [first] = c.timers.pending.keys();
+    await feed(c, update());   // nothing changed
+    assert.deepEqual([...c.timers.pending.keys()], [first], 'an empty update keeps the still time running');
+    await feed(c, update(rawRect(8, 8, 2, 2)));   // something moved
+    assert.equal(c.timers.pending.size, 1);
+    assert.notDeepEqual([...c.timers.pending.keys()], [first], 'a changed update starts the still time again');
+    c.take();
+    c.timers.fire();
+    const request = parseClientMessages(c.take()).find((m) => m.type === 3);
+    assert.deepEqual([request.incremental, request.x, request.y, request.width, request.height], [0, 0, 0, 4, 4],
+        'only the JPEG area, not the lossless one');
+});
+
+test('a JPEG update already on its way does not end the refresh; the lossless answer does', async () => {
+    const c = stillClient();
+    await feed(c, update(fakeJpegRect(0, 0, 8, 8, 10, 20, 30)));
+    c.timers.fire();
+    c.take();
+    // Sent by the server before it read our SetEncodings: still JPEG.
+    await feed(c, update(fakeJpegRect(1, 1, 2, 2, 70, 70, 70)));
+    assert.deepEqual(parseClientMessages(c.take()).map((m) => m.type), [3], 'no quality yet');
+    await feed(c, update(rawRect(0, 0, 8, 8, 9)));
+    assert.deepEqual(parseClientMessages(c.take()).map((m) => m.type), [2, 3], 'now the quality comes back');
+    assert.equal(c.timers.pending.size, 0, 'the late JPEG inside the refreshed area was redrawn too');
+});
+
+test('a server that sends JPEG without a quality level is asked three times, then left alone', async () => {
+    const c = stillClient();
+    await feed(c, update(fakeJpegRect(0, 0, 4, 4, 10, 20, 30)));
+    for (let i = 0; i < 3; i++) {
+        c.timers.fire();
+        await feed(c, update(fakeJpegRect(0, 0, 4, 4, 10, 20, 30)));
+    }
+    c.take();
+    c.timers.fire();
+    assert.deepEqual(parseClientMessages(c.take()).map((m) => [m.type, m.encodings?.some(isQuality)]),
+        [[2, true]], 'the quality goes back, and nothing more is asked for');
+    assert.equal(c.timers.pending.size, 0);
+});
+
+test('lossless updates and a closed session start no refresh', async () => {
+    const c = stillClient();
+    await feed(c, update(rawRect(0, 0, 4, 4)));
+    assert.equal(c.timers.pending.size, 0, 'nothing lossy, nothing to refresh');
+    await feed(c, update(fakeJpegRect(0, 0, 4, 4, 10, 20, 30)));
+    assert.equal(c.timers.pending.size, 1);
+    c.rfb.close('bye');
+    assert.equal(c.timers.pending.size, 0, 'the still timer goes with the session');
+});
+
 test('update with zero rectangles still completes and asks again', () => {
     const c = connected();
     c.rfb.receive(Uint8Array.of(0, 0, 0, 0));

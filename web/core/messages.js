@@ -77,11 +77,13 @@ export function setEncodings(encodings) {
     return msg;
 }
 
-// The whole width x height framebuffer.
-export function framebufferUpdateRequest(incremental, width, height) {
+// A width x height area at x, y (by default the whole framebuffer from 0, 0).
+export function framebufferUpdateRequest(incremental, width, height, x = 0, y = 0) {
     const msg = new Uint8Array(10);
     msg[0] = CLIENT_MSG.FRAMEBUFFER_UPDATE_REQUEST;
     msg[1] = incremental ? 1 : 0;
+    putU16(msg, 2, x);
+    putU16(msg, 4, y);
     putU16(msg, 6, width);
     putU16(msg, 8, height);
     return msg;

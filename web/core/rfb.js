@@ -136,6 +136,19 @@ const MAX_FB_PIXELS = 8192 * 8192;
 
 const INCREMENTAL = true;
 
+// Lossless refresh: JPEG areas that stay unchanged this long are asked for
+// again without the JPEG quality level (Tight then stays lossless), so a still
+// screen is exact; half a second is past a typing or scrolling pause.
+const LOSSLESS_AFTER_MS = 500;
+// A server that sends JPEG even without a quality level would be asked again
+// every half second forever: after this many refreshes that still bring JPEG,
+// the client stops asking for that still picture.
+const MAX_LOSSLESS_TRIES = 3;
+const DEFAULT_TIMERS = Object.freeze({
+    set: (fn, ms) => setTimeout(fn, ms),
+    clear: (handle) => clearTimeout(handle),
+});
+
 // ---------------------------------------------------------------------------
 // Small text and byte helpers
 
@@ -173,6 +186,28 @@ function framebufferTooLarge(width, height) {
         `(at most ${MAX_FB_PIXELS} pixels, e.g. 8192x8192, and ${MAX_FB_SIDE} a side)`;
 }
 
+// Boxes {x0, y0, x1, y1} (x1, y1 exclusive) for the lossless refresh.
+function boxOf(rect) {
+    return { x0: rect.x, y0: rect.y, x1: rect.x + rect.width, y1: rect.y + rect.height };
+}
+
+function unionBox(a, b) {
+    if (!a) return b;
+    if (!b) return a;
+    return { x0: Math.min(a.x0, b.x0), y0: Math.min(a.y0, b.y0), x1: Math.max(a.x1, b.x1), y1: Math.max(a.y1, b.y1) };
+}
+
+function boxContains(outer, inner) {
+    return outer.x0 <= inner.x0 && outer.y0 <= inner.y0 && outer.x1 >= inner.x1 && outer.y1 >= inner.y1;
+}
+
+// The part of a box inside the framebuffer (it may have shrunk), or null.
+function clipBox(box, width, height) {
+    if (!box) return null;
+    const out = { x0: box.x0, y0: box.y0, x1: Math.min(box.x1, width), y1: Math.min(box.y1, height) };
+    return out.x1 > out.x0 && out.y1 > out.y0 ? out : null;
+}
+
 function securityName(type) {
     return `${SECURITY_NAMES[type] ?? 'unknown'} (${type})`;
 }
@@ -200,7 +235,8 @@ export class RFB {
         this._decoders = makeDecoders();
         this._encodings = this._buildEncodings(options.encodings);
         this._pixelFormat = this._options.lowColour ? PixelFormat.bgr233() : PixelFormat.default();
-        this._ctx = { pixelFormat: this._pixelFormat };
+        this._ctx = { pixelFormat: this._pixelFormat, markLossy: (rect) => this._noteLossy(rect) };
+        this._timers = options.timers ?? DEFAULT_TIMERS;   // {set(fn, ms), clear(handle)}: tests inject
 
         this._queue = new ByteQueue();
         this._state = 'connecting';
@@ -227,6 +263,14 @@ export class RFB {
         this._continuousSupported = false;
         this._continuousEnabled = false;
         this._clipboard = new Clipboard((bytes) => this._send(bytes));
+
+        // Lossless refresh (boxes are {x0, y0, x1, y1}, x1/y1 exclusive).
+        this._lossy = null;              // JPEG-drawn area not yet re-sent losslessly
+        this._refreshBox = null;         // asked for losslessly; quality restored once it arrives
+        this._refreshTries = 0;
+        this._drawnBox = null;           // what the update being parsed drew...
+        this._drawnLossy = false;        // ...and whether any of it was JPEG
+        this._stillTimer = null;
     }
 
     get state() {
@@ -331,6 +375,7 @@ export class RFB {
             throw new Error(`RFB: illegal state transition ${this._state} -> ${next}`);
         }
         this._state = next;
+        if (this._isFinal()) this._stopStillTimer();
         this._emit({ type: 'state', state: next, detail });
     }
 
@@ -619,12 +664,13 @@ export class RFB {
         return list;
     }
 
-    // Our encodings in preference order, then the pseudo-encodings.
-    _encodingsToAsk() {
+    // Our encodings in preference order, then the pseudo-encodings. lossless:
+    // without the JPEG quality level, which is what lets a server use JPEG.
+    _encodingsToAsk(lossless = false) {
         const o = this._options;
         // At 8 bpp Tight has no JPEG (it is defined for 24-bit colour only, as is
         // its gradient filter): without the quality level a server never tries it.
-        const jpeg = o.lowColour ? [] : [PSEUDO.JPEG_QUALITY_0 + o.quality];
+        const jpeg = o.lowColour || lossless ? [] : [PSEUDO.JPEG_QUALITY_0 + o.quality];
         return [
             ...this._encodings,
             ...jpeg,
@@ -784,6 +830,7 @@ export class RFB {
 
     _presented() {
         this._handler = this._onMessage;
+        this._trackStillness();
         if (!this._continuousEnabled) this._requestUpdate(INCREMENTAL);
         if (this._resized) {
             // Announced with the frame that shows the new size, not mid-update.
@@ -823,7 +870,71 @@ export class RFB {
             return this._fail(`server sent rectangle ${rect.width}x${rect.height} at ${rect.x},${rect.y} ` +
                 `outside the ${this._fbWidth}x${this._fbHeight} framebuffer`);
         }
-        return decoder.decode(rect, this._queue, this._display, this._ctx);
+        if (!decoder.decode(rect, this._queue, this._display, this._ctx)) return false;
+        if (rect.width > 0 && rect.height > 0) this._drawnBox = unionBox(this._drawnBox, boxOf(rect));
+        return true;
+    }
+
+    // ---- lossless refresh ------------------------------------------------------------
+    // JPEG areas are collected; after an update that drew anything the still
+    // timer starts again, and when it runs out the server is asked (SetEncodings
+    // without the quality level, then a non-incremental request) for those areas
+    // losslessly. The update that brings all of that area without JPEG ends the
+    // refresh: the user's encodings (with quality) go back at once, so motion
+    // that follows is as fast as before.
+
+    _noteLossy(rect) {
+        this._drawnLossy = true;
+        this._lossy = unionBox(this._lossy, boxOf(rect));
+    }
+
+    // After each presented update.
+    _trackStillness() {
+        const drawn = this._drawnBox, lossy = this._drawnLossy;
+        this._drawnBox = null;
+        this._drawnLossy = false;
+        if (!drawn) return;   // an empty update: the screen is still as still
+        const refresh = this._refreshBox;
+        if (refresh && !lossy && boxContains(drawn, refresh)) {
+            // A non-incremental request is answered with all of its area, so
+            // this update brought the refresh: JPEG drawn before it inside it is gone.
+            if (this._lossy && boxContains(refresh, this._lossy)) this._lossy = null;
+            this._endRefresh();
+        }
+        this._stopStillTimer();
+        if (this._lossy || this._refreshBox) {
+            this._stillTimer = this._timers.set(() => this._onStill(), LOSSLESS_AFTER_MS);
+        }
+    }
+
+    _onStill() {
+        this._stillTimer = null;
+        if (this._state !== 'connected') return;
+        const box = clipBox(unionBox(this._lossy, this._refreshBox), this._fbWidth, this._fbHeight);
+        if (!box || this._refreshTries >= MAX_LOSSLESS_TRIES) {
+            // Nothing left inside a shrunk desktop, or JPEG keeps coming without
+            // a quality level: stop asking until JPEG is drawn again.
+            this._lossy = null;
+            this._endRefresh();
+            return;
+        }
+        if (!this._refreshBox) this._send(messages.setEncodings(this._encodingsToAsk(true)));
+        this._refreshBox = box;
+        this._lossy = null;
+        this._refreshTries++;
+        this._send(messages.framebufferUpdateRequest(!INCREMENTAL, box.x1 - box.x0, box.y1 - box.y0, box.x0, box.y0));
+    }
+
+    _endRefresh() {
+        if (this._refreshBox) this._send(messages.setEncodings(this._encodingsToAsk()));
+        this._refreshBox = null;
+        if (!this._lossy) this._refreshTries = 0;
+    }
+
+    _stopStillTimer() {
+        if (this._stillTimer === null) return;
+        this._timers.clear(this._stillTimer);
+        this._stillTimer = null;
     }
 
     // True, or false when the new size is more than the page can show (then failed).

@@ -53,7 +53,10 @@ export class TightDecoder {
             queue.skip(1 + len[1]);
             this._resetStreams(ctl);
             const jpeg = queue.view(len[0]);
-            if (width > 0 && height > 0) display.imageRect(x, y, width, height, 'image/jpeg', jpeg);
+            if (width > 0 && height > 0) {
+                display.imageRect(x, y, width, height, 'image/jpeg', jpeg);
+                ctx.markLossy?.(rect);   // rfb asks for it again losslessly once still
+            }
             return true;
         }
 
