@@ -24,11 +24,13 @@ Per client and scenario:
   cpu/frame   CPU ms of all Chromium processes per shown frame (/proc utime+stime)
 Rounds interleave the clients; medians of the rounds and ours/noVNC ratios are printed.
 
-    python3 tests/tools/bench_picture.py [--seconds 8] [--rounds 3] [--rate 60]
+    PYTHON tests/tools/bench_picture.py [--seconds 8] [--rounds 3] [--rate 60]
         [--sizes 1280x720,1920x1080] [--kinds photo,desktop,scroll] [--novnc DIR]
 
 --novnc DIR: a noVNC tree (with core/rfb.js); default /tmp/novnc-bench/node_modules/@novnc/novnc,
 installed with `npm install --prefix /tmp/novnc-bench @novnc/novnc@1.7` (never commit it).
+PYTHON needs selenium (e.g. the test venv); Chromium and chromedriver are Debian's, Xvnc TigerVNC's.
+The full matrix (2 sizes x 3 kinds x 3 rounds x 2 clients, 8 s each) takes about 8 minutes.
 """
 
 import argparse
