@@ -1,0 +1,474 @@
+#!/usr/bin/env python3
+"""What a user sees: this web client against noVNC 1.7 (a measurement, not a test).
+
+One TigerVNC Xvnc per resolution; an X client (pure Python, tests/x11.py) redraws
+the whole screen RATE times a second and writes the frame number (16 bits and its
+complement, 16x16-pixel black/white blocks) into a stripe at the top AND at the
+bottom of every frame, plus, in the top stripe, the x coordinate of the last
+pointer motion it got from the X server (12 bits and complement).  Each frame is
+one batch of X requests sent with a single write.
+
+Both clients connect, in turn (never at once), through their own wsproxy
+(--web this checkout's web/, or --web a temp dir holding npm's @novnc/novnc plus a
+generated page that only does `new RFB(div, url)` with noVNC's defaults) to the
+same Xvnc, in headless Debian Chromium.  A script injected into the page reads the
+page's visible canvas (the largest <canvas> in the document) on every animation
+frame: one pixel row through each stripe, drawImage'd onto a scratch canvas.
+
+Per client and scenario:
+  shown fps   distinct frame numbers seen at the top stripe, per second
+  torn        share of animation frames whose top and bottom numbers differ (half-drawn)
+  unread      share of animation frames where a stripe did not decode (mixed/blurred blocks)
+  latency     CDP mouse moves every 200 ms: time from the page's pointermove listener to
+              the first animation frame showing the X client's echo of that x (median)
+  cpu/frame   CPU ms of all Chromium processes per shown frame (/proc utime+stime)
+Rounds interleave the clients; medians of the rounds and ours/noVNC ratios are printed.
+
+    PYTHON tests/tools/bench_picture.py [--seconds 8] [--rounds 3] [--rate 60]
+        [--sizes 1280x720,1920x1080] [--kinds photo,desktop,scroll] [--novnc DIR]
+
+--novnc DIR: a noVNC tree (with core/rfb.js); default /tmp/novnc-bench/node_modules/@novnc/novnc,
+installed with `npm install --prefix /tmp/novnc-bench @novnc/novnc@1.7` (never commit it).
+PYTHON needs selenium (e.g. the test venv); Chromium and chromedriver are Debian's, Xvnc TigerVNC's.
+The full matrix (2 sizes x 3 kinds x 3 rounds x 2 clients, 8 s each) takes about 8 minutes.
+"""
+
+import argparse
+import contextlib
+import math
+import os
+import random
+import statistics
+import struct
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/
+
+import realpeers  # noqa: E402
+import x11  # noqa: E402
+
+NOVNC_DEFAULT = "/tmp/novnc-bench/node_modules/@novnc/novnc"
+BLOCK = 16  # marker block size: big enough that JPEG (quality 6) keeps each block's centre black or white
+FRAME_BITS, ECHO_BITS = 16, 12
+ECHO_X = 2 * FRAME_BITS * BLOCK  # the echo field starts after the frame number and its complement
+STRIPE_W = ECHO_X + 2 * ECHO_BITS * BLOCK
+SAMPLE_ROW = BLOCK // 2  # the row read back, inside each stripe
+INPUT_PERIOD = 0.2  # seconds between mouse moves; longer than any expected latency
+
+OP_CHANGE_WINDOW_ATTRIBUTES, CW_EVENT_MASK, POINTER_MOTION_MASK = 2, 0x800, 0x40
+MOTION_NOTIFY = 6
+
+# Our page for noVNC: written into the noVNC temp dir at run time, only its
+# documented API (docs/API.md), defaults everywhere (no scaling, quality 6).
+NOVNC_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>bench</title>
+<style>html, body { margin: 0; height: 100%; background: #222 } #screen { width: 100%; height: 100% }</style>
+</head><body><div id="screen"></div>
+<script type="module">
+import RFB from './core/rfb.js';
+const rfb = new RFB(document.getElementById('screen'), `ws://${location.host}/websockify`);
+rfb.addEventListener('connect', () => { document.body.dataset.state = 'connected'; });
+rfb.addEventListener('disconnect', () => { document.body.dataset.state = 'disconnected'; });
+</script></body></html>
+"""
+
+SAMPLER_JS = r"""
+const [W, BLOCK, ROW, SW, FB, EB, EX] = arguments;
+const scratch = Object.assign(document.createElement('canvas'), {width: SW, height: 2});
+const sctx = scratch.getContext('2d', {willReadFrequently: true});
+const s = window.__pic = {log: [], inputs: [], samples: 0, torn: 0, unread: 0};
+const shown = () => [...document.querySelectorAll('canvas')]
+    .sort((a, b) => b.width * b.height - a.width * a.height)[0];
+const bits = (d, row, x0, n) => {
+  let v = 0;
+  for (let i = 0; i < n; i++) v = v * 2 + (d[(row * SW + x0 + i * BLOCK + BLOCK / 2) * 4 + 1] > 128 ? 1 : 0);
+  return v;
+};
+const decode = (d, row, x0, n) => {
+  const a = bits(d, row, x0, n), b = bits(d, row, x0 + n * BLOCK, n);
+  return (a ^ b) === (1 << n) - 1 ? a : -1;
+};
+let last = '';
+const tick = (now) => {
+  const c = shown();
+  if (c && c.width === W) {
+    sctx.drawImage(c, 0, ROW, SW, 1, 0, 0, SW, 1);
+    sctx.drawImage(c, 0, c.height - BLOCK + ROW, SW, 1, 0, 1, SW, 1);
+    const d = sctx.getImageData(0, 0, SW, 2).data;
+    const top = decode(d, 0, 0, FB), bottom = decode(d, 1, 0, FB), echo = decode(d, 0, EX, EB);
+    s.samples++;
+    if (top < 0 || bottom < 0) s.unread++;
+    else if (top !== bottom) s.torn++;
+    const key = top + ',' + bottom + ',' + echo;
+    if (key !== last) { s.log.push([now, top, bottom, echo]); last = key; }
+  }
+  requestAnimationFrame(tick);
+};
+requestAnimationFrame(tick);
+window.addEventListener('pointermove', (e) => {
+  const c = shown(), r = c.getBoundingClientRect();
+  s.inputs.push([performance.now(), Math.floor((e.clientX - r.left) * c.width / r.width)]);
+}, true);
+return true;
+"""
+
+
+# ---------------------------------------------------------------- pictures
+
+
+def photo_picture(width, height, seed):
+    """Smooth, many-coloured, mildly noisy (JPEG-friendly): one random-walk row,
+    shifted and tone-mapped per row with C-speed slicing and bytes.translate."""
+    rnd = random.Random(seed)
+    colour, speed, base = [rnd.uniform(0, 255) for _ in range(3)], [0.0, 0.0, 0.0], bytearray()
+    for _ in range(width + 256):
+        for ch in range(3):
+            speed[ch] = max(-2.5, min(2.5, speed[ch] + rnd.uniform(-0.5, 0.5)))
+            colour[ch] += speed[ch]
+            if not 0 <= colour[ch] <= 255:
+                speed[ch], colour[ch] = -speed[ch], min(255.0, max(0.0, colour[ch]))
+            base.append(min(255, int(colour[ch]) + rnd.randrange(6)))
+    base = bytes(base)
+    tables = {}
+    rows = []
+    phase = rnd.uniform(0, 6.3)
+    for y in range(height):
+        off = int(y * 0.35 + 40 * math.sin(y / 47.0 + phase)) % 510
+        if off not in tables:
+            tables[off] = bytes((b + off) % 510 if (b + off) % 510 < 256 else 509 - (b + off) % 510 for b in range(256))
+        shift = int(128 + 120 * math.sin(y / 83.0 + phase))
+        rows.append(base[shift * 3:(shift + width) * 3].translate(tables[off]))
+    return x11.Image(width, height, b"".join(rows))
+
+
+def desktop_rects(width, height, seed, top=0):
+    """(colour, [rects]) lists: a background, windows with title bars, lines of glyph-like strokes."""
+    rnd = random.Random(seed)
+    out = [((58, 110, 165), [(0, top, width, height)])]
+    ink = []
+    for _ in range(4):
+        w, h = rnd.randrange(width // 3, width * 2 // 3), rnd.randrange(height // 3, height * 2 // 3)
+        x, y = rnd.randrange(0, width - w), rnd.randrange(0, height - h) + top
+        out.append(((rnd.randrange(40, 90),) * 3, [(x, y, w, 22)]))
+        out.append(((250, 250, 248), [(x, y + 22, w, h - 22)]))
+        for ly in range(y + 30, y + h - 12, 15):
+            gx = x + 8
+            while gx < x + w - 14:
+                if rnd.random() < 0.16:  # a space between words
+                    gx += 7
+                    continue
+                ink.append((gx + rnd.randrange(2), ly + rnd.randrange(3), 1 + rnd.randrange(2), 6 + rnd.randrange(4)))
+                ink.append((gx + rnd.randrange(4), ly + rnd.randrange(8), 3 + rnd.randrange(2), 1))
+                gx += 7
+    out.append(((20, 20, 20), ink))
+    return out
+
+
+class Painter(x11.XConnection):
+    """XConnection that can batch requests (one write per frame), fill many rectangles
+    per request, and listen to pointer motion on the root window."""
+
+    _batch = None
+    pointer_x = 0
+
+    def _request(self, opcode, data_byte, body):
+        if self._batch is None:
+            super()._request(opcode, data_byte, body)
+            return
+        body += b"\0" * ((4 - len(body) % 4) % 4)
+        self._batch.append(struct.pack("<BBH", opcode, data_byte, 1 + len(body) // 4) + body)
+
+    def flush(self):
+        batch, self._batch = self._batch, None
+        self.sock.sendall(b"".join(batch))
+
+    def select_motion(self):
+        super()._request(OP_CHANGE_WINDOW_ATTRIBUTES, 0,
+                         struct.pack("<III", self.root, CW_EVENT_MASK, POINTER_MOTION_MASK))
+        self.sync()
+
+    def sync(self):
+        """As XConnection.sync, but a MotionNotify on the way updates pointer_x."""
+        self._request(x11.OP_GET_INPUT_FOCUS, 0, b"")
+        if self._batch is not None:
+            self.flush()
+        while True:
+            packet = self._recv(32)
+            if packet[0] == 0:
+                raise x11.XError("X error code %d for request opcode %d" % (packet[1], packet[10]))
+            if packet[0] == 1:
+                self._recv(struct.unpack("<I", packet[4:8])[0] * 4)
+                return
+            if packet[0] & 0x7f == MOTION_NOTIFY:
+                self.pointer_x = struct.unpack("<h", packet[20:22])[0]
+
+    def fill_rects(self, rgb, rects, drawable=0):
+        pixel = (rgb[0] << 16) | (rgb[1] << 8) | rgb[2]
+        self._request(x11.OP_CHANGE_GC, 0, struct.pack("<III", self.gc, x11.GC_FOREGROUND, pixel))
+        per = max(1, (self.max_request - 3) // 2 - 8)
+        for i in range(0, len(rects), per):
+            self._request(x11.OP_POLY_FILL_RECTANGLE, 0,
+                          struct.pack("<II", drawable or self.root, self.gc) +
+                          b"".join(struct.pack("<hhHH", *r) for r in rects[i:i + per]))
+
+    def new_pixmap(self, width, height):
+        pid = self.new_id()
+        self._request(x11.OP_CREATE_PIXMAP, 24, struct.pack("<IIHH", pid, self.root, width, height))
+        return pid
+
+
+def marker_rects(value, bits, x0, y0):
+    """Black and white blocks for VALUE then its complement, most significant bit first."""
+    white, black = [], []
+    for i, bit in enumerate(format(value, "0%db" % bits) + format(value ^ ((1 << bits) - 1), "0%db" % bits)):
+        (white if bit == "1" else black).append((x0 + i * BLOCK, y0, BLOCK, BLOCK))
+    return white, black
+
+
+class Animator(threading.Thread):
+    """Redraws the whole screen RATE times a second; KIND is photo, desktop or scroll."""
+
+    PICTURES = 4  # photo/desktop cycle through this many different full-screen pictures
+    SCROLL_STEP = 6  # pixels per frame
+
+    def __init__(self, display, width, height, kind, rate):
+        super().__init__(daemon=True)
+        self.width, self.height, self.kind, self.rate = width, height, kind, rate
+        self.stopping = threading.Event()
+        self.frame = 0
+        self.x = Painter(display)
+        self.x.select_motion()
+        print("preparing %s pictures %dx%d..." % (kind, width, height), flush=True)
+        if kind == "photo":
+            self.pixmaps = [self.x.pixmap(photo_picture(width, height, seed)) for seed in range(self.PICTURES)]
+        elif kind == "desktop":
+            self.pixmaps = [self._drawn(width, height, desktop_rects(width, height, seed))
+                            for seed in range(self.PICTURES)]
+        if kind != "scroll":
+            self.back = self.x.new_pixmap(width, height)
+        else:
+            region = height - 2 * BLOCK
+            self.tall = self._drawn(width, 2 * region, desktop_rects(width, region, 7))
+            self.x.copy_area(0, 0, width, region, 0, region, src=self.tall, dst=self.tall)
+            self.x.copy_area(0, 0, width, region, 0, BLOCK, src=self.tall)
+            self.offset = 0
+        self.x.sync()
+
+    def _drawn(self, width, height, layers):
+        pid = self.x.new_pixmap(width, height)
+        for colour, rects in layers:
+            self.x.fill_rects(colour, rects, drawable=pid)
+        self.x.sync()
+        return pid
+
+    def draw_frame(self):
+        w, h, x = self.width, self.height, self.x
+        x._batch = []
+        if self.kind == "scroll":
+            region, step = h - 2 * BLOCK, self.SCROLL_STEP
+            x.copy_area(0, BLOCK + step, w, region - step, 0, BLOCK)
+            x.copy_area(0, self.offset + region, w, step, 0, BLOCK + region - step, src=self.tall)
+            self.offset = (self.offset + step) % region
+        else:  # composed off screen, then one CopyArea: Xvnc never sees a frame without its markers
+            x.copy_area(0, 0, w, h, 0, 0, src=self.pixmaps[self.frame % len(self.pixmaps)], dst=self.back)
+        target = self.back if self.kind != "scroll" else 0
+        white, black = [], []
+        for fields in (marker_rects(self.frame, FRAME_BITS, 0, 0), marker_rects(self.frame, FRAME_BITS, 0, h - BLOCK),
+                       marker_rects(x.pointer_x & 0xfff, ECHO_BITS, ECHO_X, 0)):
+            white += fields[0]
+            black += fields[1]
+        x.fill_rects((255, 255, 255), white, drawable=target)
+        x.fill_rects((0, 0, 0), black, drawable=target)
+        if target:
+            x.copy_area(0, 0, w, h, 0, 0, src=target)
+        x.sync()  # flushes the batch: the whole frame in one write
+
+    def run(self):
+        period = 1.0 / self.rate
+        next_at = time.monotonic()
+        while not self.stopping.is_set():
+            self.frame = (self.frame + 1) % (1 << FRAME_BITS) or 1
+            self.draw_frame()
+            next_at += period
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                next_at = time.monotonic()
+
+    def stop(self):
+        self.stopping.set()
+        self.join()
+        self.x.close()
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def chromium_cpu_seconds(root_pid):
+    """utime+stime of every process under ROOT_PID (chromedriver -> chromium and its children)."""
+    parents, ticks = {}, {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(name)] = int(fields[1])
+        ticks[int(name)] = int(fields[11]) + int(fields[12])
+    total = 0
+    for pid, tick in ticks.items():
+        p = pid
+        while p in parents and p != root_pid and p > 1:
+            p = parents[p]
+        if p == root_pid and pid != root_pid:
+            total += tick
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def open_client(driver, url, width):
+    driver.get("about:blank")
+    driver.get(url)
+    deadline = time.monotonic() + 20
+    while driver.execute_script("return document.body && document.body.dataset.state") != "connected":
+        if time.monotonic() > deadline:
+            raise RuntimeError("never connected: " + url)
+        time.sleep(0.05)
+    driver.execute_script(SAMPLER_JS, width, BLOCK, SAMPLE_ROW, STRIPE_W, FRAME_BITS, ECHO_BITS, ECHO_X)
+
+
+def move_mouse(driver, k, width):
+    """A CDP mouse move to framebuffer x = a new position each time (>= 40 px apart)."""
+    rect = driver.execute_script(
+        "const c = [...document.querySelectorAll('canvas')].sort((a, b) => b.width * b.height - a.width * a.height)[0];"
+        "const r = c.getBoundingClientRect();"
+        "return [r.left, r.top, r.width, Math.min(r.bottom, innerHeight) - r.top, c.width];")
+    fbx = 100 + (k * 41) % (width - 200)
+    driver.execute_cdp_cmd("Input.dispatchMouseEvent", {
+        "type": "mouseMoved", "x": rect[0] + (fbx + 0.5) * rect[2] / rect[4], "y": rect[1] + rect[3] / 2})
+
+
+def latencies(log, inputs):
+    out = []
+    for t_in, fbx in inputs:
+        for t, _top, _bottom, echo in log:
+            if t >= t_in and echo >= 0 and abs(echo - fbx) <= 2:
+                out.append(t - t_in)
+                break
+    return out
+
+
+def measure(driver, url, width, seconds, animator, chrome_root):
+    open_client(driver, url, width)
+    time.sleep(1.5)  # first full update, JIT
+    start = driver.execute_script("const s = window.__pic; return [performance.now(), s.samples, s.torn, s.unread]")
+    cpu0, frame0 = chromium_cpu_seconds(chrome_root), animator.frame
+    k, t_end = 0, time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        move_mouse(driver, k, width)
+        k += 1
+        time.sleep(INPUT_PERIOD)
+    cpu1, frame1 = chromium_cpu_seconds(chrome_root), animator.frame
+    end = driver.execute_script("const s = window.__pic; return [performance.now(), s.samples, s.torn, s.unread,"
+                                " s.log, s.inputs]")
+    log = [e for e in end[4] if start[0] <= e[0] <= end[0]]
+    inputs = [i for i in end[5] if start[0] <= i[0] <= end[0] - 500]  # the last moves may not have come back yet
+    elapsed = (end[0] - start[0]) / 1000.0
+    shown = len({e[1] for e in log if e[1] > 0 and e[1] == e[2]})
+    samples = max(1, end[1] - start[1])
+    lat = latencies(log, inputs)
+    return {
+        "fps": shown / elapsed,
+        "torn": (end[2] - start[2]) / samples,
+        "unread": (end[3] - start[3]) / samples,
+        "lat": statistics.median(lat) if lat else float("nan"),
+        "lat_n": "%d/%d" % (len(lat), len(inputs)),
+        "cpu": (cpu1 - cpu0) * 1000.0 / max(1, shown),
+        "raf": samples / elapsed,
+        "drawn": ((frame1 - frame0) % (1 << FRAME_BITS)) / elapsed,
+    }
+
+
+def fmt(r):
+    return ("%5.1f fps shown  torn %5.1f%%  unread %4.1f%%  latency %6.1f ms (%s)  cpu %6.1f ms/frame"
+            "  [rAF %4.1f/s, X drew %4.1f/s]" % (r["fps"], 100 * r["torn"], 100 * r["unread"], r["lat"],
+                                                 r["lat_n"], r["cpu"], r["raf"], r["drawn"]))
+
+
+def run_size(size, kinds, args, ours_web, novnc_web, results):
+    width, height = (int(v) for v in size.split("x"))
+    with contextlib.ExitStack() as stack:
+        display, vnc_port = stack.enter_context(realpeers.xvnc(size))
+        target = ("--vnc", "127.0.0.1:%d" % vnc_port)
+        ours = stack.enter_context(realpeers.proxy("--web", ours_web, *target))
+        theirs = stack.enter_context(realpeers.proxy("--web", novnc_web, *target))
+        urls = {"ours": "http://127.0.0.1:%d/vnc.html?host=127.0.0.1&port=%d&path=websockify&autoconnect=1"
+                        "&resize=off" % (ours.port, ours.port),
+                "noVNC": "http://127.0.0.1:%d/bench.html" % theirs.port}
+        driver = stack.enter_context(realpeers.chromium(window="%d,%d" % (width + 80, height + 200)))
+        driver.set_script_timeout(30)
+        chrome_root = driver.service.process.pid
+        for kind in kinds:
+            animator = Animator(display, width, height, kind, args.rate)
+            animator.start()
+            try:
+                for rnd in range(args.rounds):
+                    order = ["ours", "noVNC"] if rnd % 2 == 0 else ["noVNC", "ours"]
+                    for client in order:
+                        r = measure(driver, urls[client], width, args.seconds, animator, chrome_root)
+                        results.setdefault((size, kind), {}).setdefault(client, []).append(r)
+                        print("%-9s %-7s r%d %-5s %s" % (size, kind, rnd, client, fmt(r)), flush=True)
+            finally:
+                animator.stop()
+
+
+def summary(results, rounds):
+    print("\nmedians of %d round(s); ratio = ours / noVNC per round, then the median of the ratios" % rounds)
+    print("%-9s %-7s | %-26s | %-26s | %-22s | %-24s | %s" % (
+        "size", "kind", "shown fps ours/noVNC (x)", "torn % ours/noVNC", "latency ms ours/noVNC (x)",
+        "cpu ms/frame ours/noVNC (x)", "unread % ours/noVNC"))
+    for (size, kind), per in results.items():
+        a, b = per["ours"], per["noVNC"]
+
+        def med(rs, key):
+            vals = [r[key] for r in rs if r[key] == r[key]]
+            return statistics.median(vals) if vals else float("nan")
+
+        def ratio(key):
+            vals = [x[key] / y[key] for x, y in zip(a, b) if y[key] and x[key] == x[key] and y[key] == y[key]]
+            return statistics.median(vals) if vals else float("nan")
+
+        print("%-9s %-7s | %5.1f / %5.1f  (%5.2fx)     | %5.1f / %5.1f            | %5.0f / %5.0f (%5.2fx) |"
+              " %5.1f / %5.1f  (%5.2fx)    | %4.1f / %4.1f" % (
+                  size, kind, med(a, "fps"), med(b, "fps"), ratio("fps"), 100 * med(a, "torn"), 100 * med(b, "torn"),
+                  med(a, "lat"), med(b, "lat"), ratio("lat"), med(a, "cpu"), med(b, "cpu"), ratio("cpu"),
+                  100 * med(a, "unread"), 100 * med(b, "unread")))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rate", type=float, default=60.0, help="frames the X client draws per second")
+    parser.add_argument("--sizes", default="1280x720,1920x1080")
+    parser.add_argument("--kinds", default="photo,desktop,scroll")
+    parser.add_argument("--web", default=os.path.join(realpeers.ROOT, "web"), help="our web/ tree")
+    parser.add_argument("--novnc", default=NOVNC_DEFAULT, help="noVNC tree holding core/rfb.js")
+    args = parser.parse_args(argv)
+    if not os.path.exists(os.path.join(args.novnc, "core", "rfb.js")):
+        sys.exit("no noVNC at %s: npm install --prefix /tmp/novnc-bench @novnc/novnc@1.7" % args.novnc)
+    with open(os.path.join(args.novnc, "bench.html"), "w") as handle:
+        handle.write(NOVNC_PAGE)
+    results = {}
+    for size in args.sizes.split(","):
+        run_size(size, args.kinds.split(","), args, os.path.abspath(args.web), os.path.abspath(args.novnc), results)
+    summary(results, args.rounds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
