@@ -20,6 +20,7 @@ import random
 import socket
 import struct
 import subprocess
+import time
 
 Image = collections.namedtuple("Image", "width height rgb")
 
@@ -304,3 +305,18 @@ class XConnection:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def run_paced(rate: float, stopping, step) -> None:
+    """Call ``step()`` ``rate`` times a second until the event ``stopping`` is
+    set; a late step starts the schedule again rather than bursting to catch up."""
+    period = 1.0 / rate
+    next_at = time.monotonic()
+    while not stopping.is_set():
+        step()
+        next_at += period
+        delay = next_at - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        else:
+            next_at = time.monotonic()

@@ -286,17 +286,11 @@ class Animator(threading.Thread):
         x.sync()  # flushes the batch: the whole frame in one write
 
     def run(self):
-        period = 1.0 / self.rate
-        next_at = time.monotonic()
-        while not self.stopping.is_set():
-            self.frame = (self.frame + 1) % (1 << FRAME_BITS) or 1
-            self.draw_frame()
-            next_at += period
-            delay = next_at - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            else:
-                next_at = time.monotonic()
+        x11.run_paced(self.rate, self.stopping, self.next_frame)
+
+    def next_frame(self):
+        self.frame = (self.frame + 1) % (1 << FRAME_BITS) or 1
+        self.draw_frame()
 
     def stop(self):
         self.stopping.set()

@@ -63,18 +63,12 @@ class Changer(threading.Thread):
         self.pixmaps = [self.conn.pixmap(x11.test_picture(WIDTH, HEIGHT, seed)) for seed in (1, 2)]
 
     def run(self):
-        period = 1.0 / self.rate
-        next_at = time.monotonic()
-        while not self.stopping.is_set():
-            self.conn.copy_area(0, 0, WIDTH, HEIGHT, 0, 0, src=self.pixmaps[self.frames % 2])
-            self.conn.sync()
-            self.frames += 1
-            next_at += period
-            delay = next_at - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            else:
-                next_at = time.monotonic()
+        x11.run_paced(self.rate, self.stopping, self.next_frame)
+
+    def next_frame(self):
+        self.conn.copy_area(0, 0, WIDTH, HEIGHT, 0, 0, src=self.pixmaps[self.frames % 2])
+        self.conn.sync()
+        self.frames += 1
 
     def stop(self):
         self.stopping.set()
