@@ -153,27 +153,52 @@ window.wsproxyClient = {
 // ---------------------------------------------------------------- images
 
 // Tight JPEG rectangles: the browser decodes, a scratch canvas hands back RGBA.
+// The scratch canvas only grows: setting a canvas's size reallocates and clears
+// its backing store, which per tile (tiles come in many sizes) cost more than
+// the draw. Each tile is drawn at 0,0 and only its own area is read back.
 let scratch = null;
 let scratchCtx = null;
 async function decodeImage(mime, bytes) {
-    const bitmap = await createImageBitmap(new Blob([bytes], { type: mime }));
+    const picture = await decodePicture(mime, bytes);
     try {
-        const { width, height } = bitmap;
+        const width = picture.displayWidth || picture.width;
+        const height = picture.displayHeight || picture.height;
         if (!scratch) {
             scratch = typeof OffscreenCanvas === 'function'
                 ? new OffscreenCanvas(width, height)
                 : Object.assign(document.createElement('canvas'), { width, height });
             scratchCtx = scratch.getContext('2d', { willReadFrequently: true });
         }
-        if (scratch.width !== width || scratch.height !== height) {
-            scratch.width = width;
-            scratch.height = height;
+        if (scratch.width < width || scratch.height < height) {
+            scratch.width = Math.max(scratch.width, width);
+            scratch.height = Math.max(scratch.height, height);
         }
-        scratchCtx.drawImage(bitmap, 0, 0);
-        return { width, height, data: scratchCtx.getImageData(0, 0, width, height).data };
+        scratchCtx.drawImage(picture, 0, 0);
+        const data = scratchCtx.getImageData(0, 0, width, height).data;
+        // A JPEG has no alpha channel: every decoded pixel is opaque already.
+        return { width, height, data, opaque: mime === 'image/jpeg' };
     } finally {
-        bitmap.close();
+        picture.close();
     }
+}
+
+// A decoded picture (VideoFrame or ImageBitmap; both drawable, both closed by
+// the caller). WebCodecs' ImageDecoder reads the bytes as they are; the other
+// way needs a Blob per rectangle, which in Chromium costs as much as the decode.
+async function decodePicture(mime, bytes) {
+    /* global ImageDecoder */
+    if (typeof ImageDecoder === 'function') {
+        let decoder = null;
+        try {
+            decoder = new ImageDecoder({ data: bytes, type: mime });
+            return (await decoder.decode()).image;
+        } catch {
+            // Not supported for this type here: fall through to the Blob way.
+        } finally {
+            if (decoder) decoder.close();
+        }
+    }
+    return createImageBitmap(new Blob([bytes], { type: mime }));
 }
 
 // ---------------------------------------------------------------- status line

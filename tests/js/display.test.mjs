@@ -233,3 +233,23 @@ test('whenIdle resolves at once when nothing is pending; imageRect needs decodeI
     await d.whenIdle();
     assert.throws(() => d.imageRect(0, 0, 1, 1, 'image/jpeg', Uint8Array.of(1)), /decodeImage/);
 });
+
+test('an opaque decoded image is copied row by row, cropped to its rectangle and the framebuffer', async () => {
+    // A 3x2 picture (wider than its 2-pixel rectangle) at the right edge of a
+    // 4x3 framebuffer: column 0 lands at x=3, column 1 falls outside.
+    const rgba = new Uint8ClampedArray(3 * 2 * 4);
+    for (let i = 0; i < 6; i++) rgba.set([10 * i, 10 * i + 1, 10 * i + 2, 255], i * 4);
+    // And a full-width 4x1 one: one copy for the whole picture.
+    const wide = new Uint8ClampedArray(4 * 1 * 4).fill(255);
+    const results = [{ width: 3, height: 2, data: rgba, opaque: true }, { width: 4, height: 1, data: wide, opaque: true }];
+    const d = make(4, 3, { decodeImage: () => Promise.resolve(results.shift()) });
+    d.imageRect(3, 1, 2, 2, 'image/jpeg', Uint8Array.of(0));
+    d.imageRect(0, 0, 4, 1, 'image/jpeg', Uint8Array.of(0));
+    await d.whenIdle();
+    assert.deepEqual(d.getPixel(3, 1), [0, 1, 2, 255]);
+    assert.deepEqual(d.getPixel(3, 2), [30, 31, 32, 255], 'the second row starts one picture row on');
+    assert.deepEqual(d.getPixel(2, 1), [0, 0, 0, 0], 'nothing left of the rectangle');
+    assert.deepEqual(d.getPixel(0, 0), [255, 255, 255, 255]);
+    assert.deepEqual(d.getPixel(3, 0), [255, 255, 255, 255]);
+    assert.deepEqual(d.dirty, { x: 0, y: 0, width: 4, height: 3 });
+});

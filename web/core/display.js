@@ -250,7 +250,27 @@ export class Display {
         }
         const img = op.result;
         const w = Math.min(op.w, img.width), h = Math.min(op.h, img.height);
+        if (img.opaque) return this._blitOpaque(op.x, op.y, w, h, img.data, img.width * 4);
         this._blit4(op.x, op.y, w, h, img.data, 0, img.width * 4);
+    }
+
+    // RGBA rows whose alpha is 255 already (a decoded JPEG): one copy per row,
+    // and the whole rectangle in one copy when it spans the framebuffer's width.
+    // The source is viewed as Uint8Array so set() is a plain memory copy
+    // (getImageData hands back Uint8ClampedArray).
+    _blitOpaque(x, y, w, h, data, stride) {
+        const c = this._clip(x, y, w, h);
+        if (!c) return;
+        const [x1, y1, x2, y2] = c, W = this._width, u8 = this._u8;
+        const src = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+        const rowBytes = (x2 - x1) * 4;
+        let s = (y1 - y) * stride + (x1 - x) * 4;
+        if (x1 === 0 && x2 === W && rowBytes === stride) {
+            u8.set(src.subarray(s, s + rowBytes * (y2 - y1)), y1 * W * 4);
+        } else {
+            for (let row = y1; row < y2; row++, s += stride) u8.set(src.subarray(s, s + rowBytes), (row * W + x1) * 4);
+        }
+        this._mark(x1, y1, x2, y2);
     }
 
     _clearDirty() {
