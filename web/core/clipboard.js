@@ -9,7 +9,7 @@
 // the extended flags and payload here; Clipboard answers through the send()
 // it was given and returns what the page should see.
 
-import { Inflator, InflateLimitError } from './inflate.js';
+import { Inflator, InflateLimitError, adler32 } from './inflate.js';
 import { clientCutText, extendedClientCutText, putU32 } from './messages.js';
 import { readU32 } from './bytequeue.js';
 
@@ -31,9 +31,6 @@ export const MAX_CLIPBOARD_BYTES = 16 * 1024 * 1024;
 const CLIPBOARD_INFLATE_LIMIT = 4 + MAX_CLIPBOARD_BYTES;
 const LATIN1_CHUNK = 8192;                 // String.fromCharCode argument-count limit
 const MAX_STORED = 65535;                  // a stored deflate block's largest length
-const ADLER_MOD = 65521;
-// The largest run before Adler-32's b can overflow 2^32 (zlib's NMAX).
-const ADLER_RUN = 5552;
 
 const utf8Lenient = new TextDecoder('utf-8');
 const utf8Encoder = new TextEncoder();
@@ -71,20 +68,6 @@ function extendedTextBytes(text) {
 
 // ---- zlib, written --------------------------------------------------------------
 
-function adler32(data) {
-    let a = 1, b = 0;
-    for (let i = 0; i < data.length;) {
-        const end = Math.min(i + ADLER_RUN, data.length);
-        for (; i < end; i++) {
-            a += data[i];
-            b += a;
-        }
-        a %= ADLER_MOD;
-        b %= ADLER_MOD;
-    }
-    return ((b << 16) | a) >>> 0;
-}
-
 // A valid zlib stream made of stored (uncompressed) blocks. The Extended
 // Clipboard "provide" action must be zlib, but nothing says compressed; this
 // keeps the client free of a deflate implementation.
@@ -105,7 +88,7 @@ export function zlibStored(data) {
         out.set(data.subarray(start, start + len), o);
         o += len;
     }
-    putU32(out, o, adler32(data));
+    putU32(out, o, adler32(1, data, 0, data.length));
     return out;
 }
 

@@ -257,7 +257,7 @@ function adler32Bytes(adler, buf, start, end) {
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const ADLER_WORDS = 256;
 
-function adler32(adler, buf, start, end) {
+export function adler32(adler, buf, start, end) {
     if (!LITTLE_ENDIAN || end - start < 64) return adler32Bytes(adler, buf, start, end);
     const head = (4 - ((buf.byteOffset + start) & 3)) & 3;
     adler = adler32Bytes(adler, buf, start, start + head);
