@@ -30,6 +30,21 @@ export function growU32(current, n) {
     return new Uint32Array(size);
 }
 
+// Draws w*h pixels in the server's format from data: straight when they are
+// 32-bit RGBX, else converted through scratch (a Uint32Array the caller keeps
+// between rectangles). Returns the scratch for the caller to keep.
+export function blitPixels(display, pf, x, y, w, h, data, scratch) {
+    if (pf.isRGBX) {
+        display.blitRGBX(x, y, w, h, data, 0);
+        return scratch;
+    }
+    const n = w * h;
+    scratch = growU32(scratch, n);
+    pf.pixelsToU32(data, 0, scratch, 0, n);
+    display.blitU32(x, y, w, h, scratch, 0);
+    return scratch;
+}
+
 export function growU8(current, n) {
     if (current && current.length >= n) return current;
     let size = 1024;

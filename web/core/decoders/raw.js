@@ -5,7 +5,7 @@
 // A full-screen raw update is megabytes, so rows are drawn as they arrive
 // instead of waiting for the whole rectangle; the row count is the resume state.
 
-import { pixelFormatOf, growU32 } from './common.js';
+import { pixelFormatOf, blitPixels } from './common.js';
 
 export class RawDecoder {
     constructor() {
@@ -22,14 +22,7 @@ export class RawDecoder {
         if (rows > 0) {
             const data = queue.view(rows * rowBytes);
             const top = y + this._rowsDone;
-            if (pf.isRGBX) {
-                display.blitRGBX(x, top, width, rows, data, 0);
-            } else {
-                const n = width * rows;
-                this._scratch = growU32(this._scratch, n);
-                pf.pixelsToU32(data, 0, this._scratch, 0, n);
-                display.blitU32(x, top, width, rows, this._scratch, 0);
-            }
+            this._scratch = blitPixels(display, pf, x, top, width, rows, data, this._scratch);
             this._rowsDone += rows;
         }
         if (this._rowsDone < height) return false;

@@ -13,7 +13,7 @@
 // reset bits are applied exactly once, just before the data they govern.
 
 import { Inflator } from '../inflate.js';
-import { pixelFormatOf, growU32, growU8, peekCompactLength, inflateFor, DecodeError } from './common.js';
+import { pixelFormatOf, blitPixels, growU32, growU8, peekCompactLength, inflateFor, DecodeError } from './common.js';
 
 const FILL = 0x8;
 const JPEG = 0x9;
@@ -115,7 +115,7 @@ export class TightDecoder {
 
         if (filter === FILTER_COPY) {
             if (tp === 3) display.blitRGB(x, y, width, height, data, 0);
-            else this._blitConverted(pf, x, y, width, height, data, display);
+            else this._scratch = blitPixels(display, pf, x, y, width, height, data, this._scratch);
         } else if (filter === FILTER_PALETTE) {
             this._drawPalette(pf, header, off - colours * tp, colours, x, y, width, height, data, display);
         } else {
@@ -128,13 +128,6 @@ export class TightDecoder {
         for (let i = 0; i < 4; i++) {
             if (ctl & (1 << i) && this._inflators[i]) this._inflators[i].reset();
         }
-    }
-
-    _blitConverted(pf, x, y, w, h, data, display) {
-        const n = w * h;
-        this._scratch = growU32(this._scratch, n);
-        pf.pixelsToU32(data, 0, this._scratch, 0, n);
-        display.blitU32(x, y, w, h, this._scratch, 0);
     }
 
     _drawPalette(pf, header, paletteAt, colours, x, y, w, h, data, display) {

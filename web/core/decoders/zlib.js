@@ -5,7 +5,7 @@
 // One zlib stream for the whole connection, fed each rectangle's
 // sync-flushed piece in order (ZlibBlockReader in ./common.js).
 
-import { pixelFormatOf, growU32, DecodeError, ZlibBlockReader } from './common.js';
+import { pixelFormatOf, blitPixels, DecodeError, ZlibBlockReader } from './common.js';
 
 export class ZlibDecoder {
     constructor() {
@@ -23,14 +23,7 @@ export class ZlibDecoder {
             throw new DecodeError(`zlib rectangle inflated to ${data.length} bytes, expected ${expected}`);
         }
         if (expected === 0) return true;
-        if (pf.isRGBX) {
-            display.blitRGBX(x, y, width, height, data, 0);
-        } else {
-            const n = width * height;
-            this._scratch = growU32(this._scratch, n);
-            pf.pixelsToU32(data, 0, this._scratch, 0, n);
-            display.blitU32(x, y, width, height, this._scratch, 0);
-        }
+        this._scratch = blitPixels(display, pf, x, y, width, height, data, this._scratch);
         return true;
     }
 }
