@@ -1828,7 +1828,6 @@ class RelayPolicy:
         self.last_activity = now      # the loop stamps this on every read
         self.ping_due = now + heartbeat if heartbeat else None
         self.pong_deadline = None     # type: Optional[float]
-        self.timed = bool(heartbeat or idle_timeout)
         self.wake_at = None           # type: Optional[float]  # the next deadline, from update()
         self._timer_at = INFINITY     # the earliest of ping, pong and drain deadlines
         self._retime()
@@ -2040,8 +2039,8 @@ class Relay:
         self.leftover = leftover
         self.stop_fd = stop_fd
         self.stats = RelayStats()
-        self._now = time.monotonic()   # the loop's clock: read once per wake-up, here only
-        self.policy = RelayPolicy(self._now, heartbeat, idle_timeout)
+        # The loop's clock is policy.now, read once per wake-up, in _loop only.
+        self.policy = RelayPolicy(time.monotonic(), heartbeat, idle_timeout)
         self._client_out = deque()   # bytes/memoryviews for the client, in order
         self._target_out = deque()   # payload for the target, in order
         self._client_tls = _is_tls(client)
@@ -2099,7 +2098,7 @@ class Relay:
                 self._buffer = self._view = None
             # Reads stamp activity with the time poll returned, not when it
             # began waiting (or an idle timeout would count the wait as silence).
-            self._now = policy.now = time.monotonic()
+            policy.now = time.monotonic()
             for fd, events in ready:
                 if fd == cfd:
                     if events & (_POLL_IN | _POLL_ERR):
@@ -2114,8 +2113,8 @@ class Relay:
                 else:
                     poller.remove(fd)
                     self._stop()
-            if policy.wake_at is not None and time.monotonic() >= policy.wake_at:
-                self._apply(policy.tick(time.monotonic()))
+            if policy.wake_at is not None and policy.now >= policy.wake_at:
+                self._apply(policy.tick(policy.now))
 
     def _stop(self) -> None:
         """The server is stopping: the policy drains what the target sent
@@ -2220,7 +2219,7 @@ class Relay:
             return self._client_lost("client error: %s" % (exc.strerror or exc))
         if not data:
             return self._client_lost("client closed without a close frame")
-        self.policy.last_activity = self._now
+        self.policy.last_activity = self.policy.now
         self._on_client_data(data)
         # Decrypted bytes may wait inside the TLS object, invisible to poll.
         while self._client_tls and self.policy.client_open and self.client.pending():
@@ -2307,7 +2306,7 @@ class Relay:
                 return self._apply(policy.target_ended(exc.strerror or "error"))
             if not count:
                 return self._apply(policy.target_ended())
-            policy.last_activity = self._now
+            policy.last_activity = policy.now
             self.stats.bytes_down += count
             self._send_binary(count)
             if count == len(buffer) and count < TARGET_CHUNK:
