@@ -79,3 +79,50 @@ def test_a_body_cannot_smuggle_an_upgrade_past_nginx_deny(tmp_path):
                     assert wait_until(lambda: target.connections == 1, 5)
     finally:
         target.close()
+
+
+# The README's "Scaling out" block for nginx: wsproxy under a sub-path, the
+# upgrade passed through, the page and the WebSocket on one origin.
+SUB_PATH = """
+        location /vnc/ {
+            proxy_pass http://127.0.0.1:%d/;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_read_timeout 1h;
+            proxy_buffering off;
+        }
+"""
+
+
+def _page_state(driver):
+    return driver.execute_script(
+        "const s = document.getElementById('status');"
+        "return s ? [document.body.dataset.state, s.textContent] : null")
+
+
+def test_the_page_loads_and_connects_under_an_nginx_sub_path(tmp_path):
+    """Headless Chromium opens http://nginx/vnc/vnc.html?path=vnc/websockify?token=desk,
+    as a noVNC user behind nginx would, and reaches a real Xvnc: the desktop's
+    name in the status line, the proxy's log showing nginx's X-Forwarded-For."""
+    with realpeers.xvnc("320x200") as (_display, vnc_port):
+        tokens = tmp_path / "tokens.conf"
+        tokens.write_text("desk: 127.0.0.1:%d\n" % vnc_port)
+        with realpeers.proxy("--web", WEB, "--trusted-proxy", "127.0.0.1",
+                             "--token-plugin", "TokenFile", "--token-source", str(tokens)) as wsp:
+            with realpeers.nginx(SUB_PATH % wsp.port) as (front, _logs), realpeers.chromium() as driver:
+                driver.get("http://127.0.0.1:%d/vnc/vnc.html?path=vnc/websockify?token=desk&autoconnect=1" % front)
+                deadline = time.monotonic() + 15
+                state = None
+                while time.monotonic() < deadline:
+                    state = _page_state(driver)
+                    if state and state[0] == "connected":
+                        break
+                    time.sleep(0.1)
+                assert state and state[0] == "connected", state
+                width = driver.execute_script("return document.querySelector('canvas').width")
+                assert width == 320
+                driver.get("about:blank")
+                assert wait_until(lambda: "open" in wsp.log() and "token=" in wsp.log(), 5), wsp.log()
