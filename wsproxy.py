@@ -3189,7 +3189,7 @@ class MetricsRegistry:
         with self.lock:
             self._metrics[name] = metric
             if not metric.labels:
-                self._series(metric, ())
+                self._slot(metric, ())
 
     def add_collector(self, collect) -> None:
         """collect(registry) runs under the lock before each render."""
@@ -3201,22 +3201,19 @@ class MetricsRegistry:
             metric = self._get(name, ("counter", "gauge"))
             if amount < 0 and metric.kind == "counter":
                 raise ValueError("counter %s: cannot go down" % name)
-            key = self._key(metric, labels)
-            self._series(metric, key)
+            key = self._slot(metric, self._key(metric, labels))
             metric.series[key] += amount
 
     def set(self, name: str, value: float, **labels) -> None:
         """A gauge's value; or a counter's, from a collector that keeps its own monotonic total."""
         with self.lock:
             metric = self._get(name, ("counter", "gauge"))
-            key = self._key(metric, labels)
-            self._series(metric, key)
-            metric.series[key] = value
+            metric.series[self._slot(metric, self._key(metric, labels))] = value
 
     def observe(self, name: str, value: float, **labels) -> None:
         with self.lock:
             metric = self._get(name, ("histogram",))
-            counts = self._series(metric, self._key(metric, labels))
+            counts = metric.series[self._slot(metric, self._key(metric, labels))]
             for i, bound in enumerate(metric.buckets):
                 if value <= bound:
                     counts[i] += 1
@@ -3245,16 +3242,14 @@ class MetricsRegistry:
         return tuple(str(labels[name]) for name in metric.labels)
 
     @staticmethod
-    def _series(metric: _Metric, key: tuple):
-        found = metric.series.get(key)
-        if found is None:
-            if len(metric.series) >= MAX_METRIC_SERIES:
+    def _slot(metric: _Metric, key: tuple) -> tuple:
+        """The key a series is kept under, made if new; the last free slot is "other"."""
+        if key not in metric.series:
+            if len(metric.series) >= MAX_METRIC_SERIES - 1:
                 key = ("other",) * len(key)
-                found = metric.series.get(key)
-            if found is None:
-                found = [0] * len(metric.buckets) + [0.0, 0] if metric.kind == "histogram" else 0
-                metric.series[key] = found
-        return found
+            if key not in metric.series:
+                metric.series[key] = [0] * len(metric.buckets) + [0.0, 0] if metric.kind == "histogram" else 0
+        return key
 
     def render(self) -> str:
         with self.lock:
