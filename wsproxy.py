@@ -28,15 +28,17 @@ Map of this file (the same numbers appear as banners below):
      8. Routing and static files: auth, target, upgrade-or-file; safe paths, MIME
      9. Relay: pure policy (phases, close order, timers), per-connection poll loop
     10. Connection handler: head, TLS sniff, auth, route, connect before 101
-    11. Server: listening sockets, accept loop, threads, signals
+    11. Server: listening sockets, accept loop, threads, signals, drain and
+        reload; TLS context; metrics (pure registry) and their listener
     12. Demo VNC target: pure desktop and RFB session, loopback-only server
     13. Command line: parse_args(argv) -> Config, main(argv) -> int
 
 Design rules:
   * Sections 3-8 are pure (bytes and strings in, values or typed errors out)
     and are tested without sockets, as is section 9's RelayPolicy (events
-    and a clock in, actions out).  Sockets and threads live in 9-11 and in
-    section 12's DemoTarget (the rest of 12 is pure).
+    and a clock in, actions out), and section 11's MetricsRegistry and
+    ProxyMetrics.  Sockets and threads live in 9-11 and in section 12's
+    DemoTarget (the rest of 12 is pure).
   * Importing this module has no side effects.
   * Nothing a peer sends is trusted: no ``assert`` on input, every buffer is
     bounded, every error maps to an HTTP status or a WebSocket close code, and
@@ -2725,7 +2727,7 @@ def _format_address(address) -> str:
 
 
 # ===========================================================================
-# 11. Server: listening sockets, accept loop, threads, signals
+# 11. Server: listening sockets, accept loop, threads, signals; metrics
 # ===========================================================================
 
 
