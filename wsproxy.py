@@ -3535,7 +3535,7 @@ class MetricsListener:
                 if not chunk:
                     return
                 data += chunk
-                if len(data) > METRICS_HEAD_LIMIT and find_head_end(data) < 0:
+                if len(data) > METRICS_HEAD_LIMIT:
                     raise HttpError(431, "request head too large")
             reply = metrics_reply(parse_request_head(data[:find_head_end(data)]), self.metrics)
         except HttpError as exc:

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 
 import pytest
+import websockets
 from websockets.sync.client import connect
 
 from conftest import free_port, get_request, http_exchange, wait_until
@@ -61,8 +62,9 @@ def test_sessions_bytes_and_failures_are_counted_and_promtool_accepts_the_text(m
         with connect(metered.url("/websockify?token=desk"), max_size=None) as ws:
             assert echo(ws, bytes(range(256)) * (size // 256) + b"x" * (size % 256)) is not None
     for _ in range(2):   # unknown token: 404 before the upgrade
-        with pytest.raises(Exception):
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
             connect(metered.url("/websockify?token=nobody"), open_timeout=5)
+        assert refused.value.response.status_code == 404
     assert wait_until(lambda: values(scrape(metered.metrics_port))["wsproxy_websocket_sessions_open"] == 0, 5)
     text = scrape(metered.metrics_port)
     promtool_check(text)
