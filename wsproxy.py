@@ -28,15 +28,17 @@ Map of this file (the same numbers appear as banners below):
      8. Routing and static files: auth, target, upgrade-or-file; safe paths, MIME
      9. Relay: pure policy (phases, close order, timers), per-connection poll loop
     10. Connection handler: head, TLS sniff, auth, route, connect before 101
-    11. Server: listening sockets, accept loop, threads, signals
+    11. Server: listening sockets, accept loop, threads, signals, drain and
+        reload; TLS context; metrics (pure registry) and their listener
     12. Demo VNC target: pure desktop and RFB session, loopback-only server
     13. Command line: parse_args(argv) -> Config, main(argv) -> int
 
 Design rules:
   * Sections 3-8 are pure (bytes and strings in, values or typed errors out)
     and are tested without sockets, as is section 9's RelayPolicy (events
-    and a clock in, actions out).  Sockets and threads live in 9-11 and in
-    section 12's DemoTarget (the rest of 12 is pure).
+    and a clock in, actions out), and section 11's MetricsRegistry and
+    ProxyMetrics.  Sockets and threads live in 9-11 and in section 12's
+    DemoTarget (the rest of 12 is pure).
   * Importing this module has no side effects.
   * Nothing a peer sends is trusted: no ``assert`` on input, every buffer is
     bounded, every error maps to an HTTP status or a WebSocket close code, and
@@ -251,6 +253,9 @@ LISTEN_BACKLOG = 4096
 # the accept loop does not spin the CPU.
 ACCEPT_BACKOFF = (0.05, 1.0)
 
+# Where --metrics-listen without a host listens: metrics tell an attacker
+# what runs here and how busy it is, so only this machine by default.
+METRICS_DEFAULT_HOST = "127.0.0.1"
 # Where --demo and a bare --vnc listen, as novnc_proxy does.
 DEFAULT_PORT = 6080
 
@@ -1243,7 +1248,7 @@ class TokenFile:
 
     def __init__(self, path: str, reload: bool = True):
         self.path = path
-        self.reload = reload
+        self.follow = reload    # re-read on change (False: ReadOnlyTokenFile)
         self._lock = threading.Lock()
         self._signature = None
         self._entries = {}  # type: Dict[str, TokenEntry]
@@ -1269,7 +1274,7 @@ class TokenFile:
         except OSError:
             return None, []
 
-    def _refresh(self, force: bool = False) -> None:
+    def _refresh(self, force: bool = False, quiet: bool = False) -> None:
         signature, skipped = self._scan()
         if not force and signature == self._signature:
             return
@@ -1282,7 +1287,8 @@ class TokenFile:
                 self._entries, self._signature = {}, None
                 return
             entries = self._read([name for name, *_ in signature])
-            self._log_files(signature, skipped, len(entries), force)
+            if not quiet:
+                self._log_files(signature, skipped, len(entries), force)
             self._entries, self._signature = entries, signature
 
     @staticmethod
@@ -1315,14 +1321,20 @@ class TokenFile:
                  "; not read (backup, swap or hidden): " + _name_list(skipped) if skipped else "")
 
     def lookup(self, token: str) -> Optional[TokenEntry]:
-        if self.reload:
+        if self.follow:
             self._refresh()
         return self._entries.get(token)
 
     def tokens(self) -> List[str]:
-        if self.reload:
+        if self.follow:
             self._refresh()
         return list(self._entries)
+
+    def reload(self) -> int:
+        """Re-read the source now, whatever its times say (SIGHUP; a
+        ReadOnlyTokenFile too); the number of tokens.  The caller logs."""
+        self._refresh(force=True, quiet=True)
+        return len(self._entries)
 
 
 def redact_token(token: str) -> str:
@@ -2491,6 +2503,7 @@ class ConnectionHandler:
                     head = self._read_head(HEAD_TIMEOUT if first else KEEPALIVE_TIMEOUT)
                 except HttpError as exc:
                     log.info("conn %d %s: %d %s", self.number, self.peer, exc.status, exc.reason)
+                    self._count_reply(exc.status, False)
                     self._send(error_response(exc))
                     return
                 if head is None:
@@ -2518,10 +2531,12 @@ class ConnectionHandler:
         if is_tls and context is None:
             log.info("conn %d %s: TLS handshake received but no --cert is configured; closing",
                      self.number, self.peer)
+            self._count_failure("tls")
             return False
         if not is_tls and self.config.ssl_only:
             log.info("conn %d %s: plain connection refused: --ssl-only requires https:// or wss://",
                      self.number, self.peer)
+            self._count_failure("tls_required")
             self._send(http_response(400, body=b"this server accepts only TLS: use https:// or wss://\n"))
             return False
         if is_tls:
@@ -2530,6 +2545,7 @@ class ConnectionHandler:
             except OSError as exc:  # ssl.SSLError is an OSError
                 log.info("conn %d %s: TLS handshake failed: %s", self.number, self.peer,
                          getattr(exc, "reason", None) or exc)
+                self._count_failure("tls")
                 return False
         return True
 
@@ -2541,6 +2557,10 @@ class ConnectionHandler:
     def _serve(self, head: RequestHead) -> bool:
         """Answer one request; True to keep the connection for another."""
         config = self.config
+        if self.server.health_on_main and head.path == HEALTH_PATH and head.method in ("GET", "HEAD"):
+            # Before auth: a load balancer's probe carries no credentials, and "ok" tells nothing.
+            self._send(health_reply(head, self.server.draining))
+            return False
         try:
             where = admit(head, self.server.web_root, config.auth_plugin, config.auth_source, config.web_auth)
             if where.kind == ROUTE_WEBSOCKET:
@@ -2557,6 +2577,22 @@ class ConnectionHandler:
     def _log_reply(self, head: RequestHead, status: int, reason: str) -> None:
         log.info("conn %d %s: %s %s -> %d %s", self.number, self.client_address, head.method,
                  _loggable_path(head), status, loggable(reason))
+        self._count_reply(status, is_upgrade_request(head))
+
+    # -- metrics (each a no-op without --metrics-listen) --------------------
+
+    def _count_reply(self, status: int, upgrade: bool) -> None:
+        if self.server.metrics is not None:
+            self.server.metrics.replied(status, upgrade)
+
+    def _count_failure(self, reason: str) -> None:
+        if self.server.metrics is not None:
+            self.server.metrics.handshake_failed(reason)
+
+    def _tokens(self):
+        """The token source; timed and counted with --metrics-listen."""
+        tokens, metrics = self.server.tokens, self.server.metrics
+        return tokens if metrics is None or tokens is None else MeteredTokens(tokens, metrics)
 
     def _connect(self, target: Target) -> socket.socket:
         try:
@@ -2597,7 +2633,7 @@ class ConnectionHandler:
         started = time.monotonic()
         upgrade = check_upgrade(head)
         config = self.config
-        target, label = resolve_target(head, config.target, self.server.tokens, config.host_token)
+        target, label = resolve_target(head, config.target, self._tokens(), config.host_token)
         try:
             target_sock = self._connect(target)
         except HttpError as exc:
@@ -2619,11 +2655,17 @@ class ConnectionHandler:
                           heartbeat=self.config.heartbeat, idle_timeout=self.config.idle_timeout,
                           stop_fd=self.server.stop_reader_fd)
             self.buffer = b""
+            metrics = self.server.metrics
+            if metrics is not None:
+                metrics.session_opened(relay.stats)
             try:
                 stats = relay.run()
             except Exception:  # noqa: BLE001 -- the thread boundary: log, tell the peer 1011
                 log.exception("conn %d: internal error in relay", self.number)
                 stats = relay.abort(CloseCode.INTERNAL_ERROR, "internal error")
+            finally:
+                if metrics is not None:
+                    metrics.session_closed(relay.stats, time.monotonic() - started)
             log.info("conn %d %s: closed code=%d up=%dB down=%dB %.1fs %s", self.number,
                      self.client_address, stats.close_code, stats.bytes_up, stats.bytes_down,
                      time.monotonic() - started, loggable(stats.close_reason))
@@ -2643,12 +2685,14 @@ class ConnectionHandler:
             if not_modified(head.get("if-modified-since"), st.st_mtime):
                 headers = [h for h in static_headers(path, st) if h[0] not in ("Content-Length", "Content-Type")]
                 self._send(http_response(304, headers, keep_alive=keep_alive))
+                self._count_reply(304, False)
                 return keep_alive
             self._send(http_response(200, static_headers(path, st), keep_alive=keep_alive, head_only=True))
             if head.method != "HEAD":
                 self.sock.settimeout(HEAD_TIMEOUT * 3)
                 self.sock.sendfile(handle)
         log.debug("conn %d %s: %s %s 200", self.number, self.client_address, head.method, _loggable_path(head))
+        self._count_reply(200, False)
         return keep_alive
 
     def _serve_endpoint(self, head: RequestHead) -> bool:
@@ -2659,7 +2703,7 @@ class ConnectionHandler:
         """
         # The answer names the target: admit() put it through the auth plugin.
         config = self.config
-        target, _ = resolve_target(head, config.target, self.server.tokens, config.host_token)
+        target, _ = resolve_target(head, config.target, self._tokens(), config.host_token)
         status, text, headers = endpoint_reply(target, self.server.recent_failures.recall(str(target), time.monotonic()))
         self._log_reply(head, status, text)
         self._send(http_response(status, headers, (text + "\n").encode("utf-8"), head_only=head.method == "HEAD"))
@@ -2683,7 +2727,7 @@ def _format_address(address) -> str:
 
 
 # ===========================================================================
-# 11. Server: listening sockets, accept loop, threads, signals
+# 11. Server: listening sockets, accept loop, threads, signals; metrics
 # ===========================================================================
 
 
@@ -2699,6 +2743,10 @@ class Server:
         self.web_root = None
         self.trusted_networks = []
         self.recent_failures = RecentFailures()
+        self.metrics = None          # ProxyMetrics with --metrics-listen
+        self.metrics_listener = None   # its MetricsListener, bound by main
+        self.draining = False        # SIGTERM with --drain-seconds: /healthz answers 503
+        self._reload_lock = threading.Lock()
         self._threads = set()
         self._threads_lock = threading.Lock()
         self._counter = 0
@@ -2718,6 +2766,13 @@ class Server:
         if config.cert:
             self.tls_context = make_tls_context(config)
         self.trusted_networks = list(config.trusted_proxies)
+        if config.metrics_listen:
+            self.metrics = ProxyMetrics(process_samples)
+
+    @property
+    def health_on_main(self) -> bool:
+        """/healthz on the main port too: set up for a load balancer."""
+        return self.metrics is not None or self.config.drain_seconds > 0
 
     def bind(self) -> None:
         config = self.config
@@ -2844,6 +2899,9 @@ class Server:
             conn.close()
 
     def _run_handler(self, handler: ConnectionHandler) -> None:
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.connection(1)
         try:
             handler.run()
         except Exception:  # noqa: BLE001 -- the thread boundary: report, then close
@@ -2855,6 +2913,8 @@ class Server:
                 pass
             with self._threads_lock:
                 self._threads.discard(threading.current_thread())
+            if metrics is not None:
+                metrics.connection(-1)
 
     def request_stop(self) -> None:
         """Safe from a signal handler: wakes the accept loop and every relay."""
@@ -2863,6 +2923,65 @@ class Server:
             self._stop_writer.send(b"x")
         except OSError:
             pass
+
+    def begin_drain(self, seconds: float) -> None:
+        """SIGTERM with --drain-seconds: keep serving, old sessions and new,
+        while /healthz answers 503 and a load balancer moves new sessions
+        elsewhere; then stop as request_stop does (open sessions get 1001)."""
+        self.draining = True
+        if self.metrics is not None:
+            self.metrics.draining = True
+        timer = threading.Timer(seconds, self.request_stop)
+        timer.daemon = True
+        timer.name = "drain"
+        timer.start()
+
+    def request_reload(self) -> None:
+        """SIGHUP: reload on a thread of its own, not inside the signal handler."""
+        threading.Thread(target=self.reload, name="reload", daemon=True).start()
+
+    def reload(self) -> None:
+        """Load the TLS certificate and key again (new connections get them;
+        open ones keep theirs; a bad new pair keeps the old) and force the
+        token source to re-read.  One log line says what was reloaded."""
+        with self._reload_lock:
+            done, failed = [], False
+            if self.config.cert:
+                text, ok = self._reload_tls()
+                done.append(text)
+                failed = not ok
+            if self.tokens is not None:
+                text, ok = self._reload_tokens()
+                done.append(text)
+                failed = failed or not ok
+            log.log(logging.WARNING if failed else logging.INFO, "reload (SIGHUP): %s",
+                    "; ".join(done) or "nothing to reload (no --cert, no token source)")
+
+    def _reload_tls(self) -> Tuple[str, bool]:
+        try:
+            context = make_tls_context(self.config)
+        except ConfigError as exc:
+            ok, text = False, "TLS certificate NOT reloaded, the old one stays: %s" % exc
+        else:
+            self.tls_context = context   # one reference swap: each handshake takes the one it finds
+            ok, text = True, "TLS certificate reloaded from %s" % self.config.cert
+        if self.metrics is not None:
+            self.metrics.reloaded("tls", ok)
+        return text, ok
+
+    def _reload_tokens(self) -> Tuple[str, bool]:
+        reload = getattr(self.tokens, "reload", None)
+        if not callable(reload):
+            return "the token source cannot be reloaded by hand", True
+        try:
+            count = reload()
+        except Exception as exc:  # noqa: BLE001 -- a token source plug-in's failure: log it, keep serving
+            ok, text = False, "token source NOT reloaded: %s" % exc
+        else:
+            ok, text = True, "token source reloaded" + (" (%d tokens)" % count if isinstance(count, int) else "")
+        if self.metrics is not None:
+            self.metrics.reloaded("tokens", ok)
+        return text, ok
 
     def shutdown(self, grace: float = CLOSE_TIMEOUT + 2) -> None:
         self.request_stop()
@@ -3012,6 +3131,417 @@ def _load_cert_chain(context, config: "Config") -> None:
         raise ConfigError("cannot load --cert %s%s: %s" % (
             config.cert, " --key " + config.key if config.key else "",
             problem or getattr(exc, "reason", None) or exc)) from None
+
+
+# -- metrics: a pure registry, what wsproxy counts, and their listener -------
+
+# A metric keeps at most this many label sets; later new ones are counted
+# under label values "other".  Every label here comes from a small fixed set,
+# so this only guards against a mistake turning a peer's text into a label.
+MAX_METRIC_SERIES = 64
+# Token lookups: a file lookup takes microseconds, a network source
+# (Redis, an HTTP API) milliseconds to seconds.
+TOKEN_LOOKUP_BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0)
+# VNC sessions last from a glance (seconds) to a working day.
+SESSION_BUCKETS = (1.0, 10.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0)
+# The metrics listener reads a request head of at most this many bytes, for
+# at most this long: one thread answers scrapes one at a time.
+METRICS_HEAD_LIMIT = 4096
+METRICS_TIMEOUT = 2.0
+# The media type of the Prometheus text exposition format 0.0.4.
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
+
+
+class _Metric:
+    __slots__ = ("kind", "help", "labels", "buckets", "series")
+
+    def __init__(self, kind: str, help_text: str, labels: Sequence[str], buckets: Sequence[float]):
+        self.kind, self.help, self.labels, self.buckets = kind, help_text, tuple(labels), tuple(buckets)
+        self.series = {}   # type: Dict[tuple, object]  # label values -> number, or [bucket counts..., sum]
+
+
+class MetricsRegistry:
+    """Counters, gauges and histograms with labels, rendered in the Prometheus
+    text exposition format 0.0.4.  Pure: no I/O; one lock makes each call
+    atomic, and collectors (run under it by render) fill in values that are
+    read rather than counted.  A wrong name or label set is a programming
+    error (ValueError); label values are bounded (MAX_METRIC_SERIES)."""
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self._metrics = {}   # type: Dict[str, _Metric]
+        self._collectors = []
+
+    def counter(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
+        self._declare(name, _Metric("counter", help_text, labels, ()))
+
+    def gauge(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
+        self._declare(name, _Metric("gauge", help_text, labels, ()))
+
+    def histogram(self, name: str, help_text: str, buckets: Sequence[float], labels: Sequence[str] = ()) -> None:
+        if list(buckets) != sorted(set(buckets)) or "le" in labels:
+            raise ValueError("histogram %s: buckets must increase, and 'le' is reserved" % name)
+        self._declare(name, _Metric("histogram", help_text, labels, [float(b) for b in buckets]))
+
+    def _declare(self, name: str, metric: _Metric) -> None:
+        if not _METRIC_NAME.match(name) or name in self._metrics:
+            raise ValueError("bad or repeated metric name %r" % name)
+        with self.lock:
+            self._metrics[name] = metric
+            if not metric.labels:
+                self._slot(metric, ())
+
+    def add_collector(self, collect) -> None:
+        """collect(registry) runs under the lock before each render."""
+        self._collectors.append(collect)
+
+    def inc(self, name: str, amount: float = 1, **labels) -> None:
+        """Add to a counter, or to a gauge (which may go down)."""
+        with self.lock:
+            metric = self._get(name, ("counter", "gauge"))
+            if amount < 0 and metric.kind == "counter":
+                raise ValueError("counter %s: cannot go down" % name)
+            key = self._slot(metric, self._key(metric, labels))
+            metric.series[key] += amount
+
+    def set(self, name: str, value: float, **labels) -> None:
+        """A gauge's value; or a counter's, from a collector that keeps its own monotonic total."""
+        with self.lock:
+            metric = self._get(name, ("counter", "gauge"))
+            metric.series[self._slot(metric, self._key(metric, labels))] = value
+
+    def observe(self, name: str, value: float, **labels) -> None:
+        with self.lock:
+            metric = self._get(name, ("histogram",))
+            counts = metric.series[self._slot(metric, self._key(metric, labels))]
+            for i, bound in enumerate(metric.buckets):
+                if value <= bound:
+                    counts[i] += 1
+            counts[-2] += value   # the sum; the count is counts[-1]
+            counts[-1] += 1
+
+    def value(self, name: str, **labels):
+        """A counter's or gauge's number, or a histogram's (count, sum); 0 if never set."""
+        with self.lock:
+            metric = self._get(name, ("counter", "gauge", "histogram"))
+            found = metric.series.get(self._key(metric, labels))
+        if metric.kind == "histogram":
+            return (found[-1], found[-2]) if found else (0, 0.0)
+        return found or 0
+
+    def _get(self, name: str, kinds: Tuple[str, ...]) -> _Metric:
+        metric = self._metrics.get(name)
+        if metric is None or metric.kind not in kinds:
+            raise ValueError("no %s named %r" % (" or ".join(kinds), name))
+        return metric
+
+    @staticmethod
+    def _key(metric: _Metric, labels: Dict[str, object]) -> tuple:
+        if set(labels) != set(metric.labels):
+            raise ValueError("labels %s, expected %s" % (sorted(labels), list(metric.labels)))
+        return tuple(str(labels[name]) for name in metric.labels)
+
+    @staticmethod
+    def _slot(metric: _Metric, key: tuple) -> tuple:
+        """The key a series is kept under, made if new; the last free slot is "other"."""
+        if key not in metric.series:
+            if len(metric.series) >= MAX_METRIC_SERIES - 1:
+                key = ("other",) * len(key)
+            if key not in metric.series:
+                metric.series[key] = [0] * len(metric.buckets) + [0.0, 0] if metric.kind == "histogram" else 0
+        return key
+
+    def render(self) -> str:
+        with self.lock:
+            for collect in self._collectors:
+                collect(self)
+            lines = []
+            for name, metric in self._metrics.items():
+                lines.append("# HELP %s %s" % (name, metric.help.replace("\\", "\\\\").replace("\n", "\\n")))
+                lines.append("# TYPE %s %s" % (name, metric.kind))
+                for key in sorted(metric.series):
+                    lines.extend(_sample_lines(name, metric, key))
+        return "\n".join(lines) + "\n"
+
+
+def _sample_lines(name: str, metric: _Metric, key: tuple) -> List[str]:
+    pairs = list(zip(metric.labels, key))
+    value = metric.series[key]
+    if metric.kind != "histogram":
+        return [name + _label_text(pairs) + " " + _number_text(value)]
+    lines = []
+    for bound, count in zip(metric.buckets, value):
+        lines.append("%s_bucket%s %d" % (name, _label_text(pairs + [("le", repr(bound))]), count))
+    labels = _label_text(pairs)
+    lines.append("%s_bucket%s %d" % (name, _label_text(pairs + [("le", "+Inf")]), value[-1]))
+    lines.append("%s_sum%s %s" % (name, labels, _number_text(value[-2])))
+    lines.append("%s_count%s %d" % (name, labels, value[-1]))
+    return lines
+
+
+def _label_text(pairs: Sequence[Tuple[str, str]]) -> str:
+    """{a="x",b="y"}, with a label value's backslash, quote and newline escaped."""
+    if not pairs:
+        return ""
+    escape = lambda text: text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")  # noqa: E731
+    return "{" + ",".join('%s="%s"' % (name, escape(value)) for name, value in pairs) + "}"
+
+
+def _number_text(value) -> str:
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    if float(value).is_integer() and abs(value) < 1e15:
+        return "%d" % value
+    return repr(float(value))
+
+
+# What a failed upgrade's HTTP status says about why, as a fixed label (the
+# status is ours; no text from a peer becomes a label).
+FAILURE_REASONS = {400: "bad_request", 405: "bad_request", 408: "bad_request", 431: "bad_request",
+                   426: "bad_version", 401: "auth", 403: "auth", 404: "unknown_token",
+                   502: "target_unreachable", 503: "unavailable", 429: "limited"}
+
+
+def failure_reason(status: int) -> str:
+    return FAILURE_REASONS.get(status, "other")
+
+
+def close_outcome(code: int) -> str:
+    """A session's outcome label: its close code where RFC 6455 names it; a
+    client's private code (3000-4999, its choice) is "ws_other"."""
+    return "ws_%d" % code if code in CloseCode._value2member_map_ else "ws_other"
+
+
+class ProxyMetrics:
+    """What wsproxy counts, on a MetricsRegistry: the few calls the server
+    makes, and render().  Pure but for ``process``, a callable that reads the
+    process's own numbers (process_samples; tests pass a fake)."""
+
+    def __init__(self, process=None):
+        self.registry = r = MetricsRegistry()
+        self.draining = False
+        self._process = process
+        self._live = set()      # RelayStats of open sessions: their bytes count as they flow
+        self._done = [0, 0]     # bytes up, down of sessions that ended
+        r.gauge("wsproxy_info", "wsproxy's version", ["version"])
+        r.set("wsproxy_info", 1, version=__version__)
+        r.gauge("wsproxy_connections_open", "Accepted connections not yet closed")
+        r.gauge("wsproxy_websocket_sessions_open", "WebSocket sessions relaying to a target")
+        r.counter("wsproxy_requests_total", "Requests by outcome: http_<status> when answered in HTTP, "
+                  "ws_<close code> when an upgraded session ends", ["outcome"])
+        r.counter("wsproxy_bytes_total", "Bytes relayed, payload only, open sessions included", ["direction"])
+        r.counter("wsproxy_handshake_failures_total", "TLS or WebSocket handshakes refused, by reason", ["reason"])
+        r.counter("wsproxy_token_lookups_total", "Token lookups by source and result", ["source", "result"])
+        r.histogram("wsproxy_token_lookup_seconds", "Token lookup latency", TOKEN_LOOKUP_BUCKETS, ["source"])
+        r.histogram("wsproxy_session_duration_seconds", "WebSocket session lengths", SESSION_BUCKETS)
+        r.counter("wsproxy_reloads_total", "Reloads (SIGHUP) by what and result", ["what", "result"])
+        r.gauge("wsproxy_draining", "1 while draining after SIGTERM (/healthz answers 503)")
+        r.gauge("wsproxy_threads", "Python threads")
+        r.gauge("process_resident_memory_bytes", "Resident memory size in bytes")
+        r.gauge("process_open_fds", "Open file descriptors")
+        r.gauge("process_start_time_seconds", "Start time of the process since the Unix epoch in seconds")
+        for direction in ("client_to_target", "target_to_client"):
+            r.set("wsproxy_bytes_total", 0, direction=direction)
+        r.add_collector(self._collect)
+
+    def connection(self, delta: int) -> None:
+        """An accepted connection: +1 when its thread starts, -1 when it ends."""
+        self.registry.inc("wsproxy_connections_open", delta)
+
+    def replied(self, status: int, upgrade: bool) -> None:
+        """One request answered in HTTP; an upgrade's refusal is a failed handshake too."""
+        with self.registry.lock:
+            self.registry.inc("wsproxy_requests_total", outcome="http_%d" % status)
+            if upgrade:
+                self.handshake_failed(failure_reason(status))
+
+    def handshake_failed(self, reason: str) -> None:
+        self.registry.inc("wsproxy_handshake_failures_total", reason=reason)
+
+    def session_opened(self, stats: "RelayStats") -> None:
+        with self.registry.lock:
+            self._live.add(stats)
+            self.registry.inc("wsproxy_websocket_sessions_open")
+
+    def session_closed(self, stats: "RelayStats", seconds: float) -> None:
+        r = self.registry
+        with r.lock:
+            self._live.discard(stats)
+            self._done[0] += stats.bytes_up
+            self._done[1] += stats.bytes_down
+            r.inc("wsproxy_websocket_sessions_open", -1)
+            r.inc("wsproxy_requests_total", outcome=close_outcome(stats.close_code))
+            r.observe("wsproxy_session_duration_seconds", seconds)
+
+    def token_lookup(self, source: str, result: str, seconds: float) -> None:
+        with self.registry.lock:
+            self.registry.inc("wsproxy_token_lookups_total", source=source, result=result)
+            self.registry.observe("wsproxy_token_lookup_seconds", seconds, source=source)
+
+    def reloaded(self, what: str, ok: bool) -> None:
+        self.registry.inc("wsproxy_reloads_total", what=what, result="ok" if ok else "error")
+
+    def _collect(self, r: MetricsRegistry) -> None:
+        up, down = self._done
+        for stats in self._live:   # ints the relay threads bump; a read is atomic
+            up += stats.bytes_up
+            down += stats.bytes_down
+        r.set("wsproxy_bytes_total", up, direction="client_to_target")
+        r.set("wsproxy_bytes_total", down, direction="target_to_client")
+        r.set("wsproxy_draining", int(self.draining))
+        for name, value in (self._process() if self._process else {}).items():
+            r.set(name, value)
+
+    def render(self) -> str:
+        return self.registry.render()
+
+
+def process_samples() -> Dict[str, float]:
+    """The process's own numbers, where this system shows them (Linux /proc)."""
+    out = {"wsproxy_threads": threading.active_count()}
+    try:
+        with open("/proc/self/statm") as handle:
+            out["process_resident_memory_bytes"] = int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        try:
+            import resource   # ru_maxrss: the peak, in KiB on Linux -- the best left
+            out["process_resident_memory_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        except ImportError:
+            pass
+    try:
+        out["process_open_fds"] = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        pass
+    out["process_start_time_seconds"] = _process_start_time()
+    return out
+
+
+_start_time = []   # type: List[float]
+
+
+def _process_start_time() -> float:
+    """When this process started (/proc/self/stat's start tick after boot),
+    else when this was first asked; read once."""
+    if not _start_time:
+        started = time.time()
+        try:
+            with open("/proc/self/stat") as handle:
+                ticks = int(handle.read().rsplit(")", 1)[1].split()[19])
+            with open("/proc/stat") as handle:
+                boot = next(int(line.split()[1]) for line in handle if line.startswith("btime "))
+            started = boot + ticks / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError, StopIteration, AttributeError):
+            pass
+        _start_time.append(started)
+    return _start_time[0]
+
+
+class MeteredTokens:
+    """A token source whose lookups are timed and counted (hit, miss,
+    error); everything else goes to the source itself."""
+
+    def __init__(self, tokens, metrics: ProxyMetrics):
+        self._tokens = tokens
+        self._metrics = metrics
+        self._name = str(getattr(tokens, "name", "file"))
+
+    def lookup(self, token: str):
+        started = time.monotonic()
+        result = "error"
+        try:
+            entry = self._tokens.lookup(token)
+            result = "miss" if entry is None else "hit"
+            return entry
+        finally:
+            self._metrics.token_lookup(self._name, result, time.monotonic() - started)
+
+    def __getattr__(self, name: str):
+        return getattr(self._tokens, name)
+
+
+HEALTH_PATH = "/healthz"
+
+
+def health_reply(head: RequestHead, draining: bool) -> bytes:
+    """/healthz: 200 "ok" while serving; 503 while draining, so that a load
+    balancer sends new sessions elsewhere."""
+    body = b"draining\n" if draining else b"ok\n"
+    return http_response(503 if draining else 200, [("Cache-Control", "no-store")], body,
+                         head_only=head.method == "HEAD")
+
+
+def metrics_reply(head: RequestHead, metrics: ProxyMetrics) -> bytes:
+    """The metrics listener's answer to one request: /metrics, /healthz, or an error."""
+    if head.method not in ("GET", "HEAD"):
+        return error_response(HttpError(405, "only GET and HEAD are allowed", [("Allow", "GET, HEAD")]))
+    if head.path == HEALTH_PATH:
+        return health_reply(head, metrics.draining)
+    if head.path != "/metrics":
+        return error_response(HttpError(404, "not found: try /metrics or /healthz"), head_only=head.method == "HEAD")
+    return http_response(200, [("Cache-Control", "no-store")], metrics.render().encode("utf-8"),
+                         content_type=PROMETHEUS_CONTENT_TYPE, head_only=head.method == "HEAD")
+
+
+class MetricsListener:
+    """--metrics-listen: /metrics and /healthz on a socket and thread of
+    their own, apart from the proxied traffic.  One request a connection,
+    one connection at a time, each bounded in size and time."""
+
+    def __init__(self, metrics: ProxyMetrics, host: str, port: int):
+        self.metrics = metrics
+        self.sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self.address = host_port(host, self.sock.getsockname()[1])
+        self._thread = threading.Thread(target=self._accept_loop, name="metrics", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+    def _accept_loop(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError as exc:
+                if self.sock.fileno() < 0 or exc.errno in (errno.EBADF, errno.EINVAL):
+                    return   # stopped
+                time.sleep(ACCEPT_BACKOFF[0])
+                continue
+            with conn:
+                try:
+                    self._serve(conn)
+                except OSError:
+                    pass   # the scraper went away or stalled: nothing to tell it
+                except Exception:  # noqa: BLE001 -- the thread boundary: log, keep serving
+                    log.exception("metrics listener: internal error")
+
+    def _serve(self, conn: socket.socket) -> None:
+        """Read one bounded head (section 3 parses it), answer, close."""
+        deadline = time.monotonic() + METRICS_TIMEOUT
+        data = b""
+        try:
+            while find_head_end(data) < 0:
+                conn.settimeout(max(0.01, deadline - time.monotonic()))
+                chunk = conn.recv(METRICS_HEAD_LIMIT)
+                if not chunk:
+                    return
+                data += chunk
+                if len(data) > METRICS_HEAD_LIMIT:
+                    raise HttpError(431, "request head too large")
+            reply = metrics_reply(parse_request_head(data[:find_head_end(data)]), self.metrics)
+        except HttpError as exc:
+            reply = error_response(exc)
+        conn.settimeout(METRICS_TIMEOUT)
+        conn.sendall(reply)
 
 
 # ===========================================================================
@@ -3833,6 +4363,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_token_and_web_options(parser)
     _add_security_options(parser)
     _add_process_options(parser)
+    _add_operations_options(parser)
     return parser
 
 
@@ -3902,6 +4433,16 @@ def _add_process_options(parser: argparse.ArgumentParser) -> None:
     logs.add_argument("--record", metavar="FILE", help="not yet supported (websockify's session recording)")
 
 
+def _add_operations_options(parser: argparse.ArgumentParser) -> None:
+    ops = parser.add_argument_group("metrics, health and draining")
+    ops.add_argument("--metrics-listen", metavar="[HOST:]PORT",
+                     help="serve /metrics (Prometheus text format) and /healthz on this address "
+                          "(default host %s); /healthz on the main port too" % METRICS_DEFAULT_HOST)
+    ops.add_argument("--drain-seconds", metavar="N", type=float, default=0,
+                     help="on SIGTERM, keep serving for N s while /healthz answers 503, then close open "
+                          "sessions with 1001 (a second signal stops at once); /healthz on the main port too")
+
+
 class Config:
     """Everything the server needs, from the command line.
 
@@ -3948,6 +4489,8 @@ class Config:
     wrap_command: Sequence = ()  # the program after "--", run beside the proxy
     wrap_mode: str = "exit"
     demo: bool = False   # target is the built-in demo desktop (section 12), set by main()
+    metrics_listen: Optional[Tuple[str, int]] = None   # --metrics-listen host, port
+    drain_seconds: float = 0
 
     def __repr__(self) -> str:
         return "Config(%s)" % ", ".join("%s=%r" % item for item in sorted(vars(self).items()))
@@ -3976,6 +4519,7 @@ def parse_args(argv: Sequence[str]) -> Config:
     _tls_options(args, config)
     _auth_options(args, config)
     _connection_options(args, config)
+    _operations_options(args, config)
     return config
 
 
@@ -4210,6 +4754,17 @@ def _connection_options(args, config: Config) -> None:
         raise ConfigError("--max-message-size must be positive")
     config.heartbeat, config.idle_timeout, config.timeout = args.heartbeat, args.idle_timeout, args.timeout
     config.max_message_size = args.max_message_size
+
+
+def _operations_options(args, config: Config) -> None:
+    if not args.drain_seconds >= 0:   # also refuses nan
+        raise ConfigError("--drain-seconds must be a number of seconds, not negative")
+    config.drain_seconds = args.drain_seconds
+    if args.metrics_listen:
+        host, port = _parse_address(args.metrics_listen, "--metrics-listen", need_host=False)
+        config.metrics_listen = (host or METRICS_DEFAULT_HOST, port)
+        if port == config.listen_port and not config.unix_listen and not config.inetd:
+            raise ConfigError("--metrics-listen needs a port of its own, not the proxy's %d" % port)
 
 
 def _process_options(args, config: Config) -> None:
@@ -4528,7 +5083,43 @@ def _configure(argv: Sequence[str]):
         if exc.errno == errno.EADDRINUSE:
             return _fail("port %d is already in use; choose another with --listen PORT" % config.listen_port, 1)
         return _fail("cannot listen: %s" % (exc.strerror or exc), 1)
+    if config.metrics_listen:
+        try:
+            server.metrics_listener = MetricsListener(server.metrics, *config.metrics_listen)
+        except OSError as exc:
+            return _fail("cannot listen for --metrics-listen %s: %s" % (
+                host_port(*config.metrics_listen), exc.strerror or exc), 1)
     return server
+
+
+def _operations_banner(server: Server) -> List[str]:
+    lines = []
+    if server.metrics_listener is not None:
+        lines.append("metrics: http://%s/metrics and /healthz" % server.metrics_listener.address)
+    if server.config.drain_seconds:
+        lines.append("on SIGTERM: %gs of draining (/healthz answers 503), then close 1001"
+                     % server.config.drain_seconds)
+    return lines
+
+
+def _install_signals(server: Server) -> None:
+    """SIGINT/SIGTERM stop (after --drain-seconds, unless sent twice); SIGHUP reloads
+    the certificate and tokens."""
+    def on_stop(signum, frame):
+        seconds = server.config.drain_seconds
+        if seconds and not server.draining and not server.stopping:
+            log.info("signal %d: draining for %gs: /healthz answers 503, sessions go on; then open "
+                     "connections get close 1001 (signal again to stop now)", signum, seconds)
+            server.begin_drain(seconds)
+            return
+        log.info("signal %d: stopping; open connections get close 1001", signum)
+        server.request_stop()
+
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGTERM, on_stop)
+    # Only where there is something to reload: elsewhere a hangup still ends the process.
+    if hasattr(signal, "SIGHUP") and (server.config.cert or server.tokens is not None):
+        signal.signal(signal.SIGHUP, lambda signum, frame: server.request_reload())
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -4540,7 +5131,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if config.demo:
         demo = DemoTarget()   # bound now for the banner; its threads start after any fork
         config.target = Target("127.0.0.1", demo.port)
-    for line in banner(server):
+    for line in banner(server) + _operations_banner(server):
         if config.inetd:   # stdout may be the socket inetd passed
             log.info("%s", line)
         else:
@@ -4552,6 +5143,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     threading.stack_size(THREAD_STACK_SIZE)
     if demo is not None:
         demo.start()
+    if server.metrics_listener is not None:
+        server.metrics_listener.start()
     wrapped = None
     if config.wrap_command:
         wrapped = WrappedProgram(config.wrap_command, config.wrap_mode, server.request_stop, config.inetd)
@@ -4560,15 +5153,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except OSError as exc:
             server.shutdown()
             return _fail("cannot run the wrapped program: %s" % (exc.strerror or exc), 1)
-
-    def on_signal(signum, frame):
-        log.info("signal %d: stopping; open connections get close 1001", signum)
-        server.request_stop()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    _install_signals(server)
     release_startup_memory()
     server.serve_forever()
+    if server.metrics_listener is not None:
+        server.metrics_listener.stop()
     if wrapped is not None:
         wrapped.stop()
     if demo is not None:
