@@ -152,34 +152,10 @@ window.wsproxyClient = {
 
 // ---------------------------------------------------------------- images
 
-// Tight JPEG rectangles: the browser decodes, a scratch canvas hands back RGBA.
-// The scratch canvas only grows: setting a canvas's size reallocates and clears
-// its backing store, which per tile (tiles come in many sizes) cost more than
-// the draw. Each tile is drawn at 0,0 and only its own area is read back.
-let scratch = null;
-let scratchCtx = null;
-async function decodeImage(mime, bytes) {
-    const picture = await decodePicture(mime, bytes);
-    try {
-        const width = picture.displayWidth || picture.width;
-        const height = picture.displayHeight || picture.height;
-        if (!scratch) {
-            scratch = typeof OffscreenCanvas === 'function'
-                ? new OffscreenCanvas(width, height)
-                : Object.assign(document.createElement('canvas'), { width, height });
-            scratchCtx = scratch.getContext('2d', { willReadFrequently: true });
-        }
-        if (scratch.width < width || scratch.height < height) {
-            scratch.width = Math.max(scratch.width, width);
-            scratch.height = Math.max(scratch.height, height);
-        }
-        scratchCtx.drawImage(picture, 0, 0);
-        const data = scratchCtx.getImageData(0, 0, width, height).data;
-        // A JPEG has no alpha channel: every decoded pixel is opaque already.
-        return { width, height, data, opaque: mime === 'image/jpeg' };
-    } finally {
-        picture.close();
-    }
+// Tight JPEG rectangles: the browser decodes, and the display draws the
+// picture straight onto the canvas when it presents the update (and closes it).
+function decodeImage(mime, bytes) {
+    return decodePicture(mime, bytes);
 }
 
 // A decoded picture (VideoFrame or ImageBitmap; both drawable, both closed by

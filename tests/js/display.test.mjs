@@ -253,3 +253,136 @@ test('an opaque decoded image is copied row by row, cropped to its rectangle and
     assert.deepEqual(d.getPixel(3, 0), [255, 255, 255, 255]);
     assert.deepEqual(d.dirty, { x: 0, y: 0, width: 4, height: 3 });
 });
+
+// ---- pictures drawn straight onto the canvas (issue 11.2) ----
+
+// A 2D context over real RGBA memory: putImageData, drawImage of FakePicture,
+// getImageData, so the test can compare what the canvas shows.
+class PixelContext {
+    constructor(canvas) { this.canvas = canvas; this.data = new Uint8ClampedArray(0); this.w = 0; this.calls = []; }
+    _fit() {
+        if (this.w !== this.canvas.width || this.data.length !== this.canvas.width * this.canvas.height * 4) {
+            this.w = this.canvas.width;
+            this.data = new Uint8ClampedArray(this.canvas.width * this.canvas.height * 4);   // a resize blanks
+        }
+    }
+    createImageData(w, h) { return { width: w, height: h, data: new Uint8ClampedArray(w * h * 4) }; }
+    putImageData(img, dx, dy, x, y, w, h) {
+        this._fit();
+        this.calls.push(['put', x, y, w, h]);
+        for (let row = y; row < y + h; row++) {
+            const s = (row * img.width + x) * 4;
+            this.data.set(img.data.subarray(s, s + w * 4), ((row + dy) * this.w + x + dx) * 4);
+        }
+    }
+    drawImage(pic, sx, sy, sw, sh, dx, dy) {
+        this._fit();
+        this.calls.push(['draw', dx, dy, sw, sh]);
+        for (let row = 0; row < sh; row++) {
+            const s = ((sy + row) * pic.width + sx) * 4;
+            this.data.set(pic.pixels.subarray(s, s + sw * 4), ((dy + row) * this.w + dx) * 4);
+        }
+    }
+    getImageData(x, y, w, h) {
+        this._fit();
+        this.calls.push(['get', x, y, w, h]);
+        const out = new Uint8ClampedArray(w * h * 4);
+        for (let row = 0; row < h; row++) out.set(this.data.subarray(((y + row) * this.w + x) * 4, ((y + row) * this.w + x + w) * 4), row * w * 4);
+        return { data: out };
+    }
+}
+
+class FakePicture {
+    constructor(w, h, seed) {
+        this.width = w; this.height = h; this.closed = 0;
+        this.pixels = new Uint8ClampedArray(w * h * 4);
+        for (let i = 0; i < w * h; i++) this.pixels.set([(seed * 7 + i) & 255, (seed * 13 + i * 3) & 255, seed & 255, 255], i * 4);
+    }
+    close() { this.closed++; }
+}
+
+function pictureCanvas() {
+    const canvas = { width: 0, height: 0 };
+    const ctx = new PixelContext(canvas);
+    canvas.getContext = () => ctx;
+    return { canvas, ctx };
+}
+
+test('a decoded picture is drawn onto the canvas at present, not copied into the buffer', async () => {
+    const { canvas, ctx } = pictureCanvas();
+    const pic = new FakePicture(4, 3, 5);
+    const d = new Display({ canvas, decodeImage: async () => pic, readPicture: (p) => p.pixels });
+    d.resize(10, 8);
+    d.present();
+    d.fillRect(0, 0, 10, 8, 1, 2, 3);
+    d.imageRect(2, 2, 4, 3, 'image/jpeg', new Uint8Array([1]));
+    d.fillRect(8, 6, 2, 2, 9, 9, 9);
+    assert.equal(d.present(), false);
+    await d.whenIdle();
+    const kinds = ctx.calls.slice(1).map((c) => c[0]);
+    assert.deepEqual(kinds.filter((k) => k === 'draw').length, 1, 'drawn once');
+    assert.equal(kinds.includes('get'), false, 'never read back');
+    const put = ctx.calls.slice(1).filter((c) => c[0] === 'put').reduce((n, c) => n + c[3] * c[4], 0);
+    assert.equal(put, 80 - 12, 'the buffer is put everywhere but under the picture');
+    assert.equal(pic.closed, 1);
+    assert.deepEqual([...ctx.data.subarray((2 * 10 + 2) * 4, (2 * 10 + 2) * 4 + 4)], [...pic.pixels.subarray(0, 4)]);
+    // The next update leaves the picture alone: a fill elsewhere puts only around it.
+    ctx.calls.length = 0;
+    d.fillRect(0, 0, 10, 1, 7, 7, 7);
+    d.fillRect(0, 7, 10, 1, 7, 7, 7);
+    d.present();
+    assert.deepEqual([...ctx.data.subarray((3 * 10 + 3) * 4, (3 * 10 + 3) * 4 + 4)], [...pic.pixels.subarray((1 * 4 + 1) * 4, (1 * 4 + 1) * 4 + 4)],
+        'a put of the changed box must not paint stale buffer pixels over the picture');
+    // Reading the buffer reads the canvas-held area back.
+    assert.deepEqual(d.getPixel(3, 2), [...pic.pixels.subarray(4, 8)]);
+});
+
+// Random operation sequences: a display drawing pictures onto a canvas must show
+// exactly what a display that copies decoded pixels into its buffer shows.
+test('pictures on the canvas and pixels in the buffer never disagree (random sequences)', async () => {
+    let seed = 12345;
+    const rnd = (n) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+    for (let round = 0; round < 60; round++) {
+        seed = 1000 + round;
+        const { canvas, ctx } = pictureCanvas();
+        const pictures = [];
+        const decode = (mime, bytes) => {
+            const [w, h, s] = bytes;
+            const pic = new FakePicture(w, h, s);
+            pictures.push(pic);
+            return new Promise((resolve) => setTimeout(() => resolve(pic), rnd(3)));
+        };
+        const asPixels = (mime, bytes) => {
+            const [w, h, s] = bytes;
+            const pic = new FakePicture(w, h, s);
+            return Promise.resolve({ width: w, height: h, data: pic.pixels, opaque: true });
+        };
+        const d = new Display({ canvas, decodeImage: decode, readPicture: (p) => p.pixels });
+        const ref = new Display({ decodeImage: asPixels });
+        let W = 12 + rnd(10), H = 10 + rnd(10);
+        for (const x of [d, ref]) x.resize(W, H);
+        for (let step = 0; step < 40; step++) {
+            const x = rnd(W), y = rnd(H), w = 1 + rnd(W - x), h = 1 + rnd(H - y);
+            const op = rnd(10), sx = rnd(W - w + 1), sy = rnd(H - h + 1);
+            for (const t of [d, ref]) {
+                if (op < 3) t.fillRect(x, y, w, h, step, op * 40, 200);
+                else if (op < 6) t.imageRect(x, y, w, h, 'image/jpeg', new Uint8Array([w, h, step + round]));
+                else if (op < 8) t.copyRect(sx, sy, x, y, w, h);
+                else if (op === 8) t.present();
+                else if (step === 20) t.resize(W + 3, H - 2);
+            }
+            if (op === 9 && step === 20) { W += 3; H -= 2; }
+            if (op === 8) {
+                await d.whenIdle();
+                await ref.whenIdle();
+                assert.deepEqual([...ctx.data], [...ref.buffer], `round ${round} step ${step}: canvas differs`);
+            }
+        }
+        for (const t of [d, ref]) t.present();
+        await d.whenIdle();
+        await ref.whenIdle();
+        assert.deepEqual([...ctx.data], [...ref.buffer], `round ${round}: final canvas differs`);
+        assert.deepEqual([...d.buffer], [...ref.buffer], `round ${round}: buffer read back differs`);
+        assert.ok(pictures.every((p) => p.closed === 1), 'every picture closed once');
+    }
+});

@@ -15,6 +15,17 @@
 // present(), which rfb.js calls once per FramebufferUpdate, after its last
 // rectangle; queued behind pending images like any operation, so a frame the
 // user sees is always a whole update with every image of it applied.
+//
+// Decoded pictures (JPEG) are not copied into the buffer: present() draws them
+// onto the canvas (drawImage) after putting the buffer's changed pixels, and
+// from then on the canvas, not the buffer, holds those areas ("canvas-held").
+// The two never disagree on what is shown: an operation that writes an area
+// takes it back (a picture still waiting for present() is read into the buffer
+// first, so later writes over it keep wire order), one that reads an area
+// (CopyRect's source) first reads canvas-held pixels back from the canvas, and
+// present() never puts buffer pixels over a canvas-held area. Reading a
+// decoded picture back costs as much as decoding it; this way it happens only
+// when a later rectangle overlaps a picture inside the same update.
 
 import { packRGB, LITTLE_ENDIAN } from './pixelformat.js';
 
@@ -26,9 +37,17 @@ const OPAQUE = LITTLE_ENDIAN ? 0xff000000 : 0x000000ff;
 // Rows up to this many pixels are copied with plain loops: a subarray() per row
 // (an allocation) plus set() costs more than the copy for tile-sized rows.
 const NARROW = 32;
+// More canvas-held rectangles than this (they fragment as pixel rectangles
+// cut into them) and they are read back into the buffer at once.
+const MAX_CANVAS_HELD = 256;
 
 export class Display {
-    constructor({ canvas = null, decodeImage = null, onError = null, onPresent = null } = {}) {
+    // decodeImage(mime, bytes) resolves to a drawable picture (ImageBitmap,
+    // VideoFrame: drawn by present(), then closed) or to decoded pixels
+    // { width, height, data: RGBA, opaque } (copied into the buffer).
+    // readPicture(picture, w, h) returns a picture's RGBA pixels, for the rare
+    // reads described at the top; by default through a scratch canvas.
+    constructor({ canvas = null, decodeImage = null, onError = null, onPresent = null, readPicture = null } = {}) {
         this._canvas = canvas;
         this._ctx = null;
         this._imageData = null;
@@ -45,11 +64,20 @@ export class Display {
         this._queue = [];        // pending operations, applied strictly in order
         this._queueHead = 0;
         this._idleWaiters = [];
+        this._readPicture = readPicture || readPictureOnScratch;
+        this._pictures = [];     // [x1, y1, x2, y2, picture]: drawn at the next present, in order
+        this._held = [];         // [x1, y1, x2, y2]: canvas-held areas, disjoint
+        this._mixed = false;     // either list non-empty: pixel operations must claim their area
+        this._shown = null;      // the box present() reports, buffer and pictures together
     }
 
     get width() { return this._width; }
     get height() { return this._height; }
-    get buffer() { return this._buffer; }
+    // The whole picture as RGBA bytes (canvas-held areas are read back first).
+    get buffer() {
+        this._settle();
+        return this._buffer;
+    }
 
     // True while operations wait behind an image decode.
     get pending() { return this._queueHead < this._queue.length; }
@@ -62,11 +90,25 @@ export class Display {
 
     // The region changed since the last present, or null.
     get dirty() {
+        const box = this._dirtyBox();
+        if (!this._pictures.length) return box;
+        let [x1, y1, x2, y2] = box ? [box.x, box.y, box.x + box.width, box.y + box.height]
+            : [Infinity, Infinity, -Infinity, -Infinity];
+        for (const p of this._pictures) {
+            x1 = Math.min(x1, p[0]); y1 = Math.min(y1, p[1]);
+            x2 = Math.max(x2, p[2]); y2 = Math.max(y2, p[3]);
+        }
+        return { x: x1, y: y1, width: x2 - x1, height: y2 - y1 };
+    }
+
+    // The buffer's own changed box (pixel operations only), or null.
+    _dirtyBox() {
         if (this._dx2 <= this._dx1 || this._dy2 <= this._dy1) return null;
         return { x: this._dx1, y: this._dy1, width: this._dx2 - this._dx1, height: this._dy2 - this._dy1 };
     }
 
     getPixel(x, y) {
+        this._settle();
         const i = (y * this._width + x) * 4;
         const b = this._buffer;
         return [b[i], b[i + 1], b[i + 2], b[i + 3]];
@@ -163,18 +205,40 @@ export class Display {
         return true;
     }
 
-    // Pushes the dirty box to the canvas (if any) and returns it (or null).
+    // Pushes the changed pixels, then the pictures, to the canvas (if any) and
+    // returns the box that changed (or null).
     _present() {
         const box = this.dirty;
-        this._clearDirty();
         if (this._onPresent) this._onPresent(box);
-        if (!box || !this._canvas || this._width === 0 || this._height === 0) return box;
+        if (!box || !this._canvas || this._width === 0 || this._height === 0) {
+            this._settle();   // no canvas to hold pictures: they go into the buffer
+            this._clearDirty();
+            return box;
+        }
         if (this._canvas.width !== this._width || this._canvas.height !== this._height) {
             // Resized here, not in resize(): a canvas blanks when its size is set.
             this._canvas.width = this._width;
             this._canvas.height = this._height;
         }
         if (!this._ctx) this._ctx = this._canvas.getContext('2d');
+        this._putPixels();
+        for (const [x1, y1, x2, y2, picture] of this._pictures) {
+            this._ctx.drawImage(picture, 0, 0, x2 - x1, y2 - y1, x1, y1, x2 - x1, y2 - y1);
+            closePicture(picture);
+            this._held.push([x1, y1, x2, y2]);
+        }
+        this._pictures = [];
+        this._clearDirty();
+        if (this._held.length > MAX_CANVAS_HELD) this._readBackHeld();
+        this._mixed = this._held.length > 0;
+        return box;
+    }
+
+    // putImageData of the buffer's changed box, minus the canvas-held areas and
+    // the pictures about to be drawn (pixels there would be stale or wasted).
+    _putPixels() {
+        const box = this._dirtyBox();
+        if (!box) return;
         if (!this._imageData) {
             // Wrap our own buffer when ImageData can be constructed (no copy);
             // otherwise fall back to a context-made one and copy the dirty rows.
@@ -182,15 +246,105 @@ export class Display {
                 ? new ImageData(this._buffer, this._width, this._height)
                 : this._ctx.createImageData(this._width, this._height);
         }
+        let pieces = [[box.x, box.y, box.x + box.width, box.y + box.height]];
+        for (const r of this._held) pieces = subtractAll(pieces, r);
+        for (const r of this._pictures) pieces = subtractAll(pieces, r);
         const data = this._imageData.data;
-        if (data !== this._buffer) {
-            for (let row = box.y; row < box.y + box.height; row++) {
-                const start = (row * this._width + box.x) * 4;
-                data.set(this._buffer.subarray(start, start + box.width * 4), start);
+        for (const [x1, y1, x2, y2] of pieces) {
+            if (data !== this._buffer) {
+                for (let row = y1; row < y2; row++) {
+                    const start = (row * this._width + x1) * 4;
+                    data.set(this._buffer.subarray(start, start + (x2 - x1) * 4), start);
+                }
             }
+            this._ctx.putImageData(this._imageData, 0, 0, x1, y1, x2 - x1, y2 - y1);
         }
-        this._ctx.putImageData(this._imageData, 0, 0, box.x, box.y, box.width, box.height);
-        return box;
+    }
+
+    // ---- canvas-held areas and pictures ----
+
+    // A decoded picture for x,y,w,h: drawn at the next present, in order.
+    _addPicture(x, y, w, h, picture) {
+        const c = this._clip(x, y, w, h);
+        if (!c) return closePicture(picture);
+        // Whatever the canvas held there is replaced by this picture.
+        this._held = subtractAll(this._held, c);
+        this._pictures.push([c[0], c[1], c[2], c[3], picture]);
+        this._mixed = true;
+    }
+
+    // A pixel operation is about to write x1,y1-x2,y2 in the buffer: pictures
+    // of this update under it go into the buffer first (wire order), and the
+    // canvas no longer holds any of it.
+    _claim(x1, y1, x2, y2) {
+        const r = [x1, y1, x2, y2];
+        if (this._pictures.length) this._readPictures(r);
+        if (this._held.length) this._held = subtractAll(this._held, r);
+        this._mixed = this._held.length > 0 || this._pictures.length > 0;
+    }
+
+    // An operation is about to read x1,y1-x2,y2 from the buffer (CopyRect's
+    // source): bring every pixel of it into the buffer.
+    _fetch(x1, y1, x2, y2) {
+        const r = [x1, y1, x2, y2];
+        if (this._pictures.length) this._readPictures(r);
+        if (this._held.length && this._canvas && this._ctx) {
+            const keep = [];
+            for (const h of this._held) {
+                const i = intersect(h, r);
+                if (!i) {
+                    keep.push(h);
+                    continue;
+                }
+                this._readCanvas(i);
+                for (const piece of subtract(h, i)) keep.push(piece);
+            }
+            this._held = keep;
+        }
+        this._mixed = this._held.length > 0 || this._pictures.length > 0;
+    }
+
+    // Pictures waiting for present() that overlap r (null: all) go into the
+    // buffer now, as decoded pixels would have; so do the ones before them,
+    // which must stay under them (the rest are still drawn after the buffer).
+    _readPictures(r) {
+        let last = -1;
+        this._pictures.forEach((p, i) => { if (!r || intersect(p, r)) last = i; });
+        for (const [x1, y1, x2, y2, picture] of this._pictures.slice(0, last + 1)) {
+            const data = this._readPicture(picture, x2 - x1, y2 - y1);
+            closePicture(picture);
+            this._copyRows(x1, y1, x2, y2, data, 0, (x2 - x1) * 4);
+            this._mark(x1, y1, x2, y2);
+        }
+        this._pictures = this._pictures.slice(last + 1);
+    }
+
+    // Canvas pixels of box r into the buffer (the canvas holds them; nothing to mark).
+    _readCanvas(r) {
+        const [x1, y1, x2, y2] = r;
+        const data = this._ctx.getImageData(x1, y1, x2 - x1, y2 - y1).data;
+        this._copyRows(x1, y1, x2, y2, data, 0, (x2 - x1) * 4);
+    }
+
+    _readBackHeld() {
+        if (this._canvas && this._ctx) for (const r of this._held) this._readCanvas(r);
+        this._held = [];
+    }
+
+    // Everything into the buffer: for reads of the whole buffer and for resizes.
+    _settle() {
+        if (!this._mixed) return;
+        this._readPictures(null);
+        this._readBackHeld();
+        this._mixed = false;
+    }
+
+    // Rows of 4-byte pixels into the buffer as they are (no alpha fix, no claim, no mark).
+    _copyRows(x1, y1, x2, y2, data, offset, stride) {
+        const src = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+        const W = this._width, u8 = this._u8, rowBytes = (x2 - x1) * 4;
+        let s = offset;
+        for (let row = y1; row < y2; row++, s += stride) u8.set(src.subarray(s, s + rowBytes), (row * W + x1) * 4);
     }
 
     // ---- internals ----
@@ -205,6 +359,7 @@ export class Display {
     }
 
     _resize(w, h) {
+        this._settle();   // canvas-held pixels must be in the buffer to be kept
         const oldW = this._width, oldH = this._height, old = this._u8;
         this._alloc(w, h);
         const cw = Math.min(w, oldW), ch = Math.min(h, oldH);
@@ -249,6 +404,10 @@ export class Display {
             return;
         }
         const img = op.result;
+        if (!img.data) {
+            const w = Math.min(op.w, img.displayWidth || img.width), h = Math.min(op.h, img.displayHeight || img.height);
+            return this._addPicture(op.x, op.y, w, h, img);
+        }
         const w = Math.min(op.w, img.width), h = Math.min(op.h, img.height);
         if (img.opaque) return this._blitOpaque(op.x, op.y, w, h, img.data, img.width * 4);
         this._blit4(op.x, op.y, w, h, img.data, 0, img.width * 4);
@@ -262,6 +421,7 @@ export class Display {
         const c = this._clip(x, y, w, h);
         if (!c) return;
         const [x1, y1, x2, y2] = c, W = this._width, u8 = this._u8;
+        if (this._mixed) this._claim(x1, y1, x2, y2);
         const src = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
         const rowBytes = (x2 - x1) * 4;
         let s = (y1 - y) * stride + (x1 - x) * 4;
@@ -303,6 +463,7 @@ export class Display {
         const x1 = x > 0 ? x : 0, y1 = y > 0 ? y : 0;
         const x2 = x + w < W ? x + w : W, y2 = y + h < this._height ? y + h : this._height;
         if (x2 <= x1 || y2 <= y1) return;
+        if (this._mixed) this._claim(x1, y1, x2, y2);
         const u32 = this._u32;
         if (x2 - x1 <= 8) {
             // Narrow: plain stores beat a fill() call per row.
@@ -322,6 +483,7 @@ export class Display {
         const c = this._clip(x, y, w, h);
         if (!c) return;
         const [x1, y1, x2, y2] = c, W = this._width, u8 = this._u8;
+        if (this._mixed) this._claim(x1, y1, x2, y2);
         const rowBytes = (x2 - x1) * 4;
         let s = offset + (y1 - y) * stride + (x1 - x) * 4;
         for (let row = y1; row < y2; row++, s += stride) {
@@ -340,6 +502,7 @@ export class Display {
         const x1 = x > 0 ? x : 0, y1 = y > 0 ? y : 0;
         const x2 = x + w < W ? x + w : W, y2 = y + h < this._height ? y + h : this._height;
         if (x2 <= x1 || y2 <= y1) return;
+        if (this._mixed) this._claim(x1, y1, x2, y2);
         const u32 = this._u32;
         let s0 = offset + (y1 - y) * stride + (x1 - x) * bpp;
         for (let row = y1; row < y2; row++, s0 += stride) {
@@ -363,6 +526,7 @@ export class Display {
         const x1 = x > 0 ? x : 0, y1 = y > 0 ? y : 0;
         const x2 = x + w < W ? x + w : W, y2 = y + h < this._height ? y + h : this._height;
         if (x2 <= x1 || y2 <= y1) return;
+        if (this._mixed) this._claim(x1, y1, x2, y2);
         const u32 = this._u32;
         const n = x2 - x1;
         let s = offset + (y1 - y) * stride + (x1 - x);
@@ -388,6 +552,10 @@ export class Display {
         x1 += s[0] - sx; y1 += s[1] - sy;
         x2 = x1 + (s[2] - s[0]); y2 = y1 + (s[3] - s[1]);
         sx = s[0]; sy = s[1];
+        if (this._mixed) {
+            this._fetch(sx, sy, sx + (x2 - x1), sy + (y2 - y1));
+            this._claim(x1, y1, x2, y2);
+        }
         const W = this._width, u32 = this._u32, n = x2 - x1, rows = y2 - y1;
         // Overlapping regions: walk rows bottom-up when moving down, so no source
         // row is overwritten before it is read; copyWithin handles overlap in a row.
@@ -414,4 +582,52 @@ function compact(src, offset, stride, rowBytes, h) {
         out.set(src.subarray(s, s + rowBytes), row * rowBytes);
     }
     return out;
+}
+
+// ---- rectangles as [x1, y1, x2, y2] (extra elements ignored) ----
+
+function intersect(a, b) {
+    const x1 = Math.max(a[0], b[0]), y1 = Math.max(a[1], b[1]);
+    const x2 = Math.min(a[2], b[2]), y2 = Math.min(a[3], b[3]);
+    return x2 > x1 && y2 > y1 ? [x1, y1, x2, y2] : null;
+}
+
+// a minus b: up to four disjoint rectangles (a itself when they do not meet).
+function subtract(a, b) {
+    const i = intersect(a, b);
+    if (!i) return [a];
+    const out = [];
+    if (a[1] < i[1]) out.push([a[0], a[1], a[2], i[1]]);              // above
+    if (i[3] < a[3]) out.push([a[0], i[3], a[2], a[3]]);              // below
+    if (a[0] < i[0]) out.push([a[0], i[1], i[0], i[3]]);              // left
+    if (i[2] < a[2]) out.push([i[2], i[1], a[2], i[3]]);              // right
+    return out;
+}
+
+function subtractAll(list, b) {
+    const out = [];
+    for (const a of list) for (const piece of subtract(a, b)) out.push(piece);
+    return out;
+}
+
+function closePicture(picture) {
+    if (picture && typeof picture.close === 'function') picture.close();
+}
+
+// A picture's RGBA pixels through a scratch canvas that only grows (setting a
+// canvas's size clears and reallocates it).
+/* global OffscreenCanvas */
+let scratchCtx = null;
+function readPictureOnScratch(picture, w, h) {
+    if (!scratchCtx) {
+        if (typeof OffscreenCanvas !== 'function') throw new Error('Display: no canvas to read a picture with');
+        scratchCtx = new OffscreenCanvas(w, h).getContext('2d', { willReadFrequently: true });
+    }
+    const scratch = scratchCtx.canvas;
+    if (scratch.width < w || scratch.height < h) {
+        scratch.width = Math.max(scratch.width, w);
+        scratch.height = Math.max(scratch.height, h);
+    }
+    scratchCtx.drawImage(picture, 0, 0, w, h, 0, 0, w, h);
+    return scratchCtx.getImageData(0, 0, w, h).data;
 }
