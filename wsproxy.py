@@ -1141,6 +1141,8 @@ def _is_ipv6(text: str) -> bool:
 
 
 _TOKEN_SPLIT_RE = re.compile(r":\s+")
+# The word after a token's target that makes its connections view-only.
+TOKEN_VIEW_ONLY = "view-only"
 # A line of a token file ends at "\n" (or "\r\n") and nowhere else.
 # str.splitlines() would also end one at \x0b \x0c \x1c-\x1e \x85 U+2028
 # U+2029 (and open() at a lone \r), so "user1<U+2028>admin: host:22" would
@@ -1153,6 +1155,7 @@ _TOKEN_LINE_BAD_CHAR_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]
 class TokenEntry(NamedTuple):
     target: Target
     origin: str  # "file:line", for logs that must not show the token itself
+    view_only: bool = False   # "view-only" after the target: the proxy drops the client's input
 
 
 def parse_token_text(text: str, source: str) -> Tuple[Dict[str, TokenEntry], List[str]]:
@@ -1161,7 +1164,9 @@ def parse_token_text(text: str, source: str) -> Tuple[Dict[str, TokenEntry], Lis
     The split is at the first colon followed by whitespace, so IPv6 targets
     need no brackets.  ``token: unix_socket:/path`` names a Unix socket (the
     path is the rest of the line: ``vm: unix_socket:/run/a: b`` is token
-    ``vm``, path ``/run/a: b``).  Lines end at ``\n`` only.  Returns the
+    ``vm``, path ``/run/a: b``).  A last word ``view-only`` after the target
+    makes the token's connections view-only (section 9b).  Lines end at
+    ``\n`` only.  Returns the
     entries and a list of ``file:line: reason`` problems; a bad line never
     spoils the rest of the file.
     """
@@ -1178,15 +1183,15 @@ def parse_token_text(text: str, source: str) -> Tuple[Dict[str, TokenEntry], Lis
         if isinstance(entry, str):
             problems.append("%s: %s" % (where, entry))
             continue
-        token, target = entry
+        token, target, view_only = entry
         if token in entries:
             problems.append("%s: token repeated; this line wins" % where)
-        entries[token] = TokenEntry(target, where)
+        entries[token] = TokenEntry(target, where, view_only)
     return entries, problems
 
 
 def _parse_token_line(line: str):
-    """``(token, Target)`` from one entry line, or the reason it is refused."""
+    """``(token, Target, view_only)`` from one entry line, or the reason it is refused."""
     bad = _TOKEN_LINE_BAD_CHAR_RE.search(line)
     if bad:
         return "control character U+%04X in the line (a line ends only at a newline)" % ord(bad.group())
@@ -1196,14 +1201,18 @@ def _parse_token_line(line: str):
     token, target_text = parts[0].strip(), parts[1]
     if any(ch.isspace() for ch in token):
         return "token contains whitespace"
+    words = target_text.rsplit(None, 1)
+    view_only = len(words) == 2 and words[1] == TOKEN_VIEW_ONLY
+    if view_only:
+        target_text = words[0]
     if target_text.startswith("unix_socket:"):
         path = target_text[len("unix_socket:"):]
-        return (token, Target(unix_path=path)) if path else "empty unix_socket path"
+        return (token, Target(unix_path=path), view_only) if path else "empty unix_socket path"
     try:
         host, port = parse_host_port(target_text, "target")
     except ValueError as exc:
         return str(exc)
-    return token, Target(host, port)
+    return token, Target(host, port), view_only
 
 
 # Files in a token directory that are not read.  Editors, patch and package
@@ -1595,8 +1604,16 @@ def resolve_target(head: RequestHead, fixed: Optional[Target], tokens, host_toke
                    ) -> Tuple[Target, str]:
     """The target for a request and a log label for how it was chosen: the
     fixed target, or the token source's entry (404 when there is none)."""
+    entry, label = resolve_entry(head, fixed, tokens, host_token)
+    return entry.target, label
+
+
+def resolve_entry(head: RequestHead, fixed: Optional[Target], tokens, host_token: bool = False
+                  ) -> Tuple[TokenEntry, str]:
+    """resolve_target's answer as a TokenEntry, which also says whether the
+    token is view-only (a fixed target is an entry with origin "")."""
     if fixed is not None:
-        return fixed, ""
+        return TokenEntry(fixed, ""), ""
     token = requested_token(head, host_token)
     if not token:
         raise HttpError(404, "missing token: add ?token=NAME to the path")
@@ -1605,7 +1622,7 @@ def resolve_target(head: RequestHead, fixed: Optional[Target], tokens, host_toke
         # The person who typed the token sees it; the log keeps only its start.
         shown = token if len(token) <= MAX_TOKEN_SHOWN else token[:MAX_TOKEN_SHOWN] + "..."
         raise HttpError(404, "unknown token %r" % shown, log_reason="unknown token %r" % redact_token(token))
-    return entry.target, "token=%s (%s)" % (redact_token(token), entry.origin)
+    return entry, "token=%s (%s)" % (redact_token(token), entry.origin)
 
 
 def endpoint_reply(target: Target, last_failure: Optional[str]) -> Tuple[int, str, List[Tuple[str, str]]]:
@@ -2372,6 +2389,44 @@ class Relay:
             out.popleft()
 
 
+class _FilteredQueue(deque):
+    """The target's queue on a view-only connection: each client payload
+    appended (Relay._on_client_data is the one caller) goes through the
+    filter first, so the plain relay pays nothing for view-only."""
+
+    def __init__(self, view_only: "ViewOnlyFilter"):
+        super().__init__()
+        self.view_only = view_only
+
+    def append(self, data) -> None:
+        data = self.view_only.client(data)   # raises ViewOnlyRefused: the relay closes 1008
+        if data:
+            super().append(data)
+
+
+class ViewOnlyRelay(Relay):
+    """A Relay whose client may watch but not touch: client bytes pass a
+    ViewOnlyFilter, and so do server bytes until ServerInit (the offer of
+    security types is rewritten); after that the picture flows as in Relay."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.view_only = ViewOnlyFilter()
+        self._target_out = _FilteredQueue(self.view_only)
+
+    def _send_binary(self, count: int) -> None:
+        if self.view_only.server_passes:
+            return super()._send_binary(count)
+        data = self.view_only.server(bytes(self._view[:count]))
+        if data:
+            self._queue_client(frame_header(Opcode.BINARY, len(data)) + data)
+
+    def dropped(self) -> str:
+        """What the filter dropped, for the closing log line."""
+        items = sorted(self.view_only.dropped.items())
+        return ", ".join("%d %s" % (count, name) for name, count in items) or "nothing"
+
+
 # ===========================================================================
 # 9b. RFB follower: pure reading of both directions of a VNC stream
 # ===========================================================================
@@ -2824,6 +2879,107 @@ class RfbFollower:
         self._events.append(RfbClientMessage(kind, subtype, start, start + length))
         return length
 
+# -- view-only: the follower as a filter ---------------------------------------
+#
+# noVNC's view_only (and our page's) is the client's promise; anyone can
+# break it from the browser console.  On a view-only connection the proxy
+# keeps it: client bytes pass only once the follower has placed them, and
+# input messages are dropped.  Only what changes nothing on the desktop
+# passes: the picture's format, encodings, update requests and fences.
+# Everything else our client and noVNC send is input or control of the
+# desktop (keys, pointer, clipboard, QEMU keys, resize, XVP power, gii) and
+# is dropped; what the follower cannot place ends the connection.
+
+VIEW_ONLY_PASSED = frozenset((0, 2, 3, 150, 248))
+# The WebSocket subprotocol that tells a page its connection is view-only:
+# chosen only for a client that offers it (noVNC offers only "binary").
+VIEW_ONLY_SUBPROTOCOL = "wsproxy.view-only"
+
+
+class ViewOnlyRefused(ProtocolError):
+    """A view-only connection met bytes it cannot vouch for: close 1008."""
+
+    def __init__(self, reason: str):
+        super().__init__(CloseCode.POLICY_VIOLATION, "view-only: " + reason)
+
+
+class ViewOnlyFilter:
+    """Makes one RFB connection view-only, without I/O.
+
+    ``client(bytes)`` returns what may go on to the server: the handshake
+    (ClientInit's shared flag set, so a watcher never makes the server drop
+    the person in control) and the messages in VIEW_ONLY_PASSED.
+    ``server(bytes)`` returns what may go on to the client: the offer of
+    security types cut to those the follower reads.  Both raise
+    ViewOnlyRefused when the stream cannot be followed.  Bytes not yet
+    placed (a header cut short) wait here, a few at most.
+    """
+
+    def __init__(self):
+        self.follower = RfbFollower()
+        self.dropped = {}               # message name: count, for the closing log line
+        self._held = bytearray()        # client bytes from offset _held_at, not yet sent on
+        self._held_at = 0
+        self._drop_to = 0               # the client offset where the last dropped message ends
+        self._server_held = bytearray()
+        self._server_at = 0
+
+    @property
+    def server_passes(self) -> bool:
+        """True once nothing from the server needs reading: after ServerInit."""
+        return self.follower.server.state == "passthrough" and not self._server_held
+
+    def client(self, data: bytes) -> bytes:
+        events = self.follower.client_data(data)
+        self._held += data
+        at, held = self._held_at, self._held
+        keep_from = max(at, self._drop_to)
+        out = bytearray()
+        for event in events:
+            kind = type(event)
+            if kind is RfbCannotFollow:
+                raise ViewOnlyRefused(event.reason)
+            if kind is RfbClientInit and not event.shared:
+                held[event.offset - at] = 1
+            elif kind is RfbClientMessage and event.kind not in VIEW_ONLY_PASSED:
+                out += held[keep_from - at:max(keep_from, event.start) - at]
+                keep_from = max(keep_from, event.end)
+                self.dropped[event.name] = self.dropped.get(event.name, 0) + 1
+        placed = self.follower.client_offset
+        out += held[min(keep_from, placed) - at:placed - at]
+        self._drop_to = keep_from
+        del held[:placed - at]
+        self._held_at = placed
+        return bytes(out)
+
+    def server(self, data: bytes) -> bytes:
+        if self.server_passes:
+            return data
+        events = self.follower.server_data(data)
+        self._server_held += data
+        at, placed = self._server_at, self.follower.server.offset
+        out = self._server_held[:placed - at]
+        del self._server_held[:placed - at]
+        self._server_at = placed
+        for event in events:
+            kind = type(event)
+            if kind is RfbCannotFollow:
+                raise ViewOnlyRefused(event.reason)
+            if kind is RfbSecurityTypes and self.follower.version != (3, 3):
+                out[event.start - at:event.end - at] = self._followable_offer(event.types)
+        return bytes(out)
+
+    @staticmethod
+    def _followable_offer(types: Tuple[int, ...]) -> bytes:
+        """The offer of security types cut to those the follower reads, so
+        a client cannot choose one that would end the connection."""
+        kept = [t for t in types if t in RFB_FOLLOWABLE_SECURITY]
+        if not kept:
+            raise ViewOnlyRefused("the VNC server offers only security types %s, which wsproxy cannot"
+                                  " follow (it follows None and VncAuth)"
+                                  % ", ".join(security_type_name(t) for t in types))
+        return bytes([len(kept)] + kept)
+
 
 # ===========================================================================
 # 10. Connection handler: head, TLS sniff, auth, route, connect before 101
@@ -3051,7 +3207,10 @@ class ConnectionHandler:
         started = time.monotonic()
         upgrade = check_upgrade(head)
         config = self.config
-        target, label = resolve_target(head, config.target, self.server.tokens, config.host_token)
+        entry, label = resolve_entry(head, config.target, self.server.tokens, config.host_token)
+        target, view_only = entry.target, config.view_only or entry.view_only
+        if view_only and VIEW_ONLY_SUBPROTOCOL in head.tokens("sec-websocket-protocol"):
+            upgrade = upgrade._replace(subprotocol=VIEW_ONLY_SUBPROTOCOL)   # tells the page
         try:
             target_sock = self._connect(target)
         except HttpError as exc:
@@ -3066,12 +3225,13 @@ class ConnectionHandler:
                     self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, CLIENT_NOTSENT_LOWAT)
             except OSError:
                 pass  # Unix sockets have no Nagle (and no send queue to bound)
-            log.info("conn %d %s: open -> %s%s", self.number, self.client_address, target,
-                     " " + loggable(label) if label else "")
+            log.info("conn %d %s: open -> %s%s%s", self.number, self.client_address, target,
+                     " " + loggable(label) if label else "", " view-only" if view_only else "")
             session = WebSocketSession(self.config.max_message_size)
-            relay = Relay(self.sock, target_sock, session, leftover=self.buffer,
-                          heartbeat=self.config.heartbeat, idle_timeout=self.config.idle_timeout,
-                          stop_fd=self.server.stop_reader_fd)
+            relay_class = ViewOnlyRelay if view_only else Relay
+            relay = relay_class(self.sock, target_sock, session, leftover=self.buffer,
+                                heartbeat=self.config.heartbeat, idle_timeout=self.config.idle_timeout,
+                                stop_fd=self.server.stop_reader_fd)
             self.buffer = b""
             try:
                 stats = relay.run()
@@ -3081,6 +3241,8 @@ class ConnectionHandler:
             log.info("conn %d %s: closed code=%d up=%dB down=%dB %.1fs %s", self.number,
                      self.client_address, stats.close_code, stats.bytes_up, stats.bytes_down,
                      time.monotonic() - started, loggable(stats.close_reason))
+            if view_only:
+                log.info("conn %d: view-only: dropped %s", self.number, relay.dropped())
         finally:
             target_sock.close()
 
@@ -4282,6 +4444,9 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--prefer-ipv6", action="store_true",
                        help="(or -6) listen only on the IPv6 addresses of source_addr, if it has any")
     where.add_argument("--unix-target", metavar="PATH", help="connect to a Unix socket target")
+    where.add_argument("--view-only", action="store_true",
+                       help="every connection may watch, not touch: the proxy drops the client's keys, pointer,"
+                            " clipboard and resize (for one token: 'view-only' after its target)")
     where.add_argument("--demo", metavar="[HOST:]PORT", nargs="?", const="",
                        help="target a built-in demo desktop (on 127.0.0.1 only); listen on PORT (default 6080)")
     _add_token_and_web_options(parser)
@@ -4402,6 +4567,7 @@ class Config:
     wrap_command: Sequence = ()  # the program after "--", run beside the proxy
     wrap_mode: str = "exit"
     demo: bool = False   # target is the built-in demo desktop (section 12), set by main()
+    view_only: bool = False   # every connection view-only (section 9b), not only tokens marked so
 
     def __repr__(self) -> str:
         return "Config(%s)" % ", ".join("%s=%r" % item for item in sorted(vars(self).items()))
@@ -4572,6 +4738,7 @@ def _target_options(args, config: Config, target_text: Optional[str]) -> None:
     if args.host_token and not token_source:
         raise ConfigError("--host-token needs a token source (--token-source)")
     config.host_token = args.host_token
+    config.view_only = args.view_only
 
 
 def _token_options(args) -> Tuple[str, str]:
