@@ -2713,10 +2713,14 @@ class RfbFollower:
         if len(data) < 12:
             return 0
         version = parse_rfb_version(data[:12])
-        if version is None or version[0] != 3:
-            return self._lose(side, "the %s's ProtocolVersion is not RFB 3.x: %r" % (side.name, bytes(data[:12])))
+        if version is None or version < (3, 3):
+            return self._lose(side, "the %s's ProtocolVersion is not RFB 3.3 or later: %r"
+                              % (side.name, bytes(data[:12])))
         setattr(self, side.name + "_version", version)
         if side is self.client:
+            if min(self.server_version, version) >= (4, 0):   # RealVNC's 4.x and 5.x among themselves
+                return self._lose(side, "both sides speak RFB %d.%d, which wsproxy cannot follow"
+                                  % min(self.server_version, version))
             self.version = spoken_rfb_version(self.server_version, version)
             self._events.append(RfbVersion(self.server_version, version, self.version))
             self._enter(self.server, "security", 0)
@@ -2885,15 +2889,20 @@ class RfbFollower:
 # break it from the browser console.  On a view-only connection the proxy
 # keeps it: client bytes pass only once the follower has placed them, and
 # input messages are dropped.  Only what changes nothing on the desktop
-# passes: the picture's format, encodings, update requests and fences.
-# Everything else our client and noVNC send is input or control of the
-# desktop (keys, pointer, clipboard, QEMU keys, resize, XVP power, gii) and
-# is dropped; what the follower cannot place ends the connection.
+# passes: the picture's format, encodings, update requests and fences, and
+# QEMU audio (listening).  Everything else our client and noVNC send is input
+# or control of the desktop (keys, pointer, clipboard, QEMU keys, resize,
+# XVP power, gii devices) and is dropped; what the follower cannot place
+# ends the connection.
 
 VIEW_ONLY_PASSED = frozenset((0, 2, 3, 150, 248))
 # The WebSocket subprotocol that tells a page its connection is view-only:
 # chosen only for a client that offers it (noVNC offers only "binary").
 VIEW_ONLY_SUBPROTOCOL = "wsproxy.view-only"
+
+
+def view_only_passes(message: RfbClientMessage) -> bool:
+    return message.kind in VIEW_ONLY_PASSED or (message.kind == 255 and message.subtype == RFB_QEMU_AUDIO)
 
 
 class ViewOnlyRefused(ProtocolError):
@@ -2941,7 +2950,7 @@ class ViewOnlyFilter:
                 raise ViewOnlyRefused(event.reason)
             if kind is RfbClientInit and not event.shared:
                 held[event.offset - at] = 1
-            elif kind is RfbClientMessage and event.kind not in VIEW_ONLY_PASSED:
+            elif kind is RfbClientMessage and not view_only_passes(event):
                 out += held[keep_from - at:max(keep_from, event.start) - at]
                 keep_from = max(keep_from, event.end)
                 self.dropped[event.name] = self.dropped.get(event.name, 0) + 1

@@ -222,4 +222,12 @@ def test_a_client_far_ahead_of_the_handshake_is_not_buffered_for_ever():
 def test_not_rfb_at_all_cannot_be_followed():
     follower = RfbFollower()
     events = follower.server_data(b"HTTP/1.1 200 OK\r\n")
-    assert "not RFB 3.x" in of(events, RfbCannotFollow)[0].reason
+    assert "not RFB 3.3 or later" in of(events, RfbCannotFollow)[0].reason
+
+
+def test_a_realvnc_5_server_answered_in_3_8_is_followed_but_5_with_5_is_not():
+    server, client = handshake(8, 1)
+    follower, events = feed_whole(b"RFB 005.000\n" + server[12:], client)
+    assert of(events, RfbVersion) == [RfbVersion((5, 0), (3, 8), (3, 8))] and follower.lost is None
+    follower, events = feed_whole(b"RFB 005.000\n" + server[12:], b"RFB 005.000\n")
+    assert "RFB 5.0" in follower.lost.reason

@@ -54,12 +54,15 @@ def test_input_is_dropped_and_picture_requests_pass(split):
     xvp = bytes([250, 0, 1, 2])
     fence = struct.pack(">BxxxIB", 248, 2, 1) + b"x"
     continuous = struct.pack(">BBHHHH", 150, 1, 0, 0, 320, 200)
+    audio = struct.pack(">BBH", 255, 1, 0)
+    gii = struct.pack(">BBH", 253, 0x80, 4) + bytes(4)
     stream = (SET_ENCODINGS + KEY_A_DOWN + UPDATE_REQUEST + POINTER + clip + qemu_key + fence
-              + resize + xvp + continuous)
+              + resize + audio + xvp + gii + continuous)
     to_server, _, f = filtered_session(stream, split=split)
-    assert to_server == b"RFB 003.008\n" + b"\x01\x01" + SET_ENCODINGS + UPDATE_REQUEST + fence + continuous
+    assert to_server == (b"RFB 003.008\n" + b"\x01\x01" + SET_ENCODINGS + UPDATE_REQUEST + fence + audio
+                         + continuous)
     assert f.dropped == {"KeyEvent": 1, "PointerEvent": 1, "ClientCutText": 1, "QEMU key event": 1,
-                         "SetDesktopSize": 1, "XVP": 1}
+                         "SetDesktopSize": 1, "XVP": 1, "gii": 1}
 
 
 @pytest.mark.pure
