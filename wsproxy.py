@@ -27,6 +27,7 @@ Map of this file (the same numbers appear as banners below):
      7. Targets: fixed target, token file (reloaded on change)
      8. Routing and static files: auth, target, upgrade-or-file; safe paths, MIME
      9. Relay: pure policy (phases, close order, timers), per-connection poll loop
+    9b. RFB follower: pure reading of a VNC stream's handshake and client messages
     10. Connection handler: head, TLS sniff, auth, route, connect before 101
     11. Server: listening sockets, accept loop, threads, signals, drain and
         reload; TLS context; metrics (pure registry) and their listener
@@ -35,10 +36,10 @@ Map of this file (the same numbers appear as banners below):
 
 Design rules:
   * Sections 3-8 are pure (bytes and strings in, values or typed errors out)
-    and are tested without sockets, as is section 9's RelayPolicy (events
-    and a clock in, actions out), and section 11's MetricsRegistry and
-    ProxyMetrics.  Sockets and threads live in 9-11 and in section 12's
-    DemoTarget (the rest of 12 is pure).
+    and are tested without sockets, as are section 9's RelayPolicy (events
+    and a clock in, actions out), section 9b, and section 11's
+    MetricsRegistry and ProxyMetrics.  Sockets and threads live in 9-11 and
+    in section 12's DemoTarget (the rest of 12 is pure).
   * Importing this module has no side effects.
   * Nothing a peer sends is trusted: no ``assert`` on input, every buffer is
     bounded, every error maps to an HTTP status or a WebSocket close code, and
@@ -1145,6 +1146,8 @@ def _is_ipv6(text: str) -> bool:
 
 
 _TOKEN_SPLIT_RE = re.compile(r":\s+")
+# The word after a token's target that makes its connections view-only.
+TOKEN_VIEW_ONLY = "view-only"
 # A line of a token file ends at "\n" (or "\r\n") and nowhere else.
 # str.splitlines() would also end one at \x0b \x0c \x1c-\x1e \x85 U+2028
 # U+2029 (and open() at a lone \r), so "user1<U+2028>admin: host:22" would
@@ -1157,6 +1160,7 @@ _TOKEN_LINE_BAD_CHAR_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]
 class TokenEntry(NamedTuple):
     target: Target
     origin: str  # "file:line", for logs that must not show the token itself
+    view_only: bool = False   # "view-only" after the target: the proxy drops the client's input
 
 
 def parse_token_text(text: str, source: str) -> Tuple[Dict[str, TokenEntry], List[str]]:
@@ -1165,7 +1169,9 @@ def parse_token_text(text: str, source: str) -> Tuple[Dict[str, TokenEntry], Lis
     The split is at the first colon followed by whitespace, so IPv6 targets
     need no brackets.  ``token: unix_socket:/path`` names a Unix socket (the
     path is the rest of the line: ``vm: unix_socket:/run/a: b`` is token
-    ``vm``, path ``/run/a: b``).  Lines end at ``\n`` only.  Returns the
+    ``vm``, path ``/run/a: b``).  A last word ``view-only`` after the target
+    makes the token's connections view-only (section 9b).  Lines end at
+    ``\n`` only.  Returns the
     entries and a list of ``file:line: reason`` problems; a bad line never
     spoils the rest of the file.
     """
@@ -1182,15 +1188,15 @@ def parse_token_text(text: str, source: str) -> Tuple[Dict[str, TokenEntry], Lis
         if isinstance(entry, str):
             problems.append("%s: %s" % (where, entry))
             continue
-        token, target = entry
+        token, target, view_only = entry
         if token in entries:
             problems.append("%s: token repeated; this line wins" % where)
-        entries[token] = TokenEntry(target, where)
+        entries[token] = TokenEntry(target, where, view_only)
     return entries, problems
 
 
 def _parse_token_line(line: str):
-    """``(token, Target)`` from one entry line, or the reason it is refused."""
+    """``(token, Target, view_only)`` from one entry line, or the reason it is refused."""
     bad = _TOKEN_LINE_BAD_CHAR_RE.search(line)
     if bad:
         return "control character U+%04X in the line (a line ends only at a newline)" % ord(bad.group())
@@ -1200,14 +1206,18 @@ def _parse_token_line(line: str):
     token, target_text = parts[0].strip(), parts[1]
     if any(ch.isspace() for ch in token):
         return "token contains whitespace"
+    words = target_text.rsplit(None, 1)
+    view_only = len(words) == 2 and words[1] == TOKEN_VIEW_ONLY
+    if view_only:
+        target_text = words[0]
     if target_text.startswith("unix_socket:"):
         path = target_text[len("unix_socket:"):]
-        return (token, Target(unix_path=path)) if path else "empty unix_socket path"
+        return (token, Target(unix_path=path), view_only) if path else "empty unix_socket path"
     try:
         host, port = parse_host_port(target_text, "target")
     except ValueError as exc:
         return str(exc)
-    return token, Target(host, port)
+    return token, Target(host, port), view_only
 
 
 # Files in a token directory that are not read.  Editors, patch and package
@@ -1606,8 +1616,16 @@ def resolve_target(head: RequestHead, fixed: Optional[Target], tokens, host_toke
                    ) -> Tuple[Target, str]:
     """The target for a request and a log label for how it was chosen: the
     fixed target, or the token source's entry (404 when there is none)."""
+    entry, label = resolve_entry(head, fixed, tokens, host_token)
+    return entry.target, label
+
+
+def resolve_entry(head: RequestHead, fixed: Optional[Target], tokens, host_token: bool = False
+                  ) -> Tuple[TokenEntry, str]:
+    """resolve_target's answer as a TokenEntry, which also says whether the
+    token is view-only (a fixed target is an entry with origin "")."""
     if fixed is not None:
-        return fixed, ""
+        return TokenEntry(fixed, ""), ""
     token = requested_token(head, host_token)
     if not token:
         raise HttpError(404, "missing token: add ?token=NAME to the path")
@@ -1616,7 +1634,7 @@ def resolve_target(head: RequestHead, fixed: Optional[Target], tokens, host_toke
         # The person who typed the token sees it; the log keeps only its start.
         shown = token if len(token) <= MAX_TOKEN_SHOWN else token[:MAX_TOKEN_SHOWN] + "..."
         raise HttpError(404, "unknown token %r" % shown, log_reason="unknown token %r" % redact_token(token))
-    return entry.target, "token=%s (%s)" % (redact_token(token), entry.origin)
+    return entry, "token=%s (%s)" % (redact_token(token), entry.origin)
 
 
 def endpoint_reply(target: Target, last_failure: Optional[str]) -> Tuple[int, str, List[Tuple[str, str]]]:
@@ -2383,6 +2401,607 @@ class Relay:
             out.popleft()
 
 
+class _FilteredQueue(deque):
+    """The target's queue on a view-only connection: each client payload
+    appended (Relay._on_client_data is the one caller) goes through the
+    filter first, so the plain relay pays nothing for view-only."""
+
+    def __init__(self, view_only: "ViewOnlyFilter"):
+        super().__init__()
+        self.view_only = view_only
+
+    def append(self, data) -> None:
+        data = self.view_only.client(data)   # raises ViewOnlyRefused: the relay closes 1008
+        if data:
+            super().append(data)
+
+
+class ViewOnlyRelay(Relay):
+    """A Relay whose client may watch but not touch: client bytes pass a
+    ViewOnlyFilter, and so do server bytes until ServerInit (the offer of
+    security types is rewritten); after that the picture flows as in Relay."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.view_only = ViewOnlyFilter()
+        self._target_out = _FilteredQueue(self.view_only)
+
+    def _send_binary(self, count: int) -> None:
+        if self.view_only.server_passes:
+            return super()._send_binary(count)
+        data = self.view_only.server(bytes(self._view[:count]))
+        if data:
+            self._queue_client(frame_header(Opcode.BINARY, len(data)) + data)
+
+    def dropped(self) -> str:
+        """What the filter dropped, for the closing log line."""
+        items = sorted(self.view_only.dropped.items())
+        return ", ".join("%d %s" % (count, name) for name, count in items) or "nothing"
+
+
+# ===========================================================================
+# 9b. RFB follower: pure reading of both directions of a VNC stream
+# ===========================================================================
+#
+# The relay moves bytes without reading them.  Where the proxy must know
+# what they say (a view-only connection drops the client's input), an
+# RfbFollower is fed each direction's bytes in arrival order, split
+# anywhere, and reports what it sees: the handshake of RFB 3.3, 3.7 and 3.8
+# (RFC 6143 7.1-7.3), the security types offered and chosen, ServerInit, and
+# then each client message with its byte span in the client's stream.
+# Server messages after ServerInit are not read: no client message's length
+# depends on them.  Only security types that leave the stream readable are
+# followed (None and VncAuth); for any other, and for a client message whose
+# length it cannot know, it reports RfbCannotFollow and reads no further.
+# A message body is counted, never held, so a large ClientCutText costs no
+# memory; what is held is at most one header or one server string.
+
+RFB_SEC_INVALID, RFB_SEC_NONE, RFB_SEC_VNC_AUTH = 0, 1, 2
+# The security types whose bytes after the choice a follower can read.
+RFB_FOLLOWABLE_SECURITY = (RFB_SEC_NONE, RFB_SEC_VNC_AUTH)
+# Names for the types a cannot-follow reason mentions (IANA RFB registry).
+RFB_SECURITY_NAMES = {
+    0: "Invalid", 1: "None", 2: "VncAuth", 5: "RA2", 6: "RA2ne", 16: "Tight", 17: "Ultra",
+    18: "TLS", 19: "VeNCrypt", 20: "GTK-VNC SASL", 21: "MD5 hash", 22: "xvp", 30: "Apple DH",
+    113: "UltraVNC MS-Logon II", 129: "RA2_256", 133: "RA2ne_256",
+}
+# A server string (failure reason, desktop name) longer than this is not
+# followed: real ones are under a few hundred bytes, and it is held whole.
+RFB_MAX_STRING = 64 * 1024
+# Client bytes held while the client is ahead of the server's handshake
+# (a choice sent before the list it chooses from).  No real client does it.
+RFB_MAX_AHEAD = 4096
+RFB_VNC_AUTH_BYTES = 16  # challenge and response, each (RFC 6143 7.2.2)
+
+
+class RfbPhase(NamedTuple):
+    """One side of the stream enters a phase at ``offset`` of its bytes.
+    Phases: version, security, vnc-auth, security-result, init, normal,
+    failed.  The client's "normal" is the end of the handshake."""
+
+    side: str      # "client" or "server"
+    phase: str
+    offset: int
+
+
+class RfbVersion(NamedTuple):
+    """Both ProtocolVersions are known; ``version`` is the one spoken."""
+
+    server: Tuple[int, int]
+    client: Tuple[int, int]
+    version: Tuple[int, int]
+
+
+class RfbSecurityTypes(NamedTuple):
+    """The server's offer: a list (3.7, 3.8) or its one choice (3.3), in
+    server bytes ``start`` to ``end``."""
+
+    types: Tuple[int, ...]
+    start: int
+    end: int
+
+
+class RfbSecurityChosen(NamedTuple):
+    security_type: int
+
+
+class RfbSecurityResult(NamedTuple):
+    ok: bool
+    reason: str    # the server's failure reason ("" for success or none sent)
+
+
+class RfbClientInit(NamedTuple):
+    """ClientInit; its one byte is at ``offset`` of the client's bytes."""
+
+    shared: bool
+    offset: int
+
+
+class RfbServerInit(NamedTuple):
+    width: int
+    height: int
+    pixel_format: bytes   # the 16-byte PIXEL_FORMAT (RFC 6143 7.4)
+    name: str
+
+
+class RfbClientMessage(NamedTuple):
+    """One client message: client bytes ``start`` to ``end``.  Reported
+    when its header is read, so ``end`` may lie beyond the bytes fed yet."""
+
+    kind: int
+    subtype: int   # QEMU's submessage type and gii's sub-type; else -1
+    start: int
+    end: int
+
+    @property
+    def name(self) -> str:
+        return rfb_message_name(self.kind, self.subtype)
+
+
+class RfbCannotFollow(NamedTuple):
+    """The stream became unreadable (an encrypting or unknown security type,
+    an unknown message); nothing more is reported."""
+
+    side: str
+    offset: int
+    reason: str
+
+
+RFB_QEMU_KEY, RFB_QEMU_AUDIO = 0, 1
+# Client message types (RFC 6143 7.5 and rfbproto's registered extensions):
+# name, and the header bytes that give the whole message's length.
+RFB_CLIENT_MESSAGES = {
+    0: ("SetPixelFormat", 1), 2: ("SetEncodings", 4), 3: ("FramebufferUpdateRequest", 1),
+    4: ("KeyEvent", 1), 5: ("PointerEvent", 1), 6: ("ClientCutText", 8),
+    150: ("EnableContinuousUpdates", 1), 248: ("Fence", 9), 250: ("XVP", 1),
+    251: ("SetDesktopSize", 8), 253: ("gii", 4), 255: ("QEMU", 4),
+}
+_RFB_FIXED_LENGTHS = {0: 20, 3: 10, 4: 8, 5: 6, 150: 10, 250: 4}
+
+
+def rfb_message_name(kind: int, subtype: int = -1) -> str:
+    name = RFB_CLIENT_MESSAGES.get(kind, ("type %d" % kind,))[0]
+    if kind == 255:
+        name += {RFB_QEMU_KEY: " key event", RFB_QEMU_AUDIO: " audio"}.get(subtype, " sub-type %d" % subtype)
+    return name
+
+
+def rfb_message_length(kind: int, header: bytes) -> int:
+    """A client message's whole length from its header (as many bytes as
+    RFB_CLIENT_MESSAGES gives), or -1 when the follower cannot know it."""
+    if kind in _RFB_FIXED_LENGTHS:
+        return _RFB_FIXED_LENGTHS[kind]
+    if kind == 2:
+        return 4 + 4 * struct.unpack_from(">H", header, 2)[0]
+    if kind == 6:   # a negative length is the Extended Clipboard form, as long
+        return 8 + abs(struct.unpack_from(">i", header, 4)[0])
+    if kind == 248:
+        return 9 + header[8]
+    if kind == 251:
+        return 8 + 16 * header[6]
+    if kind == 253:   # bit 7 of byte 1: the length's byte order is big-endian
+        return 4 + struct.unpack_from(">H" if header[1] & 0x80 else "<H", header, 2)[0]
+    if kind == 255 and header[1] == RFB_QEMU_KEY:
+        return 12
+    if kind == 255 and header[1] == RFB_QEMU_AUDIO:   # operation 2 (set format) carries 6 bytes
+        operation = struct.unpack_from(">H", header, 2)[0]
+        return 10 if operation == 2 else 4 if operation in (0, 1) else -1
+    return -1
+
+
+def parse_rfb_version(data: bytes) -> Optional[Tuple[int, int]]:
+    match = re.match(rb"RFB (\d{3})\.(\d{3})\n\Z", bytes(data))
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def spoken_rfb_version(server: Tuple[int, int], client: Tuple[int, int]) -> Tuple[int, int]:
+    """The handshake both sides follow: the lower version, where any 3.x
+    that is not 3.7 or 3.8 means 3.3 (RFC 6143 7.1.1) and later ones 3.8."""
+    lower = min(server, client)
+    return (3, 8) if lower >= (3, 8) else (3, 7) if lower == (3, 7) else (3, 3)
+
+
+def security_type_name(kind: int) -> str:
+    return "%d (%s)" % (kind, RFB_SECURITY_NAMES.get(kind, "unknown"))
+
+
+class _RfbSide:
+    """One direction's unread bytes: ``buffer`` starts at stream ``offset``;
+    ``skip`` body bytes are counted, not held; ``state`` names the reader."""
+
+    __slots__ = ("name", "buffer", "offset", "skip", "state")
+
+    def __init__(self, name: str):
+        self.name = name
+        self.buffer = bytearray()
+        self.offset = 0
+        self.skip = 0
+        self.state = "version"
+
+
+class RfbFollower:
+    """Follows one RFB connection, both directions, without I/O.
+
+    ``server_data(bytes)`` and ``client_data(bytes)`` each return the events
+    the new bytes complete (RfbPhase, RfbVersion, RfbSecurityTypes, ...), in
+    stream order.  ``client_offset`` is how many client bytes are read: each
+    one before it belongs to a reported message or to the handshake.
+    """
+
+    def __init__(self):
+        self.client = _RfbSide("client")
+        self.server = _RfbSide("server")
+        self.version = None          # the spoken version, once both are known
+        self.server_version = None
+        self.client_version = None
+        self.offered = ()            # the server's security types
+        self.security = None         # the type in use
+        self.lost = None             # RfbCannotFollow, once reported
+        self._events = []
+
+    @property
+    def client_offset(self) -> int:
+        return self.client.offset
+
+    @property
+    def handshake_done(self) -> bool:
+        return self.client.state == "normal"
+
+    def server_data(self, data: bytes) -> list:
+        return self._feed(self.server, data)
+
+    def client_data(self, data: bytes) -> list:
+        return self._feed(self.client, data)
+
+    def _feed(self, side: _RfbSide, data: bytes) -> list:
+        if self.lost is not None:
+            return []
+        if side.state == "passthrough":   # the server after ServerInit
+            side.offset += len(data)
+            return []
+        if side.skip:
+            taken = min(side.skip, len(data))
+            side.skip -= taken
+            side.offset += taken
+            data = data[taken:]
+        side.buffer += data
+        self._run()
+        events, self._events = self._events, []
+        return events
+
+    def _run(self) -> None:
+        """Read both sides until neither moves: one side's bytes may be
+        what the other was waiting for."""
+        moved = True
+        while moved and self.lost is None:
+            moved = self._read(self.server) | self._read(self.client)
+        if self.lost is None and len(self.client.buffer) > RFB_MAX_AHEAD:
+            self._lose(self.client, "the client sent %d bytes the handshake has no place for"
+                       % len(self.client.buffer))
+        if self.lost is None and len(self.server.buffer) > RFB_MAX_STRING + 64:
+            self._lose(self.server, "the server sent %d bytes the handshake has no place for"
+                       % len(self.server.buffer))
+
+    def _read(self, side: _RfbSide) -> bool:
+        moved = False
+        while side.buffer and self.lost is None:
+            if side.state == "passthrough":
+                side.offset += len(side.buffer)
+                side.buffer.clear()
+                return True
+            used = getattr(self, "_%s_%s" % (side.name, side.state.replace("-", "_")))(side.buffer)
+            if not used:
+                break
+            moved = True
+            taken = min(used, len(side.buffer))   # the rest of a message is skipped as it comes
+            side.skip = used - taken
+            del side.buffer[:taken]
+            side.offset += taken
+        return moved
+
+    def _enter(self, side: _RfbSide, phase: str, used: int) -> None:
+        """``side`` enters ``phase`` after its next ``used`` bytes; the
+        "-wait" states are not phases: the side waits for the other."""
+        side.state = phase
+        if not phase.endswith("wait"):
+            self._events.append(RfbPhase(side.name, phase, side.offset + used))
+
+    def _lose(self, side: _RfbSide, reason: str) -> int:
+        self.lost = RfbCannotFollow(side.name, side.offset, reason)
+        self._events.append(self.lost)
+        return 0
+
+    # -- the handshake ------------------------------------------------------
+
+    def _server_version(self, data) -> int:
+        return self._version(self.server, data)
+
+    def _client_version(self, data) -> int:
+        if self.server_version is None:
+            return 0   # the client answers the server's version
+        return self._version(self.client, data)
+
+    def _version(self, side: _RfbSide, data) -> int:
+        if len(data) < 12:
+            return 0
+        version = parse_rfb_version(data[:12])
+        if version is None or version < (3, 3):
+            return self._lose(side, "the %s's ProtocolVersion is not RFB 3.3 or later: %r"
+                              % (side.name, bytes(data[:12])))
+        setattr(self, side.name + "_version", version)
+        if side is self.client:
+            if min(self.server_version, version) >= (4, 0):   # RealVNC's 4.x and 5.x among themselves
+                return self._lose(side, "both sides speak RFB %d.%d, which wsproxy cannot follow"
+                                  % min(self.server_version, version))
+            self.version = spoken_rfb_version(self.server_version, version)
+            self._events.append(RfbVersion(self.server_version, version, self.version))
+            self._enter(self.server, "security", 0)
+        self._enter(side, "security" if side is self.client else "version-wait", 12)
+        return 12
+
+    def _server_version_wait(self, data) -> int:
+        return 0   # the server's next bytes depend on the client's version
+
+    def _server_choice_wait(self, data) -> int:
+        return 0   # ... or on its choice of security type
+
+    def _server_security(self, data) -> int:
+        if self.version == (3, 3):
+            if len(data) < 4:
+                return 0
+            kind = struct.unpack_from(">I", data)[0]
+            self.offered = (kind,)
+            self._events.append(RfbSecurityTypes(self.offered, self.server.offset, self.server.offset + 4))
+            if kind == RFB_SEC_INVALID:
+                return self._server_failure(data, 4)
+            return self._choose(kind, 4)
+        count = data[0]
+        if count == 0:
+            return self._server_failure(data, 1)
+        if len(data) < 1 + count:
+            return 0
+        self.offered = tuple(data[1:1 + count])
+        self._events.append(RfbSecurityTypes(self.offered, self.server.offset, self.server.offset + 1 + count))
+        self._enter(self.server, "choice-wait", 1 + count)
+        return 1 + count
+
+    def _client_security(self, data) -> int:
+        if self.version == (3, 3):
+            return 0   # 3.3: the server chooses; the client says nothing
+        if not self.offered:
+            return 0
+        kind = data[0]
+        if kind not in self.offered:
+            return self._lose(self.client, "the client chose security type %s, which the server did not offer"
+                              % security_type_name(kind))
+        return self._choose(kind, 1)
+
+    def _choose(self, kind: int, used: int) -> int:
+        """The type in use is known (the client's choice, or 3.3's server's);
+        ``used`` bytes of the chooser's side carry it."""
+        self.security = kind
+        self._events.append(RfbSecurityChosen(kind))
+        chooser = self.server if self.version == (3, 3) else self.client
+        if kind not in RFB_FOLLOWABLE_SECURITY:
+            return self._lose(chooser, "security type %s cannot be followed (it encrypts the session or"
+                              " is not known to wsproxy; only None and VncAuth are)" % security_type_name(kind))
+        offset = used if chooser is self.server else 0
+        if kind == RFB_SEC_VNC_AUTH:
+            self._enter(self.server, "vnc-auth", offset)
+            self._enter(self.client, "vnc-auth", used if chooser is self.client else 0)
+        elif self.version == (3, 8):   # None: only 3.8 sends a SecurityResult
+            self._enter(self.server, "security-result", offset)
+            self._enter(self.client, "init", used if chooser is self.client else 0)
+        else:
+            self._enter(self.client, "init", used if chooser is self.client else 0)
+            self._after_security(offset)
+        return used
+
+    def _after_security(self, used: int) -> None:
+        """The server's ServerInit answers ClientInit, which may be read already."""
+        self._enter(self.server, "init" if self.client.state == "normal" else "init-wait", used)
+
+    def _server_vnc_auth(self, data) -> int:
+        if len(data) < RFB_VNC_AUTH_BYTES:
+            return 0
+        self._enter(self.server, "security-result", RFB_VNC_AUTH_BYTES)
+        return RFB_VNC_AUTH_BYTES
+
+    def _client_vnc_auth(self, data) -> int:
+        if len(data) < RFB_VNC_AUTH_BYTES:
+            return 0
+        self._enter(self.client, "init", RFB_VNC_AUTH_BYTES)
+        return RFB_VNC_AUTH_BYTES
+
+    def _server_security_result(self, data) -> int:
+        if len(data) < 4:
+            return 0
+        status = struct.unpack_from(">I", data)[0]
+        if status == 0:
+            self._events.append(RfbSecurityResult(True, ""))
+            self._after_security(4)
+            return 4
+        if self.version == (3, 8):   # only 3.8 gives a reason
+            return self._server_failure(data, 4)
+        self._events.append(RfbSecurityResult(False, ""))
+        self._fail(4)
+        return 4
+
+    def _server_failure(self, data, at: int) -> int:
+        """A failure whose reason string starts ``at`` bytes into ``data``."""
+        if len(data) < at + 4:
+            return 0
+        length = struct.unpack_from(">I", data, at)[0]
+        if length > RFB_MAX_STRING:
+            return self._lose(self.server, "the server's failure reason is %d bytes long" % length)
+        end = at + 4 + length
+        if len(data) < end:
+            return 0
+        self._events.append(RfbSecurityResult(False, bytes(data[at + 4:end]).decode("utf-8", "replace")))
+        self._fail(end)
+        return end
+
+    def _fail(self, used: int) -> None:
+        self._enter(self.server, "failed", used)
+        self._enter(self.client, "failed", 0)
+
+    def _server_failed(self, data) -> int:
+        return len(data)   # the server closes; anything more is not RFB
+
+    def _client_failed(self, data) -> int:
+        return len(data)
+
+    def _server_init_wait(self, data) -> int:
+        return 0   # ServerInit answers ClientInit
+
+    def _client_init(self, data) -> int:
+        self._events.append(RfbClientInit(bool(data[0]), self.client.offset))
+        self._enter(self.client, "normal", 1)
+        if self.server.state == "init-wait":
+            self._enter(self.server, "init", 0)
+        return 1
+
+    def _server_init(self, data) -> int:
+        if len(data) < 24:
+            return 0
+        length = struct.unpack_from(">I", data, 20)[0]
+        if length > RFB_MAX_STRING:
+            return self._lose(self.server, "the server's desktop name is %d bytes long" % length)
+        if len(data) < 24 + length:
+            return 0
+        width, height = struct.unpack_from(">HH", data)
+        name = bytes(data[24:24 + length]).decode("utf-8", "replace")
+        self._events.append(RfbServerInit(width, height, bytes(data[4:20]), name))
+        self._enter(self.server, "normal", 24 + length)
+        self.server.state = "passthrough"   # nothing after ServerInit is read
+        return 24 + length
+
+    # -- client messages ----------------------------------------------------
+
+    def _client_normal(self, data) -> int:
+        kind = data[0]
+        entry = RFB_CLIENT_MESSAGES.get(kind)
+        if entry is None:
+            return self._lose(self.client, "client message type %d is unknown; wsproxy cannot follow it" % kind)
+        if len(data) < entry[1]:
+            return 0
+        header = bytes(data[:entry[1]])
+        subtype = header[1] & 0x7F if kind == 253 else header[1] if kind == 255 else -1
+        length = rfb_message_length(kind, header)
+        if length < 0:
+            return self._lose(self.client, "client message %s has no known length; wsproxy cannot follow it"
+                              % rfb_message_name(kind, subtype))
+        start = self.client.offset
+        self._events.append(RfbClientMessage(kind, subtype, start, start + length))
+        return length
+
+# -- view-only: the follower as a filter ---------------------------------------
+#
+# noVNC's view_only (and our page's) is the client's promise; anyone can
+# break it from the browser console.  On a view-only connection the proxy
+# keeps it: client bytes pass only once the follower has placed them, and
+# input messages are dropped.  Only what changes nothing on the desktop
+# passes: the picture's format, encodings, update requests and fences, and
+# QEMU audio (listening).  Everything else our client and noVNC send is input
+# or control of the desktop (keys, pointer, clipboard, QEMU keys, resize,
+# XVP power, gii devices) and is dropped; what the follower cannot place
+# ends the connection.
+
+VIEW_ONLY_PASSED = frozenset((0, 2, 3, 150, 248))
+# The WebSocket subprotocol that tells a page its connection is view-only:
+# chosen only for a client that offers it (noVNC offers only "binary").
+VIEW_ONLY_SUBPROTOCOL = "wsproxy.view-only"
+
+
+def view_only_passes(message: RfbClientMessage) -> bool:
+    return message.kind in VIEW_ONLY_PASSED or (message.kind == 255 and message.subtype == RFB_QEMU_AUDIO)
+
+
+class ViewOnlyRefused(ProtocolError):
+    """A view-only connection met bytes it cannot vouch for: close 1008."""
+
+    def __init__(self, reason: str):
+        super().__init__(CloseCode.POLICY_VIOLATION, "view-only: " + reason)
+
+
+class ViewOnlyFilter:
+    """Makes one RFB connection view-only, without I/O.
+
+    ``client(bytes)`` returns what may go on to the server: the handshake
+    (ClientInit's shared flag set, so a watcher never makes the server drop
+    the person in control) and the messages in VIEW_ONLY_PASSED.
+    ``server(bytes)`` returns what may go on to the client: the offer of
+    security types cut to those the follower reads.  Both raise
+    ViewOnlyRefused when the stream cannot be followed.  Bytes not yet
+    placed (a header cut short) wait here, a few at most.
+    """
+
+    def __init__(self):
+        self.follower = RfbFollower()
+        self.dropped = {}               # message name: count, for the closing log line
+        self._held = bytearray()        # client bytes from offset _held_at, not yet sent on
+        self._held_at = 0
+        self._drop_to = 0               # the client offset where the last dropped message ends
+        self._server_held = bytearray()
+        self._server_at = 0
+
+    @property
+    def server_passes(self) -> bool:
+        """True once nothing from the server needs reading: after ServerInit."""
+        return self.follower.server.state == "passthrough" and not self._server_held
+
+    def client(self, data: bytes) -> bytes:
+        events = self.follower.client_data(data)
+        self._held += data
+        at, held = self._held_at, self._held
+        keep_from = max(at, self._drop_to)
+        out = bytearray()
+        for event in events:
+            kind = type(event)
+            if kind is RfbCannotFollow:
+                raise ViewOnlyRefused(event.reason)
+            if kind is RfbClientInit and not event.shared:
+                held[event.offset - at] = 1
+            elif kind is RfbClientMessage and not view_only_passes(event):
+                out += held[keep_from - at:max(keep_from, event.start) - at]
+                keep_from = max(keep_from, event.end)
+                self.dropped[event.name] = self.dropped.get(event.name, 0) + 1
+        placed = self.follower.client_offset
+        out += held[min(keep_from, placed) - at:placed - at]
+        self._drop_to = keep_from
+        del held[:placed - at]
+        self._held_at = placed
+        return bytes(out)
+
+    def server(self, data: bytes) -> bytes:
+        if self.server_passes:
+            return data
+        events = self.follower.server_data(data)
+        self._server_held += data
+        at, placed = self._server_at, self.follower.server.offset
+        out = self._server_held[:placed - at]
+        del self._server_held[:placed - at]
+        self._server_at = placed
+        for event in events:
+            kind = type(event)
+            if kind is RfbCannotFollow:
+                raise ViewOnlyRefused(event.reason)
+            if kind is RfbSecurityTypes and self.follower.version != (3, 3):
+                out[event.start - at:event.end - at] = self._followable_offer(event.types)
+        return bytes(out)
+
+    @staticmethod
+    def _followable_offer(types: Tuple[int, ...]) -> bytes:
+        """The offer of security types cut to those the follower reads, so
+        a client cannot choose one that would end the connection."""
+        kept = [t for t in types if t in RFB_FOLLOWABLE_SECURITY]
+        if not kept:
+            raise ViewOnlyRefused("the VNC server offers only security types %s, which wsproxy cannot"
+                                  " follow (it follows None and VncAuth)"
+                                  % ", ".join(security_type_name(t) for t in types))
+        return bytes([len(kept)] + kept)
+
+
 # ===========================================================================
 # 10. Connection handler: head, TLS sniff, auth, route, connect before 101
 # ===========================================================================
@@ -2633,7 +3252,10 @@ class ConnectionHandler:
         started = time.monotonic()
         upgrade = check_upgrade(head)
         config = self.config
-        target, label = resolve_target(head, config.target, self._tokens(), config.host_token)
+        entry, label = resolve_entry(head, config.target, self._tokens(), config.host_token)
+        target, view_only = entry.target, config.view_only or entry.view_only
+        if view_only and VIEW_ONLY_SUBPROTOCOL in head.tokens("sec-websocket-protocol"):
+            upgrade = upgrade._replace(subprotocol=VIEW_ONLY_SUBPROTOCOL)   # tells the page
         try:
             target_sock = self._connect(target)
         except HttpError as exc:
@@ -2648,12 +3270,13 @@ class ConnectionHandler:
                     self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, CLIENT_NOTSENT_LOWAT)
             except OSError:
                 pass  # Unix sockets have no Nagle (and no send queue to bound)
-            log.info("conn %d %s: open -> %s%s", self.number, self.client_address, target,
-                     " " + loggable(label) if label else "")
+            log.info("conn %d %s: open -> %s%s%s", self.number, self.client_address, target,
+                     " " + loggable(label) if label else "", " view-only" if view_only else "")
             session = WebSocketSession(self.config.max_message_size)
-            relay = Relay(self.sock, target_sock, session, leftover=self.buffer,
-                          heartbeat=self.config.heartbeat, idle_timeout=self.config.idle_timeout,
-                          stop_fd=self.server.stop_reader_fd)
+            relay_class = ViewOnlyRelay if view_only else Relay
+            relay = relay_class(self.sock, target_sock, session, leftover=self.buffer,
+                                heartbeat=self.config.heartbeat, idle_timeout=self.config.idle_timeout,
+                                stop_fd=self.server.stop_reader_fd)
             self.buffer = b""
             metrics = self.server.metrics
             if metrics is not None:
@@ -2669,6 +3292,8 @@ class ConnectionHandler:
             log.info("conn %d %s: closed code=%d up=%dB down=%dB %.1fs %s", self.number,
                      self.client_address, stats.close_code, stats.bytes_up, stats.bytes_down,
                      time.monotonic() - started, loggable(stats.close_reason))
+            if view_only:
+                log.info("conn %d: view-only: dropped %s", self.number, relay.dropped())
         finally:
             target_sock.close()
 
@@ -4358,6 +4983,9 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--prefer-ipv6", action="store_true",
                        help="(or -6) listen only on the IPv6 addresses of source_addr, if it has any")
     where.add_argument("--unix-target", metavar="PATH", help="connect to a Unix socket target")
+    where.add_argument("--view-only", action="store_true",
+                       help="every connection may watch, not touch: the proxy drops the client's keys, pointer,"
+                            " clipboard and resize (for one token: 'view-only' after its target)")
     where.add_argument("--demo", metavar="[HOST:]PORT", nargs="?", const="",
                        help="target a built-in demo desktop (on 127.0.0.1 only); listen on PORT (default 6080)")
     _add_token_and_web_options(parser)
@@ -4491,6 +5119,7 @@ class Config:
     demo: bool = False   # target is the built-in demo desktop (section 12), set by main()
     metrics_listen: Optional[Tuple[str, int]] = None   # --metrics-listen host, port
     drain_seconds: float = 0
+    view_only: bool = False   # every connection view-only (section 9b), not only tokens marked so
 
     def __repr__(self) -> str:
         return "Config(%s)" % ", ".join("%s=%r" % item for item in sorted(vars(self).items()))
@@ -4662,6 +5291,7 @@ def _target_options(args, config: Config, target_text: Optional[str]) -> None:
     if args.host_token and not token_source:
         raise ConfigError("--host-token needs a token source (--token-source)")
     config.host_token = args.host_token
+    config.view_only = args.view_only
 
 
 def _token_options(args) -> Tuple[str, str]:

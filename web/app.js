@@ -104,7 +104,29 @@ function newSession() {
         ended: false,          // the UI has already shown the end of this session
         desktopName: '',
         clipboardSent: null,   // clipboard text the server already has (from us or from it): no repeats
+        proxyViewOnly: false,  // wsproxy chose the view-only subprotocol: it drops our input
     };
+}
+
+// wsproxy picks this WebSocket subprotocol, when offered, for a view-only
+// connection (a token marked view-only, or --view-only); other servers
+// pick "binary" or none, and noVNC never offers it.
+const VIEW_ONLY_PROTOCOL = 'wsproxy.view-only';
+const VIEW_ONLY_TITLE = {
+    page: 'Keyboard and mouse are not sent to the remote computer',
+    proxy: 'The server lets this connection only watch: keyboard, mouse and clipboard do not reach the remote computer',
+};
+
+// View-only: asked for in the address (view_only=1), or enforced by wsproxy.
+function viewOnly() {
+    return config.viewOnly || !!(session && session.proxyViewOnly);
+}
+
+function showViewOnly() {
+    const on = viewOnly();
+    ui.viewOnly.hidden = !on;
+    ui.viewOnly.title = VIEW_ONLY_TITLE[session && session.proxyViewOnly ? 'proxy' : 'page'];
+    document.body.classList.toggle('view-only', on);
 }
 
 let session = null;        // the current (or last) connection attempt; null before the first
@@ -226,9 +248,9 @@ function setBodyState(state) {
     ui.disconnect.hidden = !live;
     const connected = state === 'connected';
     for (const b of [ui.keyboard, ui.cad, ui.tab, ui.esc, ...Object.values(ui.sticky), ui.clipboardSend]) {
-        b.disabled = !connected || (config.viewOnly && b !== ui.clipboardSend);
+        b.disabled = !connected || (viewOnly() && b !== ui.clipboardSend);
     }
-    ui.clipboardSend.disabled = !connected;
+    ui.clipboardSend.disabled = !connected || !!(session && session.proxyViewOnly);
 }
 
 // ---------------------------------------------------------------- connect / close
@@ -239,6 +261,7 @@ function connect() {
     if (session && session.ws) return;
     const s = newSession();
     session = s;
+    showViewOnly();   // a new connection: view-only again only if the page or the proxy says so
 
     try {
         s.url = buildWebSocketUrl(config, window.location);
@@ -259,8 +282,9 @@ function connect() {
 
     let sock;
     try {
-        // No subprotocol: wsproxy (like websockify for noVNC) accepts none.
-        sock = new WebSocket(s.url);
+        // "binary" is what websockify and wsproxy pick; VIEW_ONLY_PROTOCOL is how
+        // wsproxy says the connection is view-only. A server may pick none.
+        sock = new WebSocket(s.url, ['binary', VIEW_ONLY_PROTOCOL]);
     } catch (err) {
         endSession(s, `cannot open ${s.url}: ${err.message}`, true);
         return;
@@ -280,7 +304,13 @@ function connect() {
     setBodyState(state());
     setStatus(STATE_TEXT.connecting(s));
 
-    sock.onopen = () => log.info('websocket open');
+    sock.onopen = () => {
+        log.info('websocket open', sock.protocol || '(no subprotocol)');
+        if (s !== session || sock.protocol !== VIEW_ONLY_PROTOCOL) return;
+        s.proxyViewOnly = true;
+        s.rfb.setViewOnly();
+        showViewOnly();
+    };
     sock.onmessage = (ev) => {
         if (s !== session) return;
         if (typeof ev.data === 'string') {
@@ -432,7 +462,7 @@ function onState(s, state, detail) {
         s.reachedConnected = true;
         setBodyState(state);
         setStatus(STATE_TEXT.connected(s));
-        input.setEnabled(!config.viewOnly);
+        input.setEnabled(!viewOnly());
         layout();
         if (config.resize === 'remote') requestRemoteResize();
         if (!ui.dialog.open) ui.canvas.focus({ preventScroll: true });
@@ -506,7 +536,7 @@ function requestRemoteResize() {
     clearTimeout(remoteResizeTimer);
     remoteResizeTimer = setTimeout(() => {
         const rfb = connectedRfb();
-        if (!rfb || config.resize !== 'remote' || config.viewOnly) return;
+        if (!rfb || config.resize !== 'remote' || viewOnly()) return;
         const w = Math.floor(ui.screen.clientWidth), h = Math.floor(ui.screen.clientHeight);
         if (w < 1 || h < 1 || (w === display.width && h === display.height)) return;
         log.info('requesting remote size', w, h);
@@ -548,7 +578,7 @@ ui.idleConnect.addEventListener('click', () => connect());
 ui.disconnect.addEventListener('click', () => disconnect());
 ui.cad.addEventListener('click', (ev) => {
     const rfb = connectedRfb();
-    if (rfb && !config.viewOnly) rfb.sendCtrlAltDel();
+    if (rfb && !viewOnly()) rfb.sendCtrlAltDel();
     refocus(ev);
 });
 ui.tab.addEventListener('click', (ev) => { input.tap(XK.Tab, 'Tab'); refocus(ev); });
@@ -558,7 +588,7 @@ ui.tab.addEventListener('click', (ev) => { input.tap(XK.Tab, 'Tab'); refocus(ev)
 // desktop it is harmless (keys typed there go the same way as on the canvas).
 const softKeyboard = new SoftKeyboard({ textarea: ui.softkeys, send: (keys) => input.sendKeys(keys) });
 ui.keyboard.addEventListener('click', () => {
-    if (connectedRfb() && !config.viewOnly) softKeyboard.focus();
+    if (connectedRfb() && !viewOnly()) softKeyboard.focus();
 });
 ui.esc.addEventListener('click', (ev) => { input.tap(XK.Escape, 'Escape'); refocus(ev); });
 
@@ -615,10 +645,7 @@ if (!document.fullscreenEnabled) {
 
 // ---------------------------------------------------------------- start
 
-if (config.viewOnly) {
-    ui.viewOnly.hidden = false;
-    document.body.classList.add('view-only');
-}
+showViewOnly();
 input.attach();
 input.attachKeys(ui.softkeys);
 softKeyboard.attach();

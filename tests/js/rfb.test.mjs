@@ -1011,6 +1011,17 @@ test('viewOnly drops all input', () => {
     assert.equal(c.take().length, 0);
 });
 
+test('setViewOnly (the proxy said so) drops all input from then on', () => {
+    const c = connected();
+    c.rfb.keyEvent(0x61, true, 'KeyA');
+    assert.equal(c.take().length, 8);   // one KeyEvent
+    c.rfb.setViewOnly();
+    c.rfb.pointerEvent(1, 1, 1);
+    c.rfb.keyEvent(0x61, false, 'KeyA');
+    c.rfb.clipboardSend('x');
+    assert.equal(c.take().length, 0);
+});
+
 test('input before connecting is dropped', () => {
     const c = makeClient();
     c.rfb.keyEvent(0x61, true);

@@ -316,6 +316,12 @@ export class RFB {
 
     // ---- input side ----------------------------------------------------------
 
+    // The proxy said this connection may only watch (wsproxy drops its input
+    // anyway): from now on send none, as with options.viewOnly.
+    setViewOnly() {
+        this._options.viewOnly = true;
+    }
+
     pointerEvent(x, y, buttonMask) {
         if (!this._inputAllowed()) return;
         const px = clampInt(x, 0, Math.max(0, this._fbWidth - 1), 0);
