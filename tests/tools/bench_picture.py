@@ -356,17 +356,20 @@ def latencies(log, inputs):
     return out
 
 
-def measure(driver, url, width, seconds, animator, chrome_root):
+def measure(driver, url, width, seconds, animator, chrome_root, server):
+    """SERVER: (Xvnc pid, the client's wsproxy metrics port)."""
     open_client(driver, url, width)
     time.sleep(1.5)  # first full update, JIT
     start = driver.execute_script("const s = window.__pic; return [performance.now(), s.samples, s.torn, s.unread]")
     cpu0, frame0 = chromium_cpu_seconds(chrome_root), animator.frame
+    xcpu0, bytes0 = process_cpu_seconds(server[0]), bytes_sent(server[1])
     k, t_end = 0, time.monotonic() + seconds
     while time.monotonic() < t_end:
         move_mouse(driver, k, width)
         k += 1
         time.sleep(INPUT_PERIOD)
     cpu1, frame1 = chromium_cpu_seconds(chrome_root), animator.frame
+    xcpu1, bytes1 = process_cpu_seconds(server[0]), bytes_sent(server[1])
     end = driver.execute_script("const s = window.__pic; return [performance.now(), s.samples, s.torn, s.unread,"
                                 " s.log, s.inputs]")
     log = [e for e in end[4] if start[0] <= e[0] <= end[0]]
@@ -384,13 +387,16 @@ def measure(driver, url, width, seconds, animator, chrome_root):
         "cpu": (cpu1 - cpu0) * 1000.0 / max(1, shown),
         "raf": samples / elapsed,
         "drawn": ((frame1 - frame0) % (1 << FRAME_BITS)) / elapsed,
+        "xcpu": (xcpu1 - xcpu0) * 1000.0 / max(1, shown),
+        "kb": (bytes1 - bytes0) / 1024.0 / max(1, shown),
     }
 
 
 def fmt(r):
     return ("%5.1f fps shown  torn %5.1f%%  unread %4.1f%%  latency %6.1f ms (%s)  cpu %6.1f ms/frame"
-            "  [rAF %4.1f/s, X drew %4.1f/s]" % (r["fps"], 100 * r["torn"], 100 * r["unread"], r["lat"],
-                                                 r["lat_n"], r["cpu"], r["raf"], r["drawn"]))
+            "  [rAF %4.1f/s, X drew %4.1f/s, Xvnc %5.1f ms/frame, %6.1f KiB/frame]" % (
+                r["fps"], 100 * r["torn"], 100 * r["unread"], r["lat"], r["lat_n"], r["cpu"], r["raf"], r["drawn"],
+                r["xcpu"], r["kb"]))
 
 
 def run_size(size, kinds, args, ours_web, novnc_web, results):
@@ -398,8 +404,11 @@ def run_size(size, kinds, args, ours_web, novnc_web, results):
     with contextlib.ExitStack() as stack:
         display, vnc_port = stack.enter_context(realpeers.xvnc(size))
         target = ("--vnc", "127.0.0.1:%d" % vnc_port)
-        ours = stack.enter_context(realpeers.proxy("--web", ours_web, *target))
-        theirs = stack.enter_context(realpeers.proxy("--web", novnc_web, *target))
+        metrics = {"ours": realpeers.free_port(), "noVNC": realpeers.free_port()}
+        ours = stack.enter_context(realpeers.proxy("--web", ours_web, "--metrics-listen", str(metrics["ours"]), *target))
+        theirs = stack.enter_context(realpeers.proxy("--web", novnc_web, "--metrics-listen", str(metrics["noVNC"]),
+                                                     *target))
+        xvnc = xvnc_pid(display)
         urls = {"ours": "http://127.0.0.1:%d/vnc.html?host=127.0.0.1&port=%d&path=websockify&autoconnect=1"
                         "&resize=off" % (ours.port, ours.port),
                 "noVNC": "http://127.0.0.1:%d/bench.html" % theirs.port}
@@ -413,11 +422,41 @@ def run_size(size, kinds, args, ours_web, novnc_web, results):
                 for rnd in range(args.rounds):
                     order = ["ours", "noVNC"] if rnd % 2 == 0 else ["noVNC", "ours"]
                     for client in order:
-                        r = measure(driver, urls[client], width, args.seconds, animator, chrome_root)
+                        r = measure(driver, urls[client], width, args.seconds, animator, chrome_root,
+                                    (xvnc, metrics[client]))
                         results.setdefault((size, kind), {}).setdefault(client, []).append(r)
                         print("%-9s %-7s r%d %-5s %s" % (size, kind, rnd, client, fmt(r)), flush=True)
             finally:
                 animator.stop()
+
+
+def process_cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def xvnc_pid(display):
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % name, "rb") as handle:
+                    argv = handle.read().split(b"\0")
+            except OSError:
+                continue
+            if argv and argv[0].endswith(b"Xvnc") and (":%s" % str(display).lstrip(":")).encode() in argv:
+                return int(name)
+    raise RuntimeError("no Xvnc for display %s" % display)
+
+
+def bytes_sent(metrics_port):
+    """wsproxy's target-to-browser byte counter (its --metrics-listen)."""
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % metrics_port, timeout=5) as reply:
+        for line in reply.read().decode().splitlines():
+            if line.startswith('wsproxy_bytes_total{direction="target_to_client"}'):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def summary(results, rounds):
