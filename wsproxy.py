@@ -27,6 +27,7 @@ Map of this file (the same numbers appear as banners below):
      7. Targets: fixed target, token file (reloaded on change)
      8. Routing and static files: auth, target, upgrade-or-file; safe paths, MIME
      9. Relay: pure policy (phases, close order, timers), per-connection poll loop
+    9b. RFB follower: pure reading of a VNC stream's handshake and client messages
     10. Connection handler: head, TLS sniff, auth, route, connect before 101
     11. Server: listening sockets, accept loop, threads, signals
     12. Demo VNC target: pure desktop and RFB session, loopback-only server
@@ -2369,6 +2370,459 @@ class Relay:
                 out[0] = memoryview(chunk)[sent:]
                 return
             out.popleft()
+
+
+# ===========================================================================
+# 9b. RFB follower: pure reading of both directions of a VNC stream
+# ===========================================================================
+#
+# The relay moves bytes without reading them.  Where the proxy must know
+# what they say (a view-only connection drops the client's input), an
+# RfbFollower is fed each direction's bytes in arrival order, split
+# anywhere, and reports what it sees: the handshake of RFB 3.3, 3.7 and 3.8
+# (RFC 6143 7.1-7.3), the security types offered and chosen, ServerInit, and
+# then each client message with its byte span in the client's stream.
+# Server messages after ServerInit are not read: no client message's length
+# depends on them.  Only security types that leave the stream readable are
+# followed (None and VncAuth); for any other, and for a client message whose
+# length it cannot know, it reports RfbCannotFollow and reads no further.
+# A message body is counted, never held, so a large ClientCutText costs no
+# memory; what is held is at most one header or one server string.
+
+RFB_SEC_INVALID, RFB_SEC_NONE, RFB_SEC_VNC_AUTH = 0, 1, 2
+# The security types whose bytes after the choice a follower can read.
+RFB_FOLLOWABLE_SECURITY = (RFB_SEC_NONE, RFB_SEC_VNC_AUTH)
+# Names for the types a cannot-follow reason mentions (IANA RFB registry).
+RFB_SECURITY_NAMES = {
+    0: "Invalid", 1: "None", 2: "VncAuth", 5: "RA2", 6: "RA2ne", 16: "Tight", 17: "Ultra",
+    18: "TLS", 19: "VeNCrypt", 20: "GTK-VNC SASL", 21: "MD5 hash", 22: "xvp", 30: "Apple DH",
+    113: "UltraVNC MS-Logon II", 129: "RA2_256", 133: "RA2ne_256",
+}
+# A server string (failure reason, desktop name) longer than this is not
+# followed: real ones are under a few hundred bytes, and it is held whole.
+RFB_MAX_STRING = 64 * 1024
+# Client bytes held while the client is ahead of the server's handshake
+# (a choice sent before the list it chooses from).  No real client does it.
+RFB_MAX_AHEAD = 4096
+RFB_VNC_AUTH_BYTES = 16  # challenge and response, each (RFC 6143 7.2.2)
+
+
+class RfbPhase(NamedTuple):
+    """One side of the stream enters a phase at ``offset`` of its bytes.
+    Phases: version, security, vnc-auth, security-result, init, normal,
+    failed.  The client's "normal" is the end of the handshake."""
+
+    side: str      # "client" or "server"
+    phase: str
+    offset: int
+
+
+class RfbVersion(NamedTuple):
+    """Both ProtocolVersions are known; ``version`` is the one spoken."""
+
+    server: Tuple[int, int]
+    client: Tuple[int, int]
+    version: Tuple[int, int]
+
+
+class RfbSecurityTypes(NamedTuple):
+    """The server's offer: a list (3.7, 3.8) or its one choice (3.3), in
+    server bytes ``start`` to ``end``."""
+
+    types: Tuple[int, ...]
+    start: int
+    end: int
+
+
+class RfbSecurityChosen(NamedTuple):
+    security_type: int
+
+
+class RfbSecurityResult(NamedTuple):
+    ok: bool
+    reason: str    # the server's failure reason ("" for success or none sent)
+
+
+class RfbClientInit(NamedTuple):
+    """ClientInit; its one byte is at ``offset`` of the client's bytes."""
+
+    shared: bool
+    offset: int
+
+
+class RfbServerInit(NamedTuple):
+    width: int
+    height: int
+    pixel_format: bytes   # the 16-byte PIXEL_FORMAT (RFC 6143 7.4)
+    name: str
+
+
+class RfbClientMessage(NamedTuple):
+    """One client message: client bytes ``start`` to ``end``.  Reported
+    when its header is read, so ``end`` may lie beyond the bytes fed yet."""
+
+    kind: int
+    subtype: int   # QEMU's submessage type and gii's sub-type; else -1
+    start: int
+    end: int
+
+    @property
+    def name(self) -> str:
+        return rfb_message_name(self.kind, self.subtype)
+
+
+class RfbCannotFollow(NamedTuple):
+    """The stream became unreadable (an encrypting or unknown security type,
+    an unknown message); nothing more is reported."""
+
+    side: str
+    offset: int
+    reason: str
+
+
+RFB_QEMU_KEY, RFB_QEMU_AUDIO = 0, 1
+# Client message types (RFC 6143 7.5 and rfbproto's registered extensions):
+# name, and the header bytes that give the whole message's length.
+RFB_CLIENT_MESSAGES = {
+    0: ("SetPixelFormat", 1), 2: ("SetEncodings", 4), 3: ("FramebufferUpdateRequest", 1),
+    4: ("KeyEvent", 1), 5: ("PointerEvent", 1), 6: ("ClientCutText", 8),
+    150: ("EnableContinuousUpdates", 1), 248: ("Fence", 9), 250: ("XVP", 1),
+    251: ("SetDesktopSize", 8), 253: ("gii", 4), 255: ("QEMU", 4),
+}
+_RFB_FIXED_LENGTHS = {0: 20, 3: 10, 4: 8, 5: 6, 150: 10, 250: 4}
+
+
+def rfb_message_name(kind: int, subtype: int = -1) -> str:
+    name = RFB_CLIENT_MESSAGES.get(kind, ("type %d" % kind,))[0]
+    if kind == 255:
+        name += {RFB_QEMU_KEY: " key event", RFB_QEMU_AUDIO: " audio"}.get(subtype, " sub-type %d" % subtype)
+    return name
+
+
+def rfb_message_length(kind: int, header: bytes) -> int:
+    """A client message's whole length from its header (as many bytes as
+    RFB_CLIENT_MESSAGES gives), or -1 when the follower cannot know it."""
+    if kind in _RFB_FIXED_LENGTHS:
+        return _RFB_FIXED_LENGTHS[kind]
+    if kind == 2:
+        return 4 + 4 * struct.unpack_from(">H", header, 2)[0]
+    if kind == 6:   # a negative length is the Extended Clipboard form, as long
+        return 8 + abs(struct.unpack_from(">i", header, 4)[0])
+    if kind == 248:
+        return 9 + header[8]
+    if kind == 251:
+        return 8 + 16 * header[6]
+    if kind == 253:   # bit 7 of byte 1: the length's byte order is big-endian
+        return 4 + struct.unpack_from(">H" if header[1] & 0x80 else "<H", header, 2)[0]
+    if kind == 255 and header[1] == RFB_QEMU_KEY:
+        return 12
+    if kind == 255 and header[1] == RFB_QEMU_AUDIO:   # operation 2 (set format) carries 6 bytes
+        operation = struct.unpack_from(">H", header, 2)[0]
+        return 10 if operation == 2 else 4 if operation in (0, 1) else -1
+    return -1
+
+
+def parse_rfb_version(data: bytes) -> Optional[Tuple[int, int]]:
+    match = re.match(rb"RFB (\d{3})\.(\d{3})\n\Z", bytes(data))
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def spoken_rfb_version(server: Tuple[int, int], client: Tuple[int, int]) -> Tuple[int, int]:
+    """The handshake both sides follow: the lower version, where any 3.x
+    that is not 3.7 or 3.8 means 3.3 (RFC 6143 7.1.1) and later ones 3.8."""
+    lower = min(server, client)
+    return (3, 8) if lower >= (3, 8) else (3, 7) if lower == (3, 7) else (3, 3)
+
+
+def security_type_name(kind: int) -> str:
+    return "%d (%s)" % (kind, RFB_SECURITY_NAMES.get(kind, "unknown"))
+
+
+class _RfbSide:
+    """One direction's unread bytes: ``buffer`` starts at stream ``offset``;
+    ``skip`` body bytes are counted, not held; ``state`` names the reader."""
+
+    __slots__ = ("name", "buffer", "offset", "skip", "state")
+
+    def __init__(self, name: str):
+        self.name = name
+        self.buffer = bytearray()
+        self.offset = 0
+        self.skip = 0
+        self.state = "version"
+
+
+class RfbFollower:
+    """Follows one RFB connection, both directions, without I/O.
+
+    ``server_data(bytes)`` and ``client_data(bytes)`` each return the events
+    the new bytes complete (RfbPhase, RfbVersion, RfbSecurityTypes, ...), in
+    stream order.  ``client_offset`` is how many client bytes are read: each
+    one before it belongs to a reported message or to the handshake.
+    """
+
+    def __init__(self):
+        self.client = _RfbSide("client")
+        self.server = _RfbSide("server")
+        self.version = None          # the spoken version, once both are known
+        self.server_version = None
+        self.client_version = None
+        self.offered = ()            # the server's security types
+        self.security = None         # the type in use
+        self.lost = None             # RfbCannotFollow, once reported
+        self._events = []
+
+    @property
+    def client_offset(self) -> int:
+        return self.client.offset
+
+    @property
+    def handshake_done(self) -> bool:
+        return self.client.state == "normal"
+
+    def server_data(self, data: bytes) -> list:
+        return self._feed(self.server, data)
+
+    def client_data(self, data: bytes) -> list:
+        return self._feed(self.client, data)
+
+    def _feed(self, side: _RfbSide, data: bytes) -> list:
+        if self.lost is not None:
+            return []
+        if side.state == "passthrough":   # the server after ServerInit
+            side.offset += len(data)
+            return []
+        if side.skip:
+            taken = min(side.skip, len(data))
+            side.skip -= taken
+            side.offset += taken
+            data = data[taken:]
+        side.buffer += data
+        self._run()
+        events, self._events = self._events, []
+        return events
+
+    def _run(self) -> None:
+        """Read both sides until neither moves: one side's bytes may be
+        what the other was waiting for."""
+        moved = True
+        while moved and self.lost is None:
+            moved = self._read(self.server) | self._read(self.client)
+        if self.lost is None and len(self.client.buffer) > RFB_MAX_AHEAD:
+            self._lose(self.client, "the client sent %d bytes the handshake has no place for"
+                       % len(self.client.buffer))
+        if self.lost is None and len(self.server.buffer) > RFB_MAX_STRING + 64:
+            self._lose(self.server, "the server sent %d bytes the handshake has no place for"
+                       % len(self.server.buffer))
+
+    def _read(self, side: _RfbSide) -> bool:
+        moved = False
+        while side.buffer and self.lost is None:
+            if side.state == "passthrough":
+                side.offset += len(side.buffer)
+                side.buffer.clear()
+                return True
+            used = getattr(self, "_%s_%s" % (side.name, side.state.replace("-", "_")))(side.buffer)
+            if not used:
+                break
+            moved = True
+            taken = min(used, len(side.buffer))   # the rest of a message is skipped as it comes
+            side.skip = used - taken
+            del side.buffer[:taken]
+            side.offset += taken
+        return moved
+
+    def _enter(self, side: _RfbSide, phase: str, used: int) -> None:
+        """``side`` enters ``phase`` after its next ``used`` bytes; the
+        "-wait" states are not phases: the side waits for the other."""
+        side.state = phase
+        if not phase.endswith("wait"):
+            self._events.append(RfbPhase(side.name, phase, side.offset + used))
+
+    def _lose(self, side: _RfbSide, reason: str) -> int:
+        self.lost = RfbCannotFollow(side.name, side.offset, reason)
+        self._events.append(self.lost)
+        return 0
+
+    # -- the handshake ------------------------------------------------------
+
+    def _server_version(self, data) -> int:
+        return self._version(self.server, data)
+
+    def _client_version(self, data) -> int:
+        if self.server_version is None:
+            return 0   # the client answers the server's version
+        return self._version(self.client, data)
+
+    def _version(self, side: _RfbSide, data) -> int:
+        if len(data) < 12:
+            return 0
+        version = parse_rfb_version(data[:12])
+        if version is None or version[0] != 3:
+            return self._lose(side, "the %s's ProtocolVersion is not RFB 3.x: %r" % (side.name, bytes(data[:12])))
+        setattr(self, side.name + "_version", version)
+        if side is self.client:
+            self.version = spoken_rfb_version(self.server_version, version)
+            self._events.append(RfbVersion(self.server_version, version, self.version))
+            self._enter(self.server, "security", 0)
+        self._enter(side, "security" if side is self.client else "version-wait", 12)
+        return 12
+
+    def _server_version_wait(self, data) -> int:
+        return 0   # the server's next bytes depend on the client's version
+
+    def _server_choice_wait(self, data) -> int:
+        return 0   # ... or on its choice of security type
+
+    def _server_security(self, data) -> int:
+        if self.version == (3, 3):
+            if len(data) < 4:
+                return 0
+            kind = struct.unpack_from(">I", data)[0]
+            self.offered = (kind,)
+            self._events.append(RfbSecurityTypes(self.offered, self.server.offset, self.server.offset + 4))
+            if kind == RFB_SEC_INVALID:
+                return self._server_failure(data, 4)
+            return self._choose(kind, 4)
+        count = data[0]
+        if count == 0:
+            return self._server_failure(data, 1)
+        if len(data) < 1 + count:
+            return 0
+        self.offered = tuple(data[1:1 + count])
+        self._events.append(RfbSecurityTypes(self.offered, self.server.offset, self.server.offset + 1 + count))
+        self._enter(self.server, "choice-wait", 1 + count)
+        return 1 + count
+
+    def _client_security(self, data) -> int:
+        if self.version == (3, 3):
+            return 0   # 3.3: the server chooses; the client says nothing
+        if not self.offered:
+            return 0
+        kind = data[0]
+        if kind not in self.offered:
+            return self._lose(self.client, "the client chose security type %s, which the server did not offer"
+                              % security_type_name(kind))
+        return self._choose(kind, 1)
+
+    def _choose(self, kind: int, used: int) -> int:
+        """The type in use is known (the client's choice, or 3.3's server's);
+        ``used`` bytes of the chooser's side carry it."""
+        self.security = kind
+        self._events.append(RfbSecurityChosen(kind))
+        chooser = self.server if self.version == (3, 3) else self.client
+        if kind not in RFB_FOLLOWABLE_SECURITY:
+            return self._lose(chooser, "security type %s cannot be followed (it encrypts the session or"
+                              " is not known to wsproxy; only None and VncAuth are)" % security_type_name(kind))
+        offset = used if chooser is self.server else 0
+        if kind == RFB_SEC_VNC_AUTH:
+            self._enter(self.server, "vnc-auth", offset)
+            self._enter(self.client, "vnc-auth", used if chooser is self.client else 0)
+        elif self.version == (3, 8):   # None: only 3.8 sends a SecurityResult
+            self._enter(self.server, "security-result", offset)
+            self._enter(self.client, "init", used if chooser is self.client else 0)
+        else:
+            self._enter(self.client, "init", used if chooser is self.client else 0)
+            self._after_security(offset)
+        return used
+
+    def _after_security(self, used: int) -> None:
+        """The server's ServerInit answers ClientInit, which may be read already."""
+        self._enter(self.server, "init" if self.client.state == "normal" else "init-wait", used)
+
+    def _server_vnc_auth(self, data) -> int:
+        if len(data) < RFB_VNC_AUTH_BYTES:
+            return 0
+        self._enter(self.server, "security-result", RFB_VNC_AUTH_BYTES)
+        return RFB_VNC_AUTH_BYTES
+
+    def _client_vnc_auth(self, data) -> int:
+        if len(data) < RFB_VNC_AUTH_BYTES:
+            return 0
+        self._enter(self.client, "init", RFB_VNC_AUTH_BYTES)
+        return RFB_VNC_AUTH_BYTES
+
+    def _server_security_result(self, data) -> int:
+        if len(data) < 4:
+            return 0
+        status = struct.unpack_from(">I", data)[0]
+        if status == 0:
+            self._events.append(RfbSecurityResult(True, ""))
+            self._after_security(4)
+            return 4
+        if self.version == (3, 8):   # only 3.8 gives a reason
+            return self._server_failure(data, 4)
+        self._events.append(RfbSecurityResult(False, ""))
+        self._fail(4)
+        return 4
+
+    def _server_failure(self, data, at: int) -> int:
+        """A failure whose reason string starts ``at`` bytes into ``data``."""
+        if len(data) < at + 4:
+            return 0
+        length = struct.unpack_from(">I", data, at)[0]
+        if length > RFB_MAX_STRING:
+            return self._lose(self.server, "the server's failure reason is %d bytes long" % length)
+        end = at + 4 + length
+        if len(data) < end:
+            return 0
+        self._events.append(RfbSecurityResult(False, bytes(data[at + 4:end]).decode("utf-8", "replace")))
+        self._fail(end)
+        return end
+
+    def _fail(self, used: int) -> None:
+        self._enter(self.server, "failed", used)
+        self._enter(self.client, "failed", 0)
+
+    def _server_failed(self, data) -> int:
+        return len(data)   # the server closes; anything more is not RFB
+
+    def _client_failed(self, data) -> int:
+        return len(data)
+
+    def _server_init_wait(self, data) -> int:
+        return 0   # ServerInit answers ClientInit
+
+    def _client_init(self, data) -> int:
+        self._events.append(RfbClientInit(bool(data[0]), self.client.offset))
+        self._enter(self.client, "normal", 1)
+        if self.server.state == "init-wait":
+            self._enter(self.server, "init", 0)
+        return 1
+
+    def _server_init(self, data) -> int:
+        if len(data) < 24:
+            return 0
+        length = struct.unpack_from(">I", data, 20)[0]
+        if length > RFB_MAX_STRING:
+            return self._lose(self.server, "the server's desktop name is %d bytes long" % length)
+        if len(data) < 24 + length:
+            return 0
+        width, height = struct.unpack_from(">HH", data)
+        name = bytes(data[24:24 + length]).decode("utf-8", "replace")
+        self._events.append(RfbServerInit(width, height, bytes(data[4:20]), name))
+        self._enter(self.server, "normal", 24 + length)
+        self.server.state = "passthrough"   # nothing after ServerInit is read
+        return 24 + length
+
+    # -- client messages ----------------------------------------------------
+
+    def _client_normal(self, data) -> int:
+        kind = data[0]
+        entry = RFB_CLIENT_MESSAGES.get(kind)
+        if entry is None:
+            return self._lose(self.client, "client message type %d is unknown; wsproxy cannot follow it" % kind)
+        if len(data) < entry[1]:
+            return 0
+        header = bytes(data[:entry[1]])
+        subtype = header[1] & 0x7F if kind == 253 else header[1] if kind == 255 else -1
+        length = rfb_message_length(kind, header)
+        if length < 0:
+            return self._lose(self.client, "client message %s has no known length; wsproxy cannot follow it"
+                              % rfb_message_name(kind, subtype))
+        start = self.client.offset
+        self._events.append(RfbClientMessage(kind, subtype, start, start + length))
+        return length
 
 
 # ===========================================================================
