@@ -3193,6 +3193,10 @@ class Server:
         if config.record:
             self.recordings = RecordingStore(config.record, config.record_max_bytes,
                                              config.record_session_max_bytes, config.record_input)
+            where = os.path.realpath(self.recordings.directory)
+            if self.web_root and (where + os.sep).startswith(self.web_root + os.sep):
+                log.warning("--record %s is inside the web files (%s): anyone who can load the page can "
+                            "download the recordings", config.record, self.web_root)
 
     def bind(self) -> None:
         config = self.config

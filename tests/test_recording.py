@@ -275,3 +275,17 @@ def test_recording_is_off_without_record(server, tmp_path):
     # Zero cost when off: no recorder on the relay, no writer thread.
     config = wsproxy.parse_args(["6080", "127.0.0.1:1"])
     assert wsproxy.Server(config).recordings is None
+
+
+def test_recordings_inside_the_web_files_are_warned_about(tmp_path, caplog):
+    (tmp_path / "rec").mkdir()
+    config = wsproxy.parse_args(["6080", "127.0.0.1:1", "--web", str(tmp_path), "--record", str(tmp_path / "rec")])
+    with caplog.at_level("WARNING", logger="wsproxy"):
+        wsproxy.Server(config)
+    assert "inside the web files" in caplog.text
+    caplog.clear()
+    elsewhere = tmp_path / "web"
+    elsewhere.mkdir()
+    with caplog.at_level("WARNING", logger="wsproxy"):
+        wsproxy.Server(wsproxy.parse_args(["6080", "127.0.0.1:1", "--web", str(elsewhere), "--record", str(tmp_path / "rec")]))
+    assert "inside the web files" not in caplog.text

@@ -253,6 +253,14 @@ def test_byte_sizes():
             parse_byte_size(bad)
 
 
+def test_header_names_the_token_as_the_log_does(tmp_path):
+    store = wsproxy.RecordingStore(str(tmp_path))
+    rec = store.recorder(3, "10.0.0.5:5901", "s3cretTokenValue")
+    assert rec.info == {"connection": 3, "target": "10.0.0.5:5901", "token": "s3c...", "input": False}
+    assert b"s3cretTokenValue" not in encode_recording_header(rec.info)
+    assert store.recorder(4, "h:1", None).info["token"] is None
+
+
 def test_command_line(tmp_path):
     config = wsproxy.parse_args(["6080", "h:5900", "--record", str(tmp_path), "--record-max-bytes", "1G",
                                  "--record-session-max-bytes", "100M", "--record-input"])
