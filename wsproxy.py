@@ -5306,6 +5306,23 @@ class SessionRecorder:
     # -- the relay's side ---------------------------------------------------
 
     def server(self, data) -> None:
+        try:
+            self._server(data)
+        except Exception:  # noqa: BLE001 -- a recorder's bug costs the recording, never the session
+            self._internal_error()
+
+    def client(self, data) -> None:
+        try:
+            self._client(data)
+        except Exception:  # noqa: BLE001 -- as above
+            self._internal_error()
+
+    def _internal_error(self) -> None:
+        log.exception("conn %d: internal error in the recorder", self.number)
+        self._follow_client = False
+        self.stop("internal error")
+
+    def _server(self, data) -> None:
         if self.stopped:
             return
         if self.started is not None:
@@ -5316,7 +5333,7 @@ class SessionRecorder:
             return self.stop("the handshake is over %d bytes" % MAX_RECORDED_HANDSHAKE)
         self._on_events(self._follower.server_data(bytes(data)))
 
-    def client(self, data) -> None:
+    def _client(self, data) -> None:
         if self.stopped or not self._follow_client:
             return
         # Client bytes wait here until the follower says which message they

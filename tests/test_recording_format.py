@@ -272,3 +272,16 @@ def test_command_line(tmp_path):
         wsproxy.parse_args(["6080", "h:5900", "--record", str(tmp_path / "missing" / "x")])
     with pytest.raises(ConfigError, match="need --record"):
         wsproxy.parse_args(["6080", "h:5900", "--record-input"])
+
+
+def test_a_recorder_bug_stops_the_recording_not_the_relay(monkeypatch):
+    store = FakeStore()
+    rec = SessionRecorder(store, 1, {})
+
+    def broken(data):
+        raise KeyError("bug")
+
+    monkeypatch.setattr(rec._follower, "server_data", broken)
+    rec.server(b"RFB 003.008\n")          # no exception reaches the relay
+    rec.client(b"RFB 003.008\n")
+    assert rec.stopped and store.finished == ("internal error", True)
