@@ -203,3 +203,23 @@ def test_a_file_that_is_not_a_recording_says_so(recorded, tmp_path):
     driver.find_element("id", "file").send_keys(str(bogus))
     wait(driver, lambda: dataset(driver, "playback") == "error", "the refusal")
     assert driver.find_element("id", "status").text == "notes.wsrec: not a wsproxy recording"
+
+
+def test_url_parameter_plays_a_recording_the_server_serves(recorded, tmp_path):
+    # The administrator serves recordings beside the page (here a copy of web/
+    # with the recording in it); play.html?url= fetches and plays it.
+    _, driver, path, live = recorded
+    import shutil
+    site = tmp_path / "site"
+    shutil.copytree(WEB, str(site))
+    shutil.copy(path, str(site / "session.wsrec"))
+    with realpeers.proxy("--web", str(site), "--vnc", "127.0.0.1:9") as files:
+        driver.get("http://127.0.0.1:%d/play.html?url=session.wsrec" % files.port)
+        wait(driver, lambda: dataset(driver, "playback") == "ready", "the recording to load from ?url=")
+        driver.find_element("id", "btn-end").click()
+        wait(driver, lambda: dataset(driver, "playback") == "ended", "the end")
+        driver.execute_async_script("window.wsproxyPlayer.settled().then(arguments[0])")
+        assert read_canvas(driver)[2] == live[2]
+        driver.get("http://127.0.0.1:%d/play.html?url=missing.wsrec" % files.port)
+        wait(driver, lambda: dataset(driver, "playback") == "error", "the refusal")
+        assert driver.find_element("id", "status").text == "missing.wsrec: HTTP 404 Not Found"

@@ -289,3 +289,26 @@ def test_recordings_inside_the_web_files_are_warned_about(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="wsproxy"):
         wsproxy.Server(wsproxy.parse_args(["6080", "127.0.0.1:1", "--web", str(elsewhere), "--record", str(tmp_path / "rec")]))
     assert "inside the web files" not in caplog.text
+
+
+def test_a_slow_disk_stops_the_recording_when_its_queue_is_full(tmp_path, monkeypatch):
+    """The writer never drains (a disk that hangs): past the session's share
+    of the queue the recording stops, and the relay's calls return at once."""
+    import threading
+    monkeypatch.setattr(wsproxy, "RECORD_QUEUE_SESSION_BYTES", 64 * 1024)
+    store = wsproxy.RecordingStore(str(tmp_path))
+    hang = threading.Event()
+    monkeypatch.setattr(store, "_run", hang.wait)
+    rec = store.recorder(5, "h:1", None)
+    rec.client(b"RFB 003.008\n\x01\x01")
+    rec.server(b"RFB 003.008\n\x01\x01\0\0\0\0" + struct.pack(">HH", 4, 4) + PIXEL_FORMAT + b"\0\0\0\0")
+    assert rec.started is not None and not rec.stopped
+    started = time.monotonic()
+    for _ in range(10):
+        rec.server(b"u" * 10_000)
+    assert rec.stopped
+    assert time.monotonic() - started < 0.5
+    reasons = [item[3] for item in store._queue if item[1] < 0]
+    assert len(reasons) == 1 and reasons[0].startswith("the disk is too slow"), reasons
+    assert store._queued <= 64 * 1024
+    hang.set()
