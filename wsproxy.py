@@ -33,6 +33,7 @@ Map of this file (the same numbers appear as banners below):
         reload; TLS context; metrics (pure registry) and their listener
     12. Demo VNC target: pure desktop and RFB session, loopback-only server
     13. Command line: parse_args(argv) -> Config, main(argv) -> int
+    14. Session recording: pure file format, per-session recorder, writer thread
 
 Design rules:
   * Sections 3-8 are pure (bytes and strings in, values or typed errors out)
@@ -2062,12 +2063,13 @@ class Relay:
 
     def __init__(self, client: socket.socket, target: socket.socket, session: WebSocketSession,
                  leftover: bytes = b"", heartbeat: float = 0, idle_timeout: float = 0,
-                 stop_fd: Optional[int] = None):
+                 stop_fd: Optional[int] = None, recorder: Optional["SessionRecorder"] = None):
         self.client = client
         self.target = target
         self.session = session
         self.leftover = leftover
         self.stop_fd = stop_fd
+        self.recorder = recorder     # --record: sees each direction's bytes, never blocks
         self.stats = RelayStats()
         # The loop's clock is policy.now, read once per wake-up, in _loop only.
         self.policy = RelayPolicy(time.monotonic(), heartbeat, idle_timeout)
@@ -2272,6 +2274,8 @@ class Relay:
                 # still take them.
                 if policy.target_writable:
                     self._target_out.append(event.payload)
+                    if self.recorder is not None:
+                        self.recorder.client(event.payload)
             elif kind is PongReceived:
                 policy.pong()
             elif kind is CloseReceived:
@@ -2338,6 +2342,8 @@ class Relay:
                 return self._apply(policy.target_ended())
             policy.last_activity = policy.now
             self.stats.bytes_down += count
+            if self.recorder is not None:
+                self.recorder.server(self._view[:count])
             self._send_binary(count)
             if count == len(buffer) and count < TARGET_CHUNK:
                 # A full read means bulk data: a bigger buffer.  (A view of
@@ -3274,9 +3280,10 @@ class ConnectionHandler:
                      " " + loggable(label) if label else "", " view-only" if view_only else "")
             session = WebSocketSession(self.config.max_message_size)
             relay_class = ViewOnlyRelay if view_only else Relay
+            recorder = self._recorder(head, target)
             relay = relay_class(self.sock, target_sock, session, leftover=self.buffer,
                                 heartbeat=self.config.heartbeat, idle_timeout=self.config.idle_timeout,
-                                stop_fd=self.server.stop_reader_fd)
+                                stop_fd=self.server.stop_reader_fd, recorder=recorder)
             self.buffer = b""
             metrics = self.server.metrics
             if metrics is not None:
@@ -3294,8 +3301,18 @@ class ConnectionHandler:
                      time.monotonic() - started, loggable(stats.close_reason))
             if view_only:
                 log.info("conn %d: view-only: dropped %s", self.number, relay.dropped())
+            if recorder is not None:
+                recorder.close()
         finally:
             target_sock.close()
+
+    def _recorder(self, head: RequestHead, target: Target) -> Optional["SessionRecorder"]:
+        """--record: this session's recorder, labelled with its target and token."""
+        store = self.server.recordings
+        if store is None:
+            return None
+        token = requested_token(head, self.config.host_token) if self.config.target is None else None
+        return store.recorder(self.number, str(target), token)
 
     def _serve_file(self, head: RequestHead, path: str) -> bool:
         try:
@@ -3372,6 +3389,7 @@ class Server:
         self.metrics_listener = None   # its MetricsListener, bound by main
         self.draining = False        # SIGTERM with --drain-seconds: /healthz answers 503
         self._reload_lock = threading.Lock()
+        self.recordings = None       # type: Optional[RecordingStore]
         self._threads = set()
         self._threads_lock = threading.Lock()
         self._counter = 0
@@ -3393,6 +3411,13 @@ class Server:
         self.trusted_networks = list(config.trusted_proxies)
         if config.metrics_listen:
             self.metrics = ProxyMetrics(process_samples)
+        if config.record:
+            self.recordings = RecordingStore(config.record, config.record_max_bytes,
+                                             config.record_session_max_bytes, config.record_input)
+            where = os.path.realpath(self.recordings.directory)
+            if self.web_root and (where + os.sep).startswith(self.web_root + os.sep):
+                log.warning("--record %s is inside the web files (%s): anyone who can load the page can "
+                            "download the recordings", config.record, self.web_root)
 
     @property
     def health_on_main(self) -> bool:
@@ -3625,6 +3650,8 @@ class Server:
             threads = list(self._threads)
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        if self.recordings is not None:
+            self.recordings.close()
 
     def claim_websocket(self) -> bool:
         """--run-once: True for the one WebSocket connection, False after."""
@@ -5058,7 +5085,22 @@ def _add_process_options(parser: argparse.ArgumentParser) -> None:
                       help="when the program after -- exits: exit (default), ignore or respawn")
     logs.add_argument("--libserver", action="store_true",
                       help="accepted for websockify compatibility (wsproxy has one engine)")
-    logs.add_argument("--record", metavar="FILE", help="not yet supported (websockify's session recording)")
+    _add_record_options(parser)
+
+
+def _add_record_options(parser: argparse.ArgumentParser) -> None:
+    record = parser.add_argument_group("session recording (play back in play.html)")
+    record.add_argument("--record", metavar="PATH",
+                        help="record each session to its own file (mode 0600) in directory PATH, or to PATH.N "
+                             "when PATH is not a directory; what the server sent, never the VNC login")
+    record.add_argument("--record-input", action="store_true",
+                        help="also record what the client sent (keys, pointer, clipboard: may hold passwords)")
+    record.add_argument("--record-max-bytes", metavar="SIZE", default="0",
+                        help="cap on all recordings in the directory (e.g. 10G); the oldest are deleted first "
+                             "(default 0: no cap)")
+    record.add_argument("--record-session-max-bytes", metavar="SIZE", default="0",
+                        help="cap on one session's recording (e.g. 500M); recording stops there, the session "
+                             "goes on (default 0: no cap)")
 
 
 def _add_operations_options(parser: argparse.ArgumentParser) -> None:
@@ -5120,6 +5162,10 @@ class Config:
     metrics_listen: Optional[Tuple[str, int]] = None   # --metrics-listen host, port
     drain_seconds: float = 0
     view_only: bool = False   # every connection view-only (section 9b), not only tokens marked so
+    record: str = ""             # --record PATH: a directory, or a file name prefix
+    record_input: bool = False
+    record_max_bytes: int = 0            # all recordings in the directory; 0: no cap
+    record_session_max_bytes: int = 0    # one session's recording; 0: no cap
 
     def __repr__(self) -> str:
         return "Config(%s)" % ", ".join("%s=%r" % item for item in sorted(vars(self).items()))
@@ -5139,7 +5185,8 @@ def parse_args(argv: Sequence[str]) -> Config:
     args.token_plugin = _plugin_name(args.token_plugin, "token_plugins")
     args.auth_plugin = _plugin_name(args.auth_plugin, "auth_plugins")
     config = Config()
-    _process_options(args, config)   # first, so that --record is refused before any other mistake
+    _process_options(args, config)
+    _record_options(args, config)
     _wrap_options(args, config, wrapped)
     target_text = _listen_options(args, config)
     _target_options(args, config, target_text)
@@ -5395,11 +5442,20 @@ def _operations_options(args, config: Config) -> None:
         config.metrics_listen = (host or METRICS_DEFAULT_HOST, port)
         if port == config.listen_port and not config.unix_listen and not config.inetd:
             raise ConfigError("--metrics-listen needs a port of its own, not the proxy's %d" % port)
+def _record_options(args, config: Config) -> None:
+    config.record_max_bytes = parse_byte_size(args.record_max_bytes)
+    config.record_session_max_bytes = parse_byte_size(args.record_session_max_bytes)
+    if not args.record:
+        if args.record_input or config.record_max_bytes or config.record_session_max_bytes:
+            raise ConfigError("--record-input and --record-*-max-bytes need --record PATH")
+        return
+    parent = args.record if os.path.isdir(args.record) else os.path.dirname(args.record) or "."
+    if not os.path.isdir(parent):
+        raise ConfigError("--record %s: no directory %s to write recordings in" % (args.record, parent))
+    config.record, config.record_input = args.record, args.record_input
 
 
 def _process_options(args, config: Config) -> None:
-    if args.record:
-        raise ConfigError("--record is not yet supported by wsproxy")
     if args.daemon and (os.name != "posix" or not hasattr(os, "fork")):
         raise ConfigError("--daemon needs a POSIX system; use a service manager here")
     if args.inetd and args.daemon:
@@ -5794,6 +5850,556 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         demo.stop()
     log.info("stopped")
     return 1 if wrapped is not None and wrapped.status else 0
+
+
+# ===========================================================================
+# 14. Session recording: pure file format, per-session recorder, writer thread
+# ===========================================================================
+#
+# --record PATH writes each relayed session to its own file: under PATH when
+# it is a directory, else as PATH.N (websockify's prefix form).  The format,
+# version 1 (all integers big-endian, as in RFB):
+#
+#   magic    8 bytes  89 57 53 50 52 45 43 0A  ("\x89WSPREC\n")
+#   version  u16      1
+#   length   u32      bytes of the header that follows (at most 64 KiB)
+#   header   JSON, UTF-8: {"format": "wsproxy-recording", "version": 1,
+#            "started": ISO 8601 UTC, "started_unix": seconds, "connection": N,
+#            "target": "host:port", "token": redacted as in the log or null,
+#            "width": W, "height": H, "server_version": "RFB 003.008",
+#            "input": whether client input is recorded}
+#   records, until the end of the file, each:
+#     kind   u8       1 SERVER, 2 CLIENT_FORMAT, 3 CLIENT_INPUT, 4 END
+#     time   u32      milliseconds since the recording started
+#     length u32      payload bytes
+#     payload
+#
+# SERVER records hold what the VNC server sent, in order.  The first (time 0)
+# starts with a synthesized handshake: RFB 003.008, one security type (None)
+# and SecurityResult OK; then the server's real ServerInit and all that
+# followed.  The real authentication exchange is never written: a recording
+# is not a replayable login, and a player needs no password.  CLIENT_FORMAT
+# records are the client's SetPixelFormat and SetEncodings messages (the
+# player needs the pixel format; neither holds input).  CLIENT_INPUT records
+# (every other client message: keys, pointer, clipboard) exist only with
+# --record-input.  END is written last; its payload says why the recording
+# ended.  A file without one was cut short (disk full, crash); readers keep
+# every whole record before the cut.
+
+RECORDING_MAGIC = b"\x89WSPREC\n"    # the high byte and \n catch text-mode transfers
+RECORDING_VERSION = 1
+RECORDING_FORMAT = "wsproxy-recording"
+_RECORDING_PREAMBLE = struct.Struct(">8sHI")   # magic, version, header length
+_RECORD_HEAD = struct.Struct(">BII")           # kind, milliseconds, payload length
+# A header is a few hundred bytes; the bound is for readers of hostile files.
+MAX_RECORDING_HEADER = 64 * 1024
+# A u32 of milliseconds: 49 days, longer than any session a recording covers.
+MAX_RECORD_MILLIS = 0xFFFFFFFF
+# What the player's client sees before the real ServerInit: version 3.8,
+# security types [None], SecurityResult OK (RFC 6143 7.1-7.1.3).
+SYNTHESIZED_HANDSHAKE = b"RFB 003.008\n" + b"\x01\x01" + b"\0\0\0\0"
+# Client message types recorded without --record-input (RFC 6143 7.5):
+# SetPixelFormat and SetEncodings describe the stream, not the user.
+CLIENT_FORMAT_TYPES = (0, 2)
+# Server bytes held while the handshake is followed: a handshake (with a
+# desktop name) is far smaller; past this the recording gives up.
+MAX_RECORDED_HANDSHAKE = 1024 * 1024
+# Bytes of all sessions waiting for the writer thread, and of one session:
+# past either, that session's recording stops (a slow disk must not grow
+# memory or hold up the relay).  A full-screen update is a few MiB.
+RECORD_QUEUE_BYTES = 64 * 1024 * 1024
+RECORD_QUEUE_SESSION_BYTES = 16 * 1024 * 1024
+# Room kept under a size cap for the END record that says why it stopped.
+RECORD_END_RESERVE = 256
+# The writer thread gets this long at exit to write what is queued.
+RECORD_FLUSH_TIMEOUT = 5.0
+
+
+# What else the writer's queue carries: a recording's end, normal or not.
+_RECORD_FINISH, _RECORD_FAIL = -1, -2
+
+
+class RecordKind(IntEnum):
+    SERVER = 1
+    CLIENT_FORMAT = 2
+    CLIENT_INPUT = 3
+    END = 4
+
+
+class RecordingError(ValueError):
+    """A file that is not a recording this version can read."""
+
+
+def encode_recording_header(info: dict) -> bytes:
+    """Magic, version and the JSON header (``info`` plus format and version)."""
+    import json   # lazily: only with --record
+    fields = {"format": RECORDING_FORMAT, "version": RECORDING_VERSION}
+    fields.update(info)
+    text = json.dumps(fields, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    if len(text) > MAX_RECORDING_HEADER:
+        raise RecordingError("recording header of %d bytes is over %d" % (len(text), MAX_RECORDING_HEADER))
+    return _RECORDING_PREAMBLE.pack(RECORDING_MAGIC, RECORDING_VERSION, len(text)) + text
+
+
+def encode_record(kind: int, millis: int, payload: bytes) -> bytes:
+    return _RECORD_HEAD.pack(kind, min(max(0, millis), MAX_RECORD_MILLIS), len(payload)) + payload
+
+
+class Record(NamedTuple):
+    kind: int
+    millis: int
+    payload: bytes
+
+
+def parse_recording(data: bytes) -> Tuple[dict, List[Record], bool]:
+    """(header, records, complete) of a recording's bytes.  ``complete`` is
+    False when the file ends inside a record or has no END record; the whole
+    records before the cut are still returned."""
+    import json
+    if len(data) < _RECORDING_PREAMBLE.size:
+        raise RecordingError("too short for a recording header")
+    magic, version, length = _RECORDING_PREAMBLE.unpack_from(data)
+    if magic != RECORDING_MAGIC:
+        raise RecordingError("not a wsproxy recording (bad magic)")
+    if version != RECORDING_VERSION:
+        raise RecordingError("recording version %d; this reader knows %d" % (version, RECORDING_VERSION))
+    end = _RECORDING_PREAMBLE.size + length
+    if length > MAX_RECORDING_HEADER or end > len(data):
+        raise RecordingError("recording header cut short or over %d bytes" % MAX_RECORDING_HEADER)
+    try:
+        header = json.loads(data[_RECORDING_PREAMBLE.size:end].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RecordingError("recording header is not JSON: %s" % exc) from None
+    records = []
+    offset, ended = end, False
+    while offset + _RECORD_HEAD.size <= len(data) and not ended:
+        kind, millis, size = _RECORD_HEAD.unpack_from(data, offset)
+        start = offset + _RECORD_HEAD.size
+        if start + size > len(data):
+            break
+        records.append(Record(kind, millis, bytes(data[start:start + size])))
+        ended = kind == RecordKind.END
+        offset = start + size
+    return header, records, ended
+
+
+def recorded_server_bytes(records: Sequence[Record]) -> bytes:
+    """The server's stream as a player sees it: every SERVER payload in order."""
+    return b"".join(r.payload for r in records if r.kind == RecordKind.SERVER)
+
+
+def parse_byte_size(text: str) -> int:
+    """'100M', '2G', '512k' or plain bytes -> bytes (powers of 1024); 0 is no cap."""
+    match = re.fullmatch(r"\s*(\d+)\s*([kKmMgGtT]?)[iI]?[bB]?\s*", text or "")
+    if match is None:
+        raise ConfigError("%r is not a size: use bytes or a number with K, M, G or T" % text)
+    return int(match.group(1)) * 1024 ** " KMGT".index(match.group(2).upper() or " ")
+
+
+def recording_name(prefix_mode: bool, base: str, number: int, when: float, attempt: int = 0) -> str:
+    """The file name of connection ``number``'s recording: ``base.N`` in
+    prefix mode, else ``YYYYmmddTHHMMSSZ-N.wsrec`` (UTC, so names sort by
+    start); ``attempt`` > 0 adds ``.K`` when that name is taken."""
+    again = ".%d" % attempt if attempt else ""
+    if prefix_mode:
+        return "%s.%d%s" % (base, number, again)
+    return "%s-%d%s.wsrec" % (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(when)), number, again)
+
+
+def recording_pattern(prefix_mode: bool, base: str):
+    """What recording_name() makes, as a regular expression: the files a
+    directory cap counts (and may delete) -- never anything else there."""
+    if prefix_mode:
+        return re.compile(re.escape(base) + r"\.\d+(\.\d+)?\Z")
+    return re.compile(r"\d{8}T\d{6}Z-\d+(\.\d+)?\.wsrec\Z")
+
+
+def recordings_to_delete(files: Sequence[Tuple[str, int, float]], total: int, cap: int,
+                         keep: Sequence[str] = ()) -> List[str]:
+    """Oldest first (by mtime, then name), the files (name, size, mtime) to
+    delete so that ``total`` fits ``cap``; those in ``keep`` (being written)
+    are never chosen.  Stops as soon as the rest fits."""
+    chosen = []
+    for name, size, _ in sorted(files, key=lambda f: (f[2], f[0])):
+        if total <= cap:
+            break
+        if name in keep:
+            continue
+        chosen.append(name)
+        total -= size
+    return chosen
+
+
+class SessionRecorder:
+    """One session's recording, fed by its relay thread.
+
+    ``server(data)`` and ``client(data)`` take each direction's bytes as the
+    relay moves them; an RfbFollower finds where the handshake ends, and
+    nothing is queued before ServerInit.  Records go to the store's writer
+    thread; the relay never waits on the disk.  ``stopped`` is set when no
+    more is wanted (by either thread); then both calls return at once.
+    """
+
+    def __init__(self, store: "RecordingStore", number: int, info: dict):
+        self.store = store
+        self.number = number
+        self.info = info
+        self.stopped = False
+        self.queued = 0              # bytes in the store's queue (under its lock)
+        self.started = None          # monotonic time of ServerInit: time 0
+        self._follower = RfbFollower()
+        self._held = bytearray()     # server bytes until ServerInit is whole
+        self._init_start = -1        # ServerInit's offset in the server's bytes
+        self._pending = bytearray()  # client bytes not yet recorded or skipped...
+        self._pending_at = 0         # ...from this offset of the client's bytes
+        self._covered = 0            # where the last reported client message ends
+        self._spans = []             # client messages not yet passed whole
+        self._message = bytearray()  # a CLIENT_FORMAT message being gathered
+        self._follow_client = True
+        # The writer thread's own: the open file and what was written.
+        self.fd = None               # type: Optional[int]
+        self.path = ""
+        self.name = ""
+        self.size = 0
+        self.done = False
+
+    def _millis(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)
+
+    # -- the relay's side ---------------------------------------------------
+
+    def server(self, data) -> None:
+        try:
+            self._server(data)
+        except Exception:  # noqa: BLE001 -- a recorder's bug costs the recording, never the session
+            self._internal_error()
+
+    def client(self, data) -> None:
+        try:
+            self._client(data)
+        except Exception:  # noqa: BLE001 -- as above
+            self._internal_error()
+
+    def _internal_error(self) -> None:
+        log.exception("conn %d: internal error in the recorder", self.number)
+        self._follow_client = False
+        self.stop("internal error")
+
+    def _server(self, data) -> None:
+        if self.stopped:
+            return
+        if self.started is not None:
+            self.store.put(self, RecordKind.SERVER, self._millis(), bytes(data))
+            return
+        self._held += data
+        if len(self._held) > MAX_RECORDED_HANDSHAKE:
+            return self.stop("the handshake is over %d bytes" % MAX_RECORDED_HANDSHAKE)
+        self._on_events(self._follower.server_data(bytes(data)))
+
+    def _client(self, data) -> None:
+        if self.stopped or not self._follow_client:
+            return
+        # Client bytes wait here until the follower says which message they
+        # belong to: it reports one when its header is whole, so the first
+        # bytes of a header may have come with the previous call.  (Before
+        # ServerInit they are the handshake's, held too: slices of messages
+        # are recorded, never the rest.)
+        self._pending += data
+        if len(self._pending) > MAX_RECORDED_HANDSHAKE:
+            return self.stop("the client sent over %d bytes no message holds" % MAX_RECORDED_HANDSHAKE)
+        self._on_events(self._follower.client_data(bytes(data)))
+        if self.started is not None and self._spans and not self.stopped:
+            self._record_client()
+
+    def close(self, reason: str = "the session ended") -> None:
+        if not self.stopped:
+            self.stop(reason if self.started is not None else "%s before ServerInit" % reason, failed=False)
+
+    def stop(self, reason: str, failed: bool = True) -> None:
+        """No more records; the writer writes END, closes the file and logs."""
+        self.store.finish(self, reason, failed)
+
+    # -- following the stream ----------------------------------------------
+
+    def _on_events(self, events: list) -> None:
+        for event in events:
+            kind = type(event)
+            if kind is RfbClientMessage:
+                self._spans.append(event)
+            elif kind is RfbPhase and event.side == "server":
+                if event.phase == "init":
+                    self._init_start = event.offset
+                elif event.phase == "normal":
+                    self._start(event.offset)
+                elif event.phase == "failed":
+                    return self.stop("the VNC server refused the session")
+            elif kind is RfbServerInit:
+                self.info.update(width=event.width, height=event.height)
+            elif kind is RfbCannotFollow:
+                if self.started is None:   # (the follower reads no side once it is lost)
+                    return self.stop("cannot follow the RFB handshake: %s" % event.reason)
+                # Past the handshake only the client's side is lost: the
+                # server's bytes need no follower and are still recorded.
+                self._follow_client = False
+                self._spans = []
+                self._pending = bytearray()
+
+    def _start(self, init_end: int) -> None:
+        """ServerInit is whole: time 0.  The first record is the synthesized
+        handshake, the real ServerInit and whatever the server sent after it."""
+        self.started = time.monotonic()
+        version = self._follower.server_version
+        self.info["server_version"] = "RFB %03d.%03d" % version if version else ""
+        self.info["started_unix"] = round(time.time(), 3)
+        self.info["started"] = _iso_utc(self.info["started_unix"])
+        held, self._held = self._held, bytearray()
+        self.store.put(self, RecordKind.SERVER, 0, SYNTHESIZED_HANDSHAKE + bytes(held[self._init_start:]))
+        if self._spans:
+            self._record_client()
+
+    def _record_client(self) -> None:
+        """Pass whole SetPixelFormat/SetEncodings messages as CLIENT_FORMAT,
+        and with --record-input the rest as CLIENT_INPUT, in stream order."""
+        base, data = self._pending_at, self._pending
+        end = base + len(data)
+        millis = self._millis()
+        keep = []
+        for span in self._spans:
+            piece = bytes(data[max(span.start, base) - base:min(span.end, end) - base])
+            if span.kind in CLIENT_FORMAT_TYPES:
+                self._message += piece
+                if span.end <= end:
+                    self.store.put(self, RecordKind.CLIENT_FORMAT, millis, bytes(self._message))
+                    self._message = bytearray()
+            elif self.store.record_input and piece:
+                self.store.put(self, RecordKind.CLIENT_INPUT, millis, piece)
+            if span.end > end:
+                keep.append(span)
+            self._covered = span.end
+        self._spans = keep
+        # What is passed on is dropped; an unreported header's bytes stay.
+        done = min(end, self._covered) - base
+        if done > 0:
+            del data[:done]
+            self._pending_at += done
+
+
+def _iso_utc(when: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when)) + ".%03dZ" % (int(when * 1000) % 1000)
+
+
+class RecordingStore:
+    """Where recordings go (--record PATH), their caps, and the one writer
+    thread that does all of their disk I/O.
+
+    Relay threads only queue (``put``, ``finish``); the queue is bounded in
+    bytes, and a session that would overflow it loses its recording, not
+    its connection.  The writer creates each file (0600) at its first
+    record, enforces the per-session cap (--record-session-max-bytes) and
+    the cap on all recordings in the directory (--record-max-bytes, oldest
+    finished ones deleted first), and on any write error (disk full) stops
+    that recording.  Counters for metrics: ``recordings``, ``stopped_early``,
+    ``bytes_written``.
+    """
+
+    def __init__(self, path: str, max_bytes: int = 0, session_max_bytes: int = 0, record_input: bool = False):
+        self.prefix_mode = not os.path.isdir(path)
+        self.directory = (os.path.dirname(path) or ".") if self.prefix_mode else path
+        self.base = os.path.basename(path) if self.prefix_mode else ""
+        self.max_bytes = max_bytes
+        self.session_max_bytes = session_max_bytes
+        self.record_input = record_input
+        self.recordings = 0          # files written
+        self.stopped_early = 0       # ... of which stopped by a cap, the disk or the queue
+        self.bytes_written = 0
+        self._pattern = recording_pattern(self.prefix_mode, self.base)
+        self._cond = threading.Condition()
+        self._queue = deque()        # (recorder, RecordKind or _RECORD_FINISH/FAIL, millis, payload or reason)
+        self._queued = 0
+        self._thread = None
+        self._closing = False
+        self._files = None           # the writer's: name -> [size, mtime] of recordings on disk
+        self._total = 0
+        self._open = set()           # the writer's: names of files still being written
+
+    def recorder(self, number: int, target: str, token: Optional[str]) -> SessionRecorder:
+        info = {"connection": number, "target": target, "token": redact_token(token) if token else None,
+                "input": self.record_input}
+        return SessionRecorder(self, number, info)
+
+    # -- relay threads ------------------------------------------------------
+
+    def put(self, rec: SessionRecorder, kind: int, millis: int, payload: bytes) -> None:
+        size = len(payload)
+        with self._cond:
+            if rec.stopped:
+                return
+            if self._queued + size > RECORD_QUEUE_BYTES or rec.queued + size > RECORD_QUEUE_SESSION_BYTES:
+                rec.stopped = True
+                self._queue.append((rec, _RECORD_FAIL, 0, "the disk is too slow (%d bytes of this session and %d in all "
+                                    "were waiting)" % (rec.queued, self._queued)))
+            else:
+                self._queue.append((rec, kind, millis, payload))
+                self._queued += size
+                rec.queued += size
+            self._wake()
+
+    def finish(self, rec: SessionRecorder, reason: str, failed: bool = False) -> None:
+        with self._cond:
+            if rec.stopped:
+                return
+            rec.stopped = True
+            self._queue.append((rec, _RECORD_FAIL if failed else _RECORD_FINISH, 0, reason))
+            self._wake()
+
+    def _wake(self) -> None:
+        """Under the lock: start the writer on first use, or wake it."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="recorder", daemon=True)
+            self._thread.start()
+        self._cond.notify()
+
+    def close(self, timeout: float = RECORD_FLUSH_TIMEOUT) -> None:
+        """At exit: let the writer write what is queued, for at most ``timeout``."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    # -- the writer thread --------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                rec, kind, millis, payload = self._queue.popleft()
+                if kind > 0:
+                    self._queued -= len(payload)
+                    rec.queued -= len(payload)
+            try:
+                if kind < 0:
+                    self._end(rec, payload, failed=kind == _RECORD_FAIL)
+                elif not rec.done:
+                    self._write_record(rec, encode_record(kind, millis, payload))
+            except Exception:  # noqa: BLE001 -- the thread boundary: one recording lost, not the writer
+                log.exception("conn %d: internal error in the recorder", rec.number)
+                self._end(rec, "internal error", failed=True)
+
+    def _write_record(self, rec: SessionRecorder, record: bytes) -> None:
+        try:
+            if rec.fd is None:
+                self._create(rec)
+            cap = self.session_max_bytes
+            if cap and rec.size + len(record) + RECORD_END_RESERVE > cap:
+                return self._end(rec, "the session size cap (%d bytes) was reached" % cap, failed=True)
+            if self.max_bytes and not self._make_room(rec, len(record)):
+                return self._end(rec, "the recordings' size cap (--record-max-bytes %d) was reached"
+                                 % self.max_bytes, failed=True)
+            self._write(rec, record)
+        except OSError as exc:
+            self._end(rec, "cannot write %s: %s" % (loggable(rec.path or self.directory), exc.strerror or exc),
+                      failed=True, io_failed=True)
+
+    def _create(self, rec: SessionRecorder) -> None:
+        if self.max_bytes and self._files is None:
+            self._files = self._scan()
+            self._total = sum(size for size, _ in self._files.values())
+        header = encode_recording_header(rec.info)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+        when = rec.info.get("started_unix") or time.time()
+        for attempt in range(100):
+            name = recording_name(self.prefix_mode, self.base, rec.number, when, attempt)
+            path = os.path.join(self.directory, name)
+            try:
+                rec.fd = os.open(path, flags, 0o600)   # never readable by others, whatever the umask
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise OSError(errno.EEXIST, "no free file name for %s" % name)
+        rec.path, rec.name = path, name
+        self._open.add(name)
+        self.recordings += 1
+        if self._files is not None:
+            self._files[name] = [0, time.time()]
+        self._write(rec, header)
+
+    def _write(self, rec: SessionRecorder, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(rec.fd, view)
+            view = view[written:]
+            rec.size += written
+            self.bytes_written += written
+            self._total += written
+            if self._files is not None:
+                self._files[rec.name][0] = rec.size
+
+    def _make_room(self, rec: SessionRecorder, size: int) -> bool:
+        """Delete the oldest finished recordings until ``size`` more bytes
+        fit under --record-max-bytes; False if they do not even then."""
+        need = self._total + size + RECORD_END_RESERVE
+        if need <= self.max_bytes:
+            return True
+        files = [(name, entry[0], entry[1]) for name, entry in self._files.items()]
+        for name in recordings_to_delete(files, need, self.max_bytes, keep=self._open):
+            try:
+                os.unlink(os.path.join(self.directory, name))
+            except FileNotFoundError:
+                pass
+            self._total -= self._files.pop(name)[0]
+            log.info("recording %s deleted: the recordings are over --record-max-bytes %d",
+                     loggable(name), self.max_bytes)
+        return self._total + size + RECORD_END_RESERVE <= self.max_bytes
+
+
+    def _scan(self) -> Dict[str, list]:
+        """The recordings already in the directory (what the cap counts)."""
+        found = {}
+        try:
+            entries = list(os.scandir(self.directory))
+        except OSError:
+            return found
+        for entry in entries:
+            if self._pattern.match(entry.name):
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    found[entry.name] = [st.st_size, st.st_mtime]
+        return found
+
+    def _end(self, rec: SessionRecorder, reason: str, failed: bool = False, io_failed: bool = False) -> None:
+        """END record, close, the recording's one log line."""
+        if rec.done:
+            return
+        rec.done = rec.stopped = True
+        if rec.fd is None:
+            log.info("conn %d: not recorded: %s", rec.number, loggable(reason))
+            return
+        if not io_failed:
+            try:
+                self._write(rec, encode_record(RecordKind.END, int((time.monotonic() - rec.started) * 1000),
+                                               reason.encode("utf-8")))
+            except OSError:
+                pass
+        try:
+            os.close(rec.fd)
+        except OSError:
+            pass
+        rec.fd = None
+        self._open.discard(rec.name)
+        if failed:
+            self.stopped_early += 1
+        (log.warning if failed else log.info)("conn %d: recording %s: %d bytes; %s%s", rec.number,
+                                              loggable(rec.path), rec.size, "stopped: " if failed else "",
+                                              loggable(reason))
 
 
 if __name__ == "__main__":

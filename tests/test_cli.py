@@ -314,7 +314,9 @@ def test_every_websockify_option_is_known_and_has_a_readme_row(option):
     (["--listen", "6080", "a:1", "b:2"], ["too many addresses"]),
     (["--listen", "6080", "--unix-listen", "{sock}", "h:1"], ["--listen", "--unix-listen"]),
     (["6080", "h:1", "--vnc", "h:2"], ["--vnc", "positionally"]),
-    (["--record", "{missing}", "6080", "h:1"], ["--record", "not yet supported"]),
+    (["--record", "{missing}/session", "6080", "h:1"], ["--record", "no directory"]),
+    (["--record-input", "6080", "h:1"], ["--record-input", "need --record"]),
+    (["--record", "{web}", "--record-max-bytes", "10X", "6080", "h:1"], ["'10X' is not a size"]),
     (["--token-plugin", "TokenRedis", "--token-source", "{tokens}", "6080"],
      ["TokenRedis", "TokenFile", "ReadOnlyTokenFile"]),
     (["--token-plugin", "TokenFile", "6080"], ["--token-source"]),
@@ -398,7 +400,7 @@ def run(*argv):
 @pytest.mark.parametrize("argv, sentence", [
     ([], "missing listen port"),
     (["6080"], "no target"),
-    (["--record", "session.log", "6080", "localhost:5901"], "--record is not yet supported"),
+    (["--record", "/nonexistent/dir/session", "6080", "localhost:5901"], "--record /nonexistent/dir/session: no directory"),
     (["--ssl-only", "6080", "localhost:5901"], "--ssl-only needs --cert"),
     (["--token-plugin", "Nope", "6080"], "unsupported --token-plugin 'Nope'"),
     (["6080", "localhost:70000"], "port must be a number from 1 to 65535"),
@@ -420,7 +422,7 @@ def test_command_exits_2_with_the_sentence_on_stderr(argv, sentence):
 
 
 GROUPS = ["where to listen and where to connect", "many targets by token", "web files", "TLS",
-          "access control", "connections", "logging and process"]
+          "access control", "connections", "logging and process", "session recording (play back in play.html)"]
 OPTIONS = ["--listen", "--vnc", "--unix-listen", "--unix-target",
            "--token-plugin", "--token-source", "--target-config", "--host-token",
            "--web", "--no-web", "--file-only",

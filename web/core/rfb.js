@@ -234,7 +234,10 @@ export class RFB {
         };
         this._decoders = makeDecoders();
         this._encodings = this._buildEncodings(options.encodings);
-        this._pixelFormat = this._options.lowColour ? PixelFormat.bgr233() : PixelFormat.default();
+        // options.pixelFormat: a recording's player (web/player.js) decodes in the
+        // format the recorded client asked for.
+        this._pixelFormat = options.pixelFormat ??
+            (this._options.lowColour ? PixelFormat.bgr233() : PixelFormat.default());
         this._ctx = { pixelFormat: this._pixelFormat, markLossy: (rect) => this._noteLossy(rect) };
         this._timers = options.timers ?? DEFAULT_TIMERS;   // {set(fn, ms), clear(handle)}: tests inject
 
