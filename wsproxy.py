@@ -1930,8 +1930,8 @@ def parse_jwt_key(data: bytes) -> JwtKey:
             try:
                 der = base64.b64decode("".join(body.split()), validate=True)
                 n, e = _rsa_numbers(der, label)
-            except (binascii.Error, IndexError) as exc:
-                raise ValueError("a malformed %s block (%s)" % (label, exc)) from None
+            except (ValueError, IndexError) as exc:   # binascii.Error is a ValueError
+                raise ValueError("its %s block: %s" % (label, exc or "malformed DER")) from None
             if n.bit_length() < MIN_RSA_BITS:
                 raise ValueError("an RSA key of %d bits (at least %d are needed)" % (n.bit_length(), MIN_RSA_BITS))
             if e < 3 or e % 2 == 0:
@@ -2142,9 +2142,10 @@ class TokenFileName:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         except OSError:
             return None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return None
         with open(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return None
             data = handle.read(MAX_TOKEN_VALUE + 1)
         if len(data) > MAX_TOKEN_VALUE:
             log.warning("token source %s: the file for token %r is too long", self.path, redact_token(token))
