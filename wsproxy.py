@@ -1760,6 +1760,21 @@ def _url_without_secrets(url: str) -> str:
                             parts.path.replace("%s", "TOKEN"))
 
 
+def _url_credentials(url: str) -> Tuple[str, Dict[str, str]]:
+    """The URL without ``user:password@``, and the Basic Authorization header
+    that carries them instead (requests, under websockify, does the same;
+    urllib would take them for part of the host)."""
+    import urllib.parse  # lazily: it costs start-up time (it pulls in ipaddress)
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, {}
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    credentials = "%s:%s" % (urllib.parse.unquote(user), urllib.parse.unquote(password))
+    header = "Basic " + base64.b64encode(credentials.encode("utf-8")).decode("ascii")
+    return urllib.parse.urlunsplit(parts._replace(netloc=host)), {"Authorization": header}
+
+
 class BaseTokenAPI:
     """websockify's BaseTokenAPI: GET the URL with the token in place of its
     ``%s`` (URL-quoted); a 2xx body names the target (plain ``host:port``,
@@ -1771,7 +1786,7 @@ class BaseTokenAPI:
 
     def __init__(self, source: str, timeout: float = TOKEN_LOOKUP_TIMEOUT):
         check_api_url(source)
-        self.url = source
+        self.url, self.headers = _url_credentials(source)
         self.timeout = timeout
         self.what = "API " + _url_without_secrets(source)
         self.health = SourceHealth(self.name, self.what)
@@ -1794,8 +1809,8 @@ class BaseTokenAPI:
         import http.client
         import urllib.error
         import urllib.request
-        request = urllib.request.Request(url, headers={"User-Agent": SERVER_NAME,
-                                                       "Accept": "application/json, text/plain"})
+        request = urllib.request.Request(url, headers=dict(self.headers, **{
+            "User-Agent": SERVER_NAME, "Accept": "application/json, text/plain"}))
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as reply:
                 body = reply.read(MAX_TOKEN_VALUE + 1)
