@@ -1456,18 +1456,19 @@ _HOST_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 def parse_redis_source(text: str) -> RedisSource:
     """``HOST[:PORT[:DB[:PASSWORD[:NAMESPACE]]]]`` as websockify's TokenRedis
     reads it: empty fields take the defaults (``host:::secret``), a quoted
-    field may hold colons (an IPv6 host ``"::1"``, a namespace ``"a:b"``)."""
+    field may hold colons (an IPv6 host ``"::1"``, a namespace ``"a:b"``).
+    Errors quote the field at fault, never the whole text (it holds the password)."""
     fields = split_source_args(text)
-    problem = "TokenRedis --token-source %r: expected %s" % (text, REDIS_SOURCE_FORMAT)
+    problem = "TokenRedis --token-source: expected %s" % REDIS_SOURCE_FORMAT
     if len(fields) > 5:
-        raise ConfigError(problem + " (quote a field that holds a colon)")
+        raise ConfigError(problem + ", found %d fields (quote a field that holds a colon)" % len(fields))
     host, port, db, password, namespace = fields + [""] * (5 - len(fields))
     if not (_HOST_NAME_RE.fullmatch(host) or _is_ipv6(host)):
-        raise ConfigError(problem + ": %r is not a host name or address" % host)
+        raise ConfigError(problem + ": HOST %r is not a host name or address" % host)
     if port and not (port.isascii() and port.isdigit() and len(port) <= 5 and 0 < int(port) < 65536):
-        raise ConfigError(problem + ": PORT must be a number from 1 to 65535")
+        raise ConfigError(problem + ": PORT must be a number from 1 to 65535, not %r" % port)
     if db and not (db.isascii() and db.isdigit() and len(db) <= 9):
-        raise ConfigError(problem + ": DB must be a database number such as 0 or 1")
+        raise ConfigError(problem + ": DB must be a database number such as 0 or 1, not %r" % db)
     return RedisSource(host, int(port or REDIS_DEFAULT_PORT), int(db or 0), password or None, namespace)
 
 

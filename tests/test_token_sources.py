@@ -70,6 +70,12 @@ def test_bad_redis_sources_are_refused_with_the_format(text, words):
     assert "TokenRedis" in str(info.value)
 
 
+def test_a_bad_redis_source_is_not_echoed_with_its_password():
+    with pytest.raises(ConfigError) as info:
+        parse_redis_source("h:63a79:0:hunter2:ns")
+    assert "hunter2" not in str(info.value) and "'63a79'" in str(info.value)
+
+
 def test_redis_key_is_namespace_colon_token():
     assert RedisSource("h", 1, 0, None, "").key("vm1") == b"vm1"
     assert RedisSource("h", 1, 0, None, "app:prod").key("vm1") == b"app:prod:vm1"
