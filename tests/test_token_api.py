@@ -145,20 +145,23 @@ def test_a_failing_unreachable_or_slow_api_is_503_in_bounded_time(api, caplog):
     assert "127.0.0.1" not in info.value.reason      # the browser is not told where the API is
 
 
-def test_https_is_verified(localhost_cert, monkeypatch):
+def test_https_is_verified(localhost_cert, monkeypatch, start_proxy, echo_server):
     cert, key = localhost_cert
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     api = TokenApi(context)
     try:
-        api.targets["vm1"] = {"host": "10.0.0.1", "port": 5901}
+        api.targets["vm1"] = {"host": "127.0.0.1", "port": echo_server.port}
         source = wsproxy.JSONTokenApi(api.url())
         with pytest.raises(HttpError) as info:   # not signed by a CA we trust
             source.lookup("vm1")
         assert info.value.status == 503 and "certificate verify failed" in info.value.reason
         monkeypatch.setenv("SSL_CERT_FILE", cert)
-        assert source.lookup("vm1").target == Target("10.0.0.1", 5901)
-        assert wsproxy.JSONTokenApi(api.url(host="localhost")).lookup("vm1").target == Target("10.0.0.1", 5901)
+        assert source.lookup("vm1").target == Target("127.0.0.1", echo_server.port)
+        assert wsproxy.JSONTokenApi(api.url(host="localhost")).lookup("vm1").target.port == echo_server.port
+        # the proxy's connection threads (small stacks) do the TLS handshake too
+        proxy = start_proxy("--token-plugin", "JSONTokenApi", "--token-source", api.url(), env={"SSL_CERT_FILE": cert})
+        assert status_of(proxy, "vm1") == (101, b"hello")
     finally:
         api.close()
 

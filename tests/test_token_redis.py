@@ -186,6 +186,10 @@ class SilentServer:
                 return
 
     def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)    # wakes the accept() (close alone does not)
+        except OSError:
+            pass
         self.sock.close()
         for conn in self.conns:
             conn.close()
