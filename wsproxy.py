@@ -1368,8 +1368,8 @@ class TokenSourceDown(HttpError):
     """The token store did not answer: 503 before the upgrade, with why."""
 
     def __init__(self, source_name: str, why: str):
-        super().__init__(503, "the token store (%s) is unavailable: %s; try again shortly" % (source_name, why.rstrip(".")),
-                         [("Retry-After", str(TOKEN_RETRY_AFTER))])
+        super().__init__(503, "the token store (%s) is unavailable: %s; try again shortly"
+                         % (source_name, why.rstrip(".")), [("Retry-After", str(TOKEN_RETRY_AFTER))])
 
 
 class SourceHealth:
@@ -1537,6 +1537,7 @@ class RespProtocolError(Exception):
 
 # A reply line (status, error, integer, bulk length) longer than this is not Redis.
 MAX_RESP_LINE = 4096
+_RESP_NUMBER_RE = re.compile(r"-?[0-9]{1,20}")
 
 
 def resp_command(*args: bytes) -> bytes:
@@ -1561,10 +1562,9 @@ def parse_resp(data: bytes):
         return RespError(line), end + 2
     if kind not in (b":", b"$"):
         raise RespProtocolError("unexpected reply type %r" % kind)
-    try:
-        number = int(line)
-    except ValueError:
-        raise RespProtocolError("bad number %r in a reply" % line[:20]) from None
+    if not _RESP_NUMBER_RE.fullmatch(line):   # int() would also take " 1", "+1" and "1_0"
+        raise RespProtocolError("bad number %r in a reply" % line[:20])
+    number = int(line)
     if kind == b":":
         return number, end + 2
     if number == -1:
@@ -1625,6 +1625,10 @@ class RedisClient:
             raise StoreDown("no answer within %gs (earlier lookups still wait)" % self.timeout)
         try:
             reply = self._get_locked(key, deadline)
+            if isinstance(reply, RespError) and not reply.message.startswith("WRONGTYPE"):
+                # NOAUTH after a restart with a new password, LOADING, MISCONF...: Redis, not the entry.
+                self._drop()
+                raise StoreDown("redis: %s" % reply.message[:200])
         finally:
             self._lock.release()
         if isinstance(reply, RespError):
@@ -2020,7 +2024,8 @@ def verify_jwt(token: str, key: JwtKey, now: float) -> dict:
     if alg not in JWT_ALGORITHMS:
         raise JwtRefused("algorithm %r is not supported (%s)" % (alg[:20], ", ".join(JWT_ALGORITHMS)))
     if alg[:2] != key.family:
-        raise JwtRefused("algorithm %s does not fit the key (an %s key)" % (alg, "RSA" if key.family == "RS" else "HMAC"))
+        raise JwtRefused("algorithm %s does not fit the key (an %s key)"
+                         % (alg, "RSA" if key.family == "RS" else "HMAC"))
     if "crit" in header:
         raise JwtRefused("critical header extensions are not supported")
     signed = ("%s.%s" % (parts[0], parts[1])).encode("ascii")

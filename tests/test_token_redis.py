@@ -95,6 +95,9 @@ def test_keys_set_changed_and_deleted_while_the_proxy_runs(redis, start_proxy, e
         assert status_of(proxy, "vm3")[0] == 404
         assert "the entry for token 'vm3' is unusable" not in proxy.stderr   # the log redacts tokens
         assert "the entry for token '***' is unusable" in proxy.stderr
+        redis.run("HSET", NAMESPACE + ":vm4", "host", "127.0.0.1:%d" % echo_server.port)   # not a string
+        assert status_of(proxy, "vm4")[0] == 404
+        assert "WRONGTYPE" in proxy.stderr and "is down" not in proxy.stderr
     finally:
         second.close()
 
@@ -258,3 +261,29 @@ def test_nothing_listening_fails_fast_and_retries_after_a_pause():
     with pytest.raises(wsproxy.StoreDown, match="connection refused"):
         client.get(b"x")          # within the pause: no new connect
     assert time.monotonic() - started < 0.05
+
+
+def test_a_redis_error_other_than_wrongtype_is_an_outage():
+    """LOADING (a restart reading its data), NOAUTH (a new password): the store, not the entry."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def answer():
+        conn = server.accept()[0]
+        with conn:
+            conn.recv(1024)
+            conn.sendall(b"-LOADING Redis is loading the dataset in memory\r\n")
+            conn.recv(1024)
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        source = wsproxy.TokenRedis("127.0.0.1:%d" % server.getsockname()[1])
+        with pytest.raises(wsproxy.HttpError) as info:
+            source.lookup("vm1")
+        assert info.value.status == 503 and "LOADING" in info.value.reason
+        assert source.client._sock is None     # dropped: the next lookup starts afresh
+    finally:
+        server.close()
+        thread.join(2)
