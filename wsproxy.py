@@ -1744,16 +1744,17 @@ class TokenRedis:
 
 def check_api_url(source: str) -> None:
     """ConfigError unless ``source`` is an http(s) URL with one ``%s`` for the token."""
+    shown = re.sub(r"//[^/@]*@", "//", source)   # the error shows no user:password@
     if not source.lower().startswith(("http://", "https://")):
         raise ConfigError("--token-source %r: a token API is an http:// or https:// URL with %%s where "
-                          "the token goes, e.g. 'http://api/lookup?token=%%s'" % source)
+                          "the token goes, e.g. 'http://api/lookup?token=%%s'" % shown)
     try:
         filled = source % "TOKEN"
     except (TypeError, ValueError):
         raise ConfigError("--token-source %r: the URL needs exactly one %%s (where the token goes; "
-                          "write a literal %% as %%%%)" % source) from None
+                          "write a literal %% as %%%%)" % shown) from None
     if "TOKEN" not in filled:
-        raise ConfigError("--token-source %r: the URL needs a %%s where the token goes" % source)
+        raise ConfigError("--token-source %r: the URL needs a %%s where the token goes" % shown)
 
 
 def _url_without_secrets(url: str) -> str:
@@ -1774,7 +1775,8 @@ def _url_credentials(url: str) -> Tuple[str, Dict[str, str]]:
     if "@" not in parts.netloc:
         return url, {}
     userinfo, _, host = parts.netloc.rpartition("@")
-    user, _, password = userinfo.partition(":")
+    # The URL is a %-template: "%%" in it is one "%" (p%%40ss is p@ss).
+    user, _, password = userinfo.replace("%%", "%").partition(":")
     credentials = "%s:%s" % (urllib.parse.unquote(user), urllib.parse.unquote(password))
     header = "Basic " + base64.b64encode(credentials.encode("utf-8")).decode("ascii")
     return urllib.parse.urlunsplit(parts._replace(netloc=host)), {"Authorization": header}
@@ -1814,8 +1816,10 @@ class BaseTokenAPI:
         import http.client
         import urllib.error
         import urllib.request
-        request = urllib.request.Request(url, headers=dict(self.headers, **{
-            "User-Agent": SERVER_NAME, "Accept": "application/json, text/plain"}))
+        request = urllib.request.Request(url, headers={"User-Agent": SERVER_NAME,
+                                                       "Accept": "application/json, text/plain"})
+        for name, value in self.headers.items():
+            request.add_unredirected_header(name, value)   # credentials never follow a redirect elsewhere
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as reply:
                 body = reply.read(MAX_TOKEN_VALUE + 1)

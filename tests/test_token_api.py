@@ -30,12 +30,18 @@ class TokenApi:
         self.mode = "ok"
         self.paths = []
         self.authorization = None
+        self.redirect_to = ""
         api = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 api.paths.append(self.path)
                 api.authorization = self.headers.get("Authorization")
+                if api.redirect_to:
+                    self.send_response(302)
+                    self.send_header("Location", api.redirect_to + self.path)
+                    self.send_header("Content-Length", "0")
+                    return self.end_headers()
                 if api.mode == "slow":
                     time.sleep(5)
                 if api.mode == "fail":
@@ -121,6 +127,20 @@ def test_the_token_is_quoted_into_the_url(api):
     source = wsproxy.BaseTokenAPI(api.url("plain"))
     assert source.lookup("a&b=c/../admin?x#y") is None
     assert api.paths == ["/plain/a%26b%3Dc%2F..%2Fadmin%3Fx%23y"]
+
+
+def test_credentials_in_the_url_go_as_basic_auth_and_not_through_redirects(api):
+    elsewhere = TokenApi()
+    try:
+        elsewhere.targets["vm1"] = {"host": "10.0.0.1", "port": 5901}
+        source = wsproxy.JSONTokenApi(api.url().replace("//", "//wsproxy:p%%40ss@"))
+        assert "p@ss" not in source.describe() and "wsproxy" not in source.describe()
+        api.redirect_to = "http://127.0.0.1:%d" % elsewhere.port
+        assert source.lookup("vm1").target == Target("10.0.0.1", 5901)
+        assert api.authorization == "Basic d3Nwcm94eTpwQHNz"      # wsproxy:p@ss
+        assert elsewhere.paths == ["/json?token=vm1"] and elsewhere.authorization is None
+    finally:
+        elsewhere.close()
 
 
 def test_a_failing_unreachable_or_slow_api_is_503_in_bounded_time(api, caplog):
