@@ -1056,7 +1056,7 @@ class WebSocketSession:
 
 
 # ===========================================================================
-# 7. Targets: fixed target, token file (reloaded on change)
+# 7. Targets: fixed target, token file (reloaded on change), Redis, HTTP API, JWT
 # ===========================================================================
 
 
