@@ -160,3 +160,17 @@ def test_a_browser_reaches_the_target_a_jwt_names(tmp_path, rsa_key, start_proxy
     assert info.value.response.status_code == 403
     assert b"token refused: token expired" in info.value.response.body
     assert expired not in proxy.stderr
+
+
+def test_an_unusable_key_file_is_a_clear_startup_error(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import free_port
+    key = tmp_path / "jwt.key"
+    key.write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    result = subprocess.run([sys.executable, wsproxy.__file__, "--token-plugin", "JWTTokenApi", "--token-source",
+                             str(key), "127.0.0.1:%d" % free_port()], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("wsproxy.py: error: JWTTokenApi --token-source %s: no RSA key" % key)
+    assert "openssl x509 -pubkey" in result.stderr and "Traceback" not in result.stderr
