@@ -8,16 +8,22 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import time
 
 import pytest
 
-jwt = pytest.importorskip("jwt")
-serialization = pytest.importorskip("cryptography.hazmat.primitives.serialization")
-from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: E402
+import wsproxy
+from wsproxy import HttpError, Target
 
-import wsproxy  # noqa: E402
-from wsproxy import HttpError, Target  # noqa: E402
+try:   # test-only packages: tests/requirements.txt
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+except ImportError as exc:
+    if os.environ.get("CI") == "true":
+        raise
+    pytest.skip("PyJWT and cryptography make these tests' tokens: %s" % exc, allow_module_level=True)
 
 CLAIMS = {"host": "10.0.0.7", "port": 5901}
 
