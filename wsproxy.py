@@ -24,7 +24,7 @@ Map of this file (the same numbers appear as banners below):
      4. WebSocket handshake: pure accept key, version, subprotocol
      5. Frame codec: pure encode, incremental decode, masking, RFC checks
      6. WebSocket session: pure fragments, ping/pong, close handshake
-     7. Targets: fixed target, token file (reloaded on change)
+     7. Targets: fixed target, token file (reloaded on change), Redis, HTTP API, JWT
      8. Routing and static files: auth, target, upgrade-or-file; safe paths, MIME
      9. Relay: pure policy (phases, close order, timers), per-connection poll loop
     9b. RFB follower: pure reading of a VNC stream's handshake and client messages
@@ -39,8 +39,9 @@ Design rules:
   * Sections 3-8 are pure (bytes and strings in, values or typed errors out)
     and are tested without sockets, as are section 9's RelayPolicy (events
     and a clock in, actions out), section 9b, and section 11's
-    MetricsRegistry and ProxyMetrics.  Sockets and threads live in 9-11 and
-    in section 12's DemoTarget (the rest of 12 is pure).
+    MetricsRegistry and ProxyMetrics.  Sockets and threads live in 9-11, in
+    section 12's DemoTarget (the rest of 12 is pure) and in section 7's
+    remote token stores (Redis, HTTP API), whose protocol parts are pure.
   * Importing this module has no side effects.
   * Nothing a peer sends is trusted: no ``assert`` on input, every buffer is
     bounded, every error maps to an HTTP status or a WebSocket close code, and
@@ -265,7 +266,8 @@ WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 SUPPORTED_WS_VERSION = "13"
 SERVER_NAME = "wsproxy/" + __version__
 
-TOKEN_PLUGINS = ("TokenFile", "ReadOnlyTokenFile")
+TOKEN_PLUGINS = ("TokenFile", "ReadOnlyTokenFile", "TokenFileName", "TokenRedis", "BaseTokenAPI", "JSONTokenApi",
+                 "JWTTokenApi", "UnixDomainSocketDirectory")
 AUTH_PLUGINS = ("BasicHTTPAuth", "ExpectOrigin")
 
 # ===========================================================================
@@ -1061,7 +1063,7 @@ class WebSocketSession:
 
 
 # ===========================================================================
-# 7. Targets: fixed target, token file (reloaded on change)
+# 7. Targets: fixed target, token file (reloaded on change), Redis, HTTP API, JWT
 # ===========================================================================
 
 
@@ -1161,7 +1163,7 @@ _TOKEN_LINE_BAD_CHAR_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]
 class TokenEntry(NamedTuple):
     target: Target
     origin: str  # "file:line", for logs that must not show the token itself
-    view_only: bool = False   # "view-only" after the target: the proxy drops the client's input
+    view_only: bool = False   # the client may watch but not type or point (token file: "view-only")
 
 
 def parse_token_text(text: str, source: str) -> Tuple[Dict[str, TokenEntry], List[str]]:
@@ -1257,6 +1259,8 @@ class TokenFile:
     that set changes.
     """
 
+    name = "file"
+
     def __init__(self, path: str, reload: bool = True):
         self.path = path
         self.follow = reload    # re-read on change (False: ReadOnlyTokenFile)
@@ -1351,6 +1355,904 @@ class TokenFile:
 def redact_token(token: str) -> str:
     """Enough of a token to tell connections apart in a log, not enough to reuse it."""
     return token[:3] + "..." if len(token) > 3 else "***"
+
+
+# -- more token sources: Redis, an HTTP API, signed JWTs, directories -------
+#
+# websockify's other token plugins, under the same names and --token-source
+# syntax.  Each source has lookup(token) -> Optional[TokenEntry] (None: an
+# unknown token, 404), may raise HttpError (403 for a refused JWT, 503 when
+# its store cannot answer), and a ``name`` that metrics and logs count by.
+# The remote ones (Redis, HTTP API) are this section's only sockets.
+
+# A lookup in a remote token store (Redis, an HTTP API) gives up after this
+# many seconds, waiting for the shared Redis connection included: the
+# browser gets 503 with a reason instead of a hang, and a dead store holds a
+# connection's thread no longer than this.
+TOKEN_LOOKUP_TIMEOUT = 2.0
+# After a failed attempt to reach Redis, lookups answer 503 at once for this
+# long instead of each trying again: a store that is down is not hammered by
+# every browser, and it is found again within this delay once it is back.
+TOKEN_RETRY_DELAY = 0.5
+# The Retry-After of a 503: about when the store may be worth asking again.
+TOKEN_RETRY_AFTER = 2
+# A stored value, an API reply or a key file longer than this is refused: an
+# entry is a host, a port and a flag, so a huge one is a mistake, and it must
+# not grow memory.
+MAX_TOKEN_VALUE = 64 * 1024
+REDIS_DEFAULT_PORT = 6379
+REDIS_SOURCE_FORMAT = "HOST[:PORT[:DB[:PASSWORD[:NAMESPACE]]]]"
+# websockify's host name for "the port field is a Unix socket path".
+UNIX_SOCKET_HOST = "unix_socket"
+
+
+class TokenSourceDown(HttpError):
+    """The token store did not answer: 503 before the upgrade, with why."""
+
+    def __init__(self, source_name: str, why: str):
+        super().__init__(503, "the token store (%s) is unavailable: %s; try again shortly"
+                         % (source_name, why.rstrip(".")), [("Retry-After", str(TOKEN_RETRY_AFTER))])
+
+
+class SourceHealth:
+    """Whether a remote token store answers, logged once per change: one
+    warning when it goes down and one line when it is back (with how many
+    lookups it refused meanwhile), never a line per connection."""
+
+    def __init__(self, name: str, what: str):
+        self.name = name      # "redis", shown to the browser
+        self.what = what      # where, for the log (never a password)
+        self._lock = threading.Lock()
+        self._down_since = None  # type: Optional[float]
+        self._refused = 0
+
+    @property
+    def is_down(self) -> bool:
+        return self._down_since is not None
+
+    def down(self, why: str) -> TokenSourceDown:
+        """Count a lookup the store could not answer; the error to raise."""
+        with self._lock:
+            first = self._down_since is None
+            if first:
+                self._down_since, self._refused = time.monotonic(), 0
+            self._refused += 1
+        if first:
+            log.warning("token source %s is down (%s): lookups answer 503 until it recovers", self.what, why)
+        return TokenSourceDown(self.name, why)
+
+    def up(self) -> None:
+        if self._down_since is None:   # the common case, without the lock
+            return
+        with self._lock:
+            since, refused, self._down_since = self._down_since, self._refused, None
+        if since is not None:
+            log.info("token source %s recovered after %.1fs (%d lookup%s answered 503 meanwhile)", self.what,
+                     time.monotonic() - since, refused, "" if refused == 1 else "s")
+
+
+def split_source_args(text: str) -> List[str]:
+    """websockify's --token-source fields: split at colons, where a field
+    wrapped in double quotes may hold colons (``host::::"ns:sub"``).  A quote
+    that does not close just before a colon or the end is an ordinary
+    character, as websockify reads it."""
+    fields = []
+    at = 0
+    while True:
+        if text.startswith('"', at):
+            close = text.find('"', at + 1)
+            if close > at + 1 and (close + 1 == len(text) or text[close + 1] == ":"):
+                fields.append(text[at + 1:close])
+                if close + 1 == len(text):
+                    return fields
+                at = close + 2
+                continue
+        end = text.find(":", at)
+        if end < 0:
+            fields.append(text[at:])
+            return fields
+        fields.append(text[at:end])
+        at = end + 1
+
+
+class RedisSource(NamedTuple):
+    host: str
+    port: int
+    db: int
+    password: Optional[str]
+    namespace: str
+
+    def key(self, token: str) -> bytes:
+        """The key websockify reads for a token: ``NAMESPACE:token`` or the token alone."""
+        return ((self.namespace + ":" if self.namespace else "") + token).encode("utf-8", "surrogateescape")
+
+    def __str__(self) -> str:
+        return "redis %s db %d%s%s" % (host_port(self.host, self.port), self.db,
+                                       " namespace %r" % self.namespace if self.namespace else "",
+                                       " (password set)" if self.password else "")
+
+
+_HOST_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def parse_redis_source(text: str) -> RedisSource:
+    """``HOST[:PORT[:DB[:PASSWORD[:NAMESPACE]]]]`` as websockify's TokenRedis
+    reads it: empty fields take the defaults (``host:::secret``), a quoted
+    field may hold colons (an IPv6 host ``"::1"``, a namespace ``"a:b"``).
+    Errors quote the field at fault, never the whole text (it holds the password)."""
+    fields = split_source_args(text)
+    problem = "TokenRedis --token-source: expected %s" % REDIS_SOURCE_FORMAT
+    if len(fields) > 5:
+        raise ConfigError(problem + ", found %d fields (quote a field that holds a colon)" % len(fields))
+    host, port, db, password, namespace = fields + [""] * (5 - len(fields))
+    if not (_HOST_NAME_RE.fullmatch(host) or _is_ipv6(host)):
+        raise ConfigError(problem + ": HOST %r is not a host name or address" % host)
+    if port and not (port.isascii() and port.isdigit() and len(port) <= 5 and 0 < int(port) < 65536):
+        raise ConfigError(problem + ": PORT must be a number from 1 to 65535, not %r" % port)
+    if db and not (db.isascii() and db.isdigit() and len(db) <= 9):
+        raise ConfigError(problem + ": DB must be a database number such as 0 or 1, not %r" % db)
+    return RedisSource(host, int(port or REDIS_DEFAULT_PORT), int(db or 0), password or None, namespace)
+
+
+def target_from_parts(host, port) -> Target:
+    """A target from a store's host and port, as websockify reads them: the
+    host ``unix_socket`` makes the port a Unix socket path."""
+    if host == UNIX_SOCKET_HOST and isinstance(port, str) and port:
+        return Target(unix_path=port)
+    if not isinstance(host, str) or not host or isinstance(port, bool):
+        raise ValueError("expected a host name and a port")
+    if isinstance(port, int):
+        port = str(port)
+    if not isinstance(port, str):
+        raise ValueError("the port must be a number")
+    return Target(*parse_host_port("%s:%s" % (bracket_host(host.strip("[]")), port), "target"))
+
+
+def parse_target_value(text: str) -> Tuple[Target, bool]:
+    """(target, view_only) from a value in Redis or an API's reply, in the
+    forms websockify reads: JSON ``{"host": "h:p"}`` or ``{"host": "h",
+    "port": p}``, or plain ``h:p`` (``[v6]:p``, ``unix_socket:/path``).
+    JSON may add ``"view_only": true``.  ValueError says what is wrong."""
+    text = text.strip()
+    if not text.startswith("{"):
+        return _target_from_text(text), False
+    import json  # lazily: only for these token sources
+    value = json.loads(text)
+    if not isinstance(value, dict) or not isinstance(value.get("host"), str):
+        raise ValueError("JSON without a \"host\"")
+    view_only = value.get("view_only", False)
+    if not isinstance(view_only, bool):
+        raise ValueError("\"view_only\" must be true or false")
+    if "port" in value:
+        return target_from_parts(value["host"], value["port"]), view_only
+    return _target_from_text(value["host"]), view_only
+
+
+def _target_from_text(text: str) -> Target:
+    if text.startswith(UNIX_SOCKET_HOST + ":"):
+        return target_from_parts(UNIX_SOCKET_HOST, text[len(UNIX_SOCKET_HOST) + 1:])
+    return Target(*parse_host_port(text, "target"))
+
+
+def entry_from_value(raw: bytes, origin: str, token: str) -> Optional[TokenEntry]:
+    """The entry a stored value names; an unusable value is logged and
+    resolves nothing (404), as in websockify."""
+    try:
+        target, view_only = parse_target_value(raw.decode("utf-8"))
+    except ValueError as exc:   # UnicodeDecodeError and json's errors are ValueErrors
+        log.warning("token source %s: the entry for token %r is unusable: %s", origin, redact_token(token),
+                    loggable(str(exc)[:200]))
+        return None
+    return TokenEntry(target, origin, view_only)
+
+
+# -- Redis: a small RESP client (https://redis.io/docs/reference/protocol-spec/)
+
+class RespError(NamedTuple):
+    """An error reply (``-WRONGTYPE ...``): a value, since only the caller knows what it means."""
+    message: str
+
+
+class RespProtocolError(Exception):
+    """Redis (or whatever answered) broke RESP: the connection is dropped."""
+
+
+# A reply line (status, error, integer, bulk length) longer than this is not Redis.
+MAX_RESP_LINE = 4096
+_RESP_NUMBER_RE = re.compile(r"-?[0-9]{1,20}")
+
+
+def resp_command(*args: bytes) -> bytes:
+    """A command as a RESP array of bulk strings: binary-safe, so a token
+    holding CR LF or spaces cannot become a second command."""
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(arg), arg) for arg in args)
+
+
+def parse_resp(data: bytes):
+    """One reply from the start of ``data``: ``(value, bytes used)``, or
+    None until it is complete.  Values: str (status), RespError, int, bytes
+    (bulk) or None (a missing key).  Arrays are never asked for here."""
+    end = data.find(b"\r\n", 0, MAX_RESP_LINE)
+    if end < 0:
+        if len(data) >= MAX_RESP_LINE:
+            raise RespProtocolError("reply line longer than %d bytes" % MAX_RESP_LINE)
+        return None
+    kind, line = data[:1], data[1:end].decode("utf-8", "replace")
+    if kind == b"+":
+        return line, end + 2
+    if kind == b"-":
+        return RespError(line), end + 2
+    if kind not in (b":", b"$"):
+        raise RespProtocolError("unexpected reply type %r" % kind)
+    if not _RESP_NUMBER_RE.fullmatch(line):   # int() would also take " 1", "+1" and "1_0"
+        raise RespProtocolError("bad number %r in a reply" % line[:20])
+    number = int(line)
+    if kind == b":":
+        return number, end + 2
+    if number == -1:
+        return None, end + 2
+    if not 0 <= number <= MAX_TOKEN_VALUE:
+        raise RespProtocolError("a value of %d bytes (at most %d are read)" % (number, MAX_TOKEN_VALUE))
+    stop = end + 2 + number
+    if len(data) < stop + 2:
+        return None
+    if data[stop:stop + 2] != b"\r\n":
+        raise RespProtocolError("bulk string not followed by CR LF")
+    return data[end + 2:stop], stop + 2
+
+
+class StoreDown(Exception):
+    """A remote store could not be asked; the text says why (no secrets)."""
+
+
+def _why(exc: BaseException, timeout: float) -> str:
+    """Short words for a network failure, fit for the browser and the log."""
+    if isinstance(exc, socket.timeout):
+        return "no answer within %gs" % timeout
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return "cannot resolve its host name"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or type(exc).__name__
+
+
+class RedisClient:
+    """One connection to Redis shared by every lookup, behind a lock; opened
+    on first use (AUTH, SELECT) and again after a failure.
+
+    Every call has one deadline for the lock, the connect and the reply, so
+    a dead or slow Redis stalls no lookup beyond ``timeout``.  After a failed
+    connect, calls fail at once for ``retry_delay``.  A kept connection that
+    fails (Redis restarted meanwhile) is retried once on a new one.
+    """
+
+    def __init__(self, source: RedisSource, timeout: float = TOKEN_LOOKUP_TIMEOUT,
+                 retry_delay: float = TOKEN_RETRY_DELAY):
+        self.source = source
+        self.timeout = timeout
+        self.retry_delay = retry_delay
+        self._lock = threading.Lock()
+        self._sock = None  # type: Optional[socket.socket]
+        self._buffer = b""
+        self._retry_at = 0.0
+        self._last_failure = ""
+
+    def get(self, key: bytes) -> Optional[bytes]:
+        """The value at ``key`` or None.  StoreDown when Redis cannot answer;
+        ValueError when the key holds something other than a string."""
+        deadline = time.monotonic() + self.timeout
+        if not self._lock.acquire(timeout=self.timeout):
+            raise StoreDown("no answer within %gs (earlier lookups still wait)" % self.timeout)
+        try:
+            reply = self._get_locked(key, deadline)
+            if isinstance(reply, RespError) and not reply.message.startswith("WRONGTYPE"):
+                # NOAUTH after a restart with a new password, LOADING, MISCONF...: Redis, not the entry.
+                self._drop()
+                raise StoreDown("redis: %s" % reply.message[:200])
+        finally:
+            self._lock.release()
+        if isinstance(reply, RespError):
+            raise ValueError("redis: %s" % reply.message[:200])
+        return reply
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def _get_locked(self, key: bytes, deadline: float):
+        kept = self._sock is not None
+        try:
+            if not kept:
+                self._open(deadline)
+            return self._call(deadline, b"GET", key)
+        except (OSError, RespProtocolError) as exc:
+            self._drop()
+            if not kept:
+                raise StoreDown(_why(exc, self.timeout)) from None
+        try:   # the kept connection had gone stale: once more on a new one
+            self._open(deadline)
+            return self._call(deadline, b"GET", key)
+        except (OSError, RespProtocolError) as exc:
+            self._drop()
+            raise StoreDown(_why(exc, self.timeout)) from None
+
+    def _open(self, deadline: float) -> None:
+        now = time.monotonic()
+        if now < self._retry_at:
+            raise StoreDown(self._last_failure)
+        source = self.source
+        try:
+            self._sock = socket.create_connection((source.host, source.port), timeout=max(deadline - now, 0.01))
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for command in self._handshake():
+                reply = self._call(deadline, *command)
+                if isinstance(reply, RespError):
+                    # The message (WRONGPASS, NOAUTH, DB index out of range) never holds the password.
+                    raise StoreDown("redis refused %s: %s" % (command[0].decode(), reply.message[:200]))
+        except (OSError, RespProtocolError, StoreDown) as exc:
+            self._drop()
+            self._last_failure = str(exc) if isinstance(exc, StoreDown) else _why(exc, self.timeout)
+            self._retry_at = time.monotonic() + self.retry_delay
+            raise StoreDown(self._last_failure) from None
+
+    def _handshake(self) -> List[Tuple[bytes, ...]]:
+        commands = []
+        if self.source.password is not None:
+            commands.append((b"AUTH", self.source.password.encode("utf-8", "surrogateescape")))
+        if self.source.db:
+            commands.append((b"SELECT", b"%d" % self.source.db))
+        return commands
+
+    def _call(self, deadline: float, *args: bytes):
+        sock = self._sock
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        sock.sendall(resp_command(*args))
+        while True:
+            parsed = parse_resp(self._buffer)
+            if parsed is not None:
+                value, used = parsed
+                self._buffer = self._buffer[used:]
+                return value
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise socket.timeout("timed out")
+            sock.settimeout(remaining)
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionResetError(errno.ECONNRESET, "connection closed by redis")
+            self._buffer += chunk
+
+    def _drop(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+        self._sock, self._buffer = None, b""
+
+
+class TokenRedis:
+    """websockify's TokenRedis: a token's target is the value at the key
+    ``[NAMESPACE:]token`` in Redis (JSON or plain, see parse_target_value).
+    A key set or deleted takes effect on the next connection."""
+
+    name = "redis"
+
+    def __init__(self, source: str):
+        self.source = parse_redis_source(source)
+        self.client = RedisClient(self.source)
+        self.health = SourceHealth(self.name, str(self.source))
+
+    def describe(self) -> str:
+        return str(self.source)
+
+    def lookup(self, token: str) -> Optional[TokenEntry]:
+        try:
+            value = self.client.get(self.source.key(token))
+        except StoreDown as exc:
+            raise self.health.down(str(exc)) from None
+        except ValueError as exc:     # WRONGTYPE: the key is a hash, a list, ...
+            self.health.up()
+            log.warning("token source %s: the key for token %r is unusable: %s", self.source,
+                        redact_token(token), loggable(str(exc)))
+            return None
+        self.health.up()
+        if value is None:
+            return None
+        return entry_from_value(value, "redis db %d" % self.source.db, token)
+
+
+# -- an HTTP API ---------------------------------------------------------------
+
+
+def check_api_url(source: str) -> None:
+    """ConfigError unless ``source`` is an http(s) URL with one ``%s`` for the token."""
+    shown = re.sub(r"//[^/@]*@", "//", source)   # the error shows no user:password@
+    if not source.lower().startswith(("http://", "https://")):
+        raise ConfigError("--token-source %r: a token API is an http:// or https:// URL with %%s where "
+                          "the token goes, e.g. 'http://api/lookup?token=%%s'" % shown)
+    try:
+        filled = source % "TOKEN"
+    except (TypeError, ValueError):
+        raise ConfigError("--token-source %r: the URL needs exactly one %%s (where the token goes; "
+                          "write a literal %% as %%%%)" % shown) from None
+    if "TOKEN" not in filled:
+        raise ConfigError("--token-source %r: the URL needs a %%s where the token goes" % shown)
+
+
+def _url_without_secrets(url: str) -> str:
+    """scheme://host/path of an API URL, for logs and the banner: no
+    user:password@ and no query (either may hold an API key)."""
+    import urllib.parse  # lazily: it costs start-up time (it pulls in ipaddress)
+    parts = urllib.parse.urlsplit(url)
+    return "%s://%s%s%s" % (parts.scheme, parts.hostname or "", ":%d" % parts.port if parts.port else "",
+                            parts.path.replace("%s", "TOKEN"))
+
+
+def _url_credentials(url: str) -> Tuple[str, Dict[str, str]]:
+    """The URL without ``user:password@``, and the Basic Authorization header
+    that carries them instead (requests, under websockify, does the same;
+    urllib would take them for part of the host)."""
+    import urllib.parse  # lazily: it costs start-up time (it pulls in ipaddress)
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, {}
+    userinfo, _, host = parts.netloc.rpartition("@")
+    # The URL is a %-template: "%%" in it is one "%" (p%%40ss is p@ss).
+    user, _, password = userinfo.replace("%%", "%").partition(":")
+    credentials = "%s:%s" % (urllib.parse.unquote(user), urllib.parse.unquote(password))
+    header = "Basic " + base64.b64encode(credentials.encode("utf-8")).decode("ascii")
+    return urllib.parse.urlunsplit(parts._replace(netloc=host)), {"Authorization": header}
+
+
+class BaseTokenAPI:
+    """websockify's BaseTokenAPI: GET the URL with the token in place of its
+    ``%s`` (URL-quoted); a 2xx body names the target (plain ``host:port``,
+    or JSON as JSONTokenApi).  4xx is an unknown token (404); 5xx, a timeout
+    or no answer is the store down (503).  HTTPS certificates are verified
+    against the system's CAs (or SSL_CERT_FILE)."""
+
+    name = "api"
+
+    def __init__(self, source: str, timeout: float = TOKEN_LOOKUP_TIMEOUT):
+        check_api_url(source)
+        self.url, self.headers = _url_credentials(source)
+        self.timeout = timeout
+        self.what = "API " + _url_without_secrets(source)
+        self.health = SourceHealth(self.name, self.what)
+
+    def describe(self) -> str:
+        return self.what
+
+    def lookup(self, token: str) -> Optional[TokenEntry]:
+        import urllib.parse
+        # Quoted: websockify pastes the token as it is, so "x&admin=1" or
+        # "../" would change the request the API sees.
+        body = self._fetch(self.url % urllib.parse.quote(token, safe=""))
+        self.health.up()
+        if body is None:
+            return None
+        return entry_from_value(body, self.what, token)
+
+    def _fetch(self, url: str) -> Optional[bytes]:
+        """The reply's body for a 2xx, None for a 4xx; raises TokenSourceDown."""
+        import http.client
+        import urllib.error
+        import urllib.request
+        request = urllib.request.Request(url, headers={"User-Agent": SERVER_NAME,
+                                                       "Accept": "application/json, text/plain"})
+        for name, value in self.headers.items():
+            request.add_unredirected_header(name, value)   # credentials never follow a redirect elsewhere
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as reply:
+                body = reply.read(MAX_TOKEN_VALUE + 1)
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            if exc.code >= 500:
+                raise self.health.down("HTTP %d from the API" % exc.code) from None
+            return None
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            raise self.health.down(_why(reason, self.timeout) if isinstance(reason, BaseException)
+                                   else str(reason)) from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise self.health.down(_why(exc, self.timeout)) from None
+        if len(body) > MAX_TOKEN_VALUE:
+            log.warning("token source %s: a reply longer than %d bytes is not read", self.what, MAX_TOKEN_VALUE)
+            return None
+        return body
+
+
+class JSONTokenApi(BaseTokenAPI):
+    """websockify's JSONTokenApi: the same, with a JSON reply
+    ``{"host": ..., "port": ...}`` (plain ``host:port`` is read too)."""
+
+
+# -- signed JWTs (RFC 7519, JWS compact form RFC 7515) -------------------------
+
+# The signature algorithms accepted (RFC 7518 3.1) and their hashes.  "none"
+# is never accepted, and an algorithm must fit the key's kind: an HS token
+# checked with an RSA public key as its HMAC secret is the classic forgery.
+JWT_HASHES = {"256": "sha256", "384": "sha384", "512": "sha512"}
+JWT_ALGORITHMS = tuple(family + bits for family in ("HS", "RS") for bits in JWT_HASHES)
+# DER of each hash's OID (RFC 8017 A.2.4), for the PKCS#1 v1.5 DigestInfo.
+_HASH_OIDS = {"sha256": bytes.fromhex("608648016503040201"), "sha384": bytes.fromhex("608648016503040202"),
+              "sha512": bytes.fromhex("608648016503040203")}
+_RSA_ENCRYPTION_OID = bytes.fromhex("2a864886f70d010101")   # 1.2.840.113549.1.1.1
+# RSA keys shorter than this are refused: they can be factored (NIST SP 800-131A).
+MIN_RSA_BITS = 2048
+# Shorter HMAC secrets are accepted with a warning (RFC 7518 3.2 asks for at
+# least as many bits as the hash).
+MIN_HMAC_BYTES = 32
+_DER_SEQUENCE, _DER_INTEGER, _DER_BIT_STRING, _DER_OCTET_STRING, _DER_NULL, _DER_OID = 0x30, 2, 3, 4, 5, 6
+_B64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
+
+
+class JwtKey(NamedTuple):
+    """A verification key: ``family`` HS (``secret``) or RS (``n``, ``e``)."""
+    family: str
+    secret: bytes = b""
+    n: int = 0
+    e: int = 0
+
+
+class JwtRefused(Exception):
+    """A token that is not accepted; the text says why (safe to show)."""
+
+
+def _der_read(data: bytes, at: int = 0) -> Tuple[int, bytes, int]:
+    """(tag, contents, offset after) of the DER element at ``at``."""
+    if at + 2 > len(data):
+        raise ValueError("truncated DER")
+    tag, length, at = data[at], data[at + 1], at + 2
+    if length & 0x80:
+        count = length & 0x7F
+        if not 1 <= count <= 4 or at + count > len(data):
+            raise ValueError("bad DER length")
+        length, at = int.from_bytes(data[at:at + count], "big"), at + count
+    if at + length > len(data):
+        raise ValueError("truncated DER")
+    return tag, data[at:at + length], at + length
+
+
+def _der_items(data: bytes, tag: int = _DER_SEQUENCE) -> List[Tuple[int, bytes]]:
+    """The elements inside one DER element of ``tag`` that fills ``data``."""
+    found, contents, end = _der_read(data)
+    if found != tag or end != len(data):
+        raise ValueError("unexpected DER structure")
+    items, at = [], 0
+    while at < len(contents):
+        item_tag, item, at = _der_read(contents, at)
+        items.append((item_tag, item))
+    return items
+
+
+def _der_uint(item: Tuple[int, bytes]) -> int:
+    tag, contents = item
+    if tag != _DER_INTEGER or not contents or contents[0] & 0x80:
+        raise ValueError("expected a positive INTEGER")
+    return int.from_bytes(contents, "big")
+
+
+def _der(tag: int, contents: bytes) -> bytes:
+    size = len(contents)
+    length = bytes([size]) if size < 0x80 else bytes([0x80 | ((size.bit_length() + 7) // 8)]) + size.to_bytes(
+        (size.bit_length() + 7) // 8, "big")
+    return bytes([tag]) + length + contents
+
+
+def _rsa_numbers(der: bytes, label: str) -> Tuple[int, int]:
+    """(n, e) from a PEM block's DER: SubjectPublicKeyInfo, PKCS#1
+    RSAPublicKey or RSAPrivateKey, or an unencrypted PKCS#8 private key."""
+    items = _der_items(der)
+    if label == "RSA PUBLIC KEY":
+        return _der_uint(items[0]), _der_uint(items[1])
+    if label == "RSA PRIVATE KEY":        # version, n, e, d, ...
+        return _der_uint(items[1]), _der_uint(items[2])
+    algorithm = items[1 if label == "PRIVATE KEY" else 0]
+    if algorithm[0] != _DER_SEQUENCE or _der_read(algorithm[1])[:2] != (_DER_OID, _RSA_ENCRYPTION_OID):
+        raise ValueError("not an RSA key (only RSA and HMAC keys are supported)")
+    if label == "PRIVATE KEY":            # version, algorithm, OCTET STRING(RSAPrivateKey)
+        return _rsa_numbers(items[2][1], "RSA PRIVATE KEY")
+    tag, bits = items[1]                  # algorithm, BIT STRING(RSAPublicKey)
+    if tag != _DER_BIT_STRING or bits[:1] != b"\x00":
+        raise ValueError("bad public key BIT STRING")
+    return _rsa_numbers(bits[1:], "RSA PUBLIC KEY")
+
+
+_PEM_RE = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.DOTALL)
+_PEM_KEY_LABELS = ("PUBLIC KEY", "RSA PUBLIC KEY", "RSA PRIVATE KEY", "PRIVATE KEY")
+
+
+def parse_jwt_key(data: bytes) -> JwtKey:
+    """A JWTTokenApi key file, read as websockify (jwcrypto) reads it: a PEM
+    RSA key (public, or private for its public half), else the HMAC secret
+    in base64url.  ValueError says what is wrong."""
+    text = data.decode("ascii", "replace")
+    blocks = _PEM_RE.findall(text)
+    if "-----BEGIN" not in text:
+        return _hmac_key(text.strip())
+    for label, body in blocks:
+        if label in _PEM_KEY_LABELS:
+            try:
+                der = base64.b64decode("".join(body.split()), validate=True)
+                n, e = _rsa_numbers(der, label)
+            except (ValueError, IndexError) as exc:   # binascii.Error is a ValueError
+                raise ValueError("its %s block: %s" % (label, exc or "malformed DER")) from None
+            if n.bit_length() < MIN_RSA_BITS:
+                raise ValueError("an RSA key of %d bits (at least %d are needed)" % (n.bit_length(), MIN_RSA_BITS))
+            if e < 3 or e % 2 == 0:
+                raise ValueError("an RSA key with the public exponent %d" % e)
+            return JwtKey("RS", n=n, e=e)
+    found = ", ".join(label for label, _ in blocks) or "no complete PEM block"
+    raise ValueError("no RSA key in the PEM (found %s; for a certificate, give its public key: "
+                     "openssl x509 -pubkey -noout -in CERT)" % found)
+
+
+def _hmac_key(text: str) -> JwtKey:
+    # jwcrypto's "oct" key, as websockify imports it: the file holds the secret in base64url.
+    if not text or not _B64URL_RE.fullmatch(text.rstrip("=")) or len(text.rstrip("=")) % 4 == 1:
+        raise ValueError("neither a PEM RSA key nor an HMAC secret in base64url (as websockify reads it)")
+    return JwtKey("HS", secret=_b64url_decode(text.rstrip("=")))
+
+
+def _b64url_decode(text: str) -> bytes:
+    if not _B64URL_RE.fullmatch(text) or len(text) % 4 == 1:
+        raise JwtRefused("malformed token (not base64url)")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def rsa_pkcs1_verify(key: JwtKey, message: bytes, signature: bytes, hash_name: str) -> bool:
+    """RSASSA-PKCS1-v1_5 (RFC 8017 8.2.2): the signature to the e-th power
+    mod n must be exactly the encoding of the message's DigestInfo."""
+    import hashlib
+    import hmac
+    size = (key.n.bit_length() + 7) // 8
+    if len(signature) != size:
+        return False
+    s = int.from_bytes(signature, "big")
+    if s >= key.n:
+        return False
+    digest = hashlib.new(hash_name, message).digest()
+    digest_info = _der(_DER_SEQUENCE, _der(_DER_SEQUENCE, _der(_DER_OID, _HASH_OIDS[hash_name]) + _der(_DER_NULL, b""))
+                       + _der(_DER_OCTET_STRING, digest))
+    padding = size - 3 - len(digest_info)
+    if padding < 8:
+        return False
+    expected = b"\x00\x01" + b"\xff" * padding + b"\x00" + digest_info
+    return hmac.compare_digest(pow(s, key.e, key.n).to_bytes(size, "big"), expected)
+
+
+def _json_part(text: str, what: str) -> dict:
+    import json  # lazily: only with JWTTokenApi
+    try:
+        value = json.loads(_b64url_decode(text).decode("utf-8"))
+    except ValueError:
+        raise JwtRefused("malformed token (its %s is not JSON)" % what) from None
+    if not isinstance(value, dict):
+        raise JwtRefused("malformed token (its %s is not a JSON object)" % what)
+    return value
+
+
+def verify_jwt(token: str, key: JwtKey, now: float) -> dict:
+    """The claims of a signed JWT once its signature and times check out;
+    JwtRefused otherwise.  Encrypted tokens (JWE) are refused."""
+    parts = token.split(".")
+    if len(parts) == 5:
+        raise JwtRefused("encrypted tokens (JWE) are not supported; send a signed token (JWS)")
+    if len(parts) != 3:
+        raise JwtRefused("not a JWT (expected header.payload.signature)")
+    header = _json_part(parts[0], "header")
+    alg = header.get("alg")
+    if "enc" in header:
+        raise JwtRefused("encrypted tokens (JWE) are not supported; send a signed token (JWS)")
+    if not isinstance(alg, str) or alg.lower() == "none":
+        raise JwtRefused("unsigned token (alg none)")
+    if alg not in JWT_ALGORITHMS:
+        raise JwtRefused("algorithm %r is not supported (%s)" % (alg[:20], ", ".join(JWT_ALGORITHMS)))
+    if alg[:2] != key.family:
+        raise JwtRefused("algorithm %s does not fit the key (an %s key)"
+                         % (alg, "RSA" if key.family == "RS" else "HMAC"))
+    if "crit" in header:
+        raise JwtRefused("critical header extensions are not supported")
+    signed = ("%s.%s" % (parts[0], parts[1])).encode("ascii")
+    signature = _b64url_decode(parts[2])
+    if not _signature_ok(key, alg, signed, signature):
+        raise JwtRefused("bad signature")
+    claims = _json_part(parts[1], "payload")
+    _check_times(claims, now)
+    return claims
+
+
+def _signature_ok(key: JwtKey, alg: str, signed: bytes, signature: bytes) -> bool:
+    hash_name = JWT_HASHES[alg[2:]]
+    if key.family == "RS":
+        return rsa_pkcs1_verify(key, signed, signature, hash_name)
+    import hashlib
+    import hmac
+    return hmac.compare_digest(hmac.new(key.secret, signed, getattr(hashlib, hash_name)).digest(), signature)
+
+
+def _check_times(claims: dict, now: float) -> None:
+    """nbf and exp as websockify checks them (NumericDate seconds, no leeway)."""
+    for name in ("nbf", "exp"):
+        value = claims.get(name)
+        if name in claims and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise JwtRefused("malformed token (%s is not a number)" % name)
+    if "nbf" in claims and now < claims["nbf"]:
+        raise JwtRefused("token not valid yet (nbf)")
+    if "exp" in claims and now > claims["exp"]:
+        raise JwtRefused("token expired (exp)")
+
+
+class JWTTokenApi:
+    """websockify's JWTTokenApi: the token is a signed JWT whose claims
+    ``host`` and ``port`` name the target (``view_only: true`` optional),
+    checked with the key in the --token-source file (read again when it
+    changes, so keys can be rotated).  A refused token gets 403 and why."""
+
+    name = "jwt"
+
+    def __init__(self, path: str):
+        self.path = path
+        self._signature = None
+        self._problem = ""
+        self.key = self._load()
+        if self.key is None:
+            raise ConfigError("JWTTokenApi --token-source %s: %s" % (path, self._problem))
+
+    def describe(self) -> str:
+        return "JWTs checked with %s (%s)" % (self.path, "RSA" if self.key.family == "RS" else "HMAC")
+
+    def _load(self) -> Optional[JwtKey]:
+        try:
+            st = os.stat(self.path)
+            with open(self.path, "rb") as handle:
+                data = handle.read(MAX_TOKEN_VALUE + 1)
+            key = parse_jwt_key(data[:MAX_TOKEN_VALUE])
+        except OSError as exc:
+            self._problem = exc.strerror or str(exc)
+            return None
+        except ValueError as exc:
+            self._problem = str(exc)
+            return None
+        self._signature = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if key.family == "HS" and len(key.secret) < MIN_HMAC_BYTES:
+            log.warning("JWTTokenApi key %s: an HMAC secret of %d bytes is weak; use at least %d",
+                        self.path, len(key.secret), MIN_HMAC_BYTES)
+        return key
+
+    def _current_key(self) -> JwtKey:
+        try:
+            st = os.stat(self.path)
+            changed = (st.st_mtime_ns, st.st_size, st.st_ino) != self._signature
+        except OSError:
+            changed = False
+        if changed:
+            key = self._load()
+            if key is None:   # said once: the next lookups see this same file
+                log.warning("JWTTokenApi key %s changed but cannot be used (%s); the old key stays",
+                            self.path, self._problem)
+                self._signature = (st.st_mtime_ns, st.st_size, st.st_ino)
+            else:
+                log.info("JWTTokenApi key %s reloaded", self.path)
+                self.key = key
+        return self.key
+
+    def lookup(self, token: str) -> Optional[TokenEntry]:
+        try:
+            claims = verify_jwt(token, self._current_key(), time.time())
+            view_only = claims.get("view_only", False)
+            if not isinstance(view_only, bool):
+                raise JwtRefused("malformed token (view_only is not true or false)")
+            target = target_from_parts(claims.get("host"), claims.get("port"))
+        except JwtRefused as exc:
+            raise HttpError(403, "token refused: %s" % exc) from None
+        except ValueError as exc:
+            raise HttpError(403, "token refused: its host and port claims are unusable (%s)" % exc) from None
+        return TokenEntry(target, "jwt", view_only)
+
+
+# -- directories: a file or a Unix socket per token ----------------------------
+
+
+def is_single_name(token: str) -> bool:
+    """Whether a token can name an entry of a directory and nothing else:
+    one path component, not ``.`` or ``..``, no NUL."""
+    return (token not in ("", ".", "..") and "/" not in token and "\x00" not in token
+            and not (os.altsep and os.altsep in token))
+
+
+class TokenFileName:
+    """websockify's TokenFileName: the token is the name of a file in the
+    --token-source directory, and the file holds ``host:port`` (or
+    ``unix_socket:/path``, or JSON as in Redis).  Backup, swap and hidden
+    names resolve nothing (is_skipped_token_file), nor does a name that is
+    not a regular file."""
+
+    name = "filename"
+
+    def __init__(self, directory: str):
+        if not os.path.isdir(directory):
+            raise ConfigError("TokenFileName --token-source %s: not a directory (the plugin reads one file "
+                              "per token there)" % directory)
+        self.path = directory
+
+    def describe(self) -> str:
+        return "the files in %s" % self.path
+
+    def lookup(self, token: str) -> Optional[TokenEntry]:
+        if not is_single_name(token) or is_skipped_token_file(token):
+            return None
+        path = os.path.join(self.path, token)
+        try:
+            # O_NONBLOCK: a FIFO placed there must not hang the connection's thread.
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        except OSError:
+            return None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return None
+        with open(fd, "rb") as handle:
+            data = handle.read(MAX_TOKEN_VALUE + 1)
+        if len(data) > MAX_TOKEN_VALUE:
+            log.warning("token source %s: the file for token %r is too long", self.path, redact_token(token))
+            return None
+        return entry_from_value(data, self.path, token)
+
+
+class UnixDomainSocketDirectory:
+    """websockify's UnixDomainSocketDirectory: the token is the name of a
+    Unix socket in the --token-source directory.  Only a single name there
+    (no ``/``, not ``..``) resolves, so no token reaches a socket elsewhere."""
+
+    name = "unix-directory"
+
+    def __init__(self, directory: str):
+        if not os.path.isdir(directory):
+            raise ConfigError("UnixDomainSocketDirectory --token-source %s: not a directory" % directory)
+        self.path = os.path.abspath(directory)
+
+    def describe(self) -> str:
+        return "the Unix sockets in %s" % self.path
+
+    def lookup(self, token: str) -> Optional[TokenEntry]:
+        if not is_single_name(token):
+            return None
+        path = os.path.join(self.path, token)
+        try:
+            if not stat.S_ISSOCK(os.stat(path).st_mode):
+                return None
+        except (OSError, ValueError):
+            return None
+        return TokenEntry(Target(unix_path=path), self.path)
+
+
+# --token-plugin names (websockify's) and the classes behind them; the
+# token files are TokenFile, whose ReadOnlyTokenFile does not reload.
+TOKEN_SOURCES = {"TokenFileName": TokenFileName, "TokenRedis": TokenRedis, "BaseTokenAPI": BaseTokenAPI,
+                 "JSONTokenApi": JSONTokenApi, "JWTTokenApi": JWTTokenApi,
+                 "UnixDomainSocketDirectory": UnixDomainSocketDirectory}
+
+
+def check_token_source(plugin: str, source: str) -> None:
+    """ConfigError when --token-source cannot be right for the plugin
+    (parsed, or stat()ed: nothing is connected to or read)."""
+    if plugin == "TokenRedis":
+        parse_redis_source(source)
+    elif plugin in ("BaseTokenAPI", "JSONTokenApi"):
+        check_api_url(source)
+    elif plugin in ("TokenFileName", "UnixDomainSocketDirectory"):
+        if not os.path.isdir(source):
+            raise ConfigError("%s --token-source %s: not a directory" % (plugin, source))
+    elif not os.path.exists(source):
+        raise ConfigError("token source %s does not exist" % source)
+
+
+def make_token_source(plugin: str, source: str):
+    """The token source for --token-plugin and --token-source; ConfigError if unusable."""
+    if plugin in ("TokenFile", "ReadOnlyTokenFile"):
+        return TokenFile(source, reload=plugin != "ReadOnlyTokenFile")
+    return TOKEN_SOURCES[plugin](source)
 
 
 # ===========================================================================
@@ -3403,7 +4305,7 @@ class Server:
     def _configure(self) -> None:
         config = self.config
         if config.token_source:
-            self.tokens = TokenFile(config.token_source, reload=config.token_plugin != "ReadOnlyTokenFile")
+            self.tokens = make_token_source(config.token_plugin, config.token_source)
         if config.web:
             self.web_root = os.path.realpath(config.web)
         if config.cert:
@@ -5024,8 +5926,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_token_and_web_options(parser: argparse.ArgumentParser) -> None:
     tokens = parser.add_argument_group("many targets by token")
-    tokens.add_argument("--token-plugin", metavar="NAME", help="TokenFile (reloads on change) or ReadOnlyTokenFile")
-    tokens.add_argument("--token-source", metavar="PATH", help="token file or directory of token files")
+    tokens.add_argument("--token-plugin", metavar="NAME",
+                        help="how tokens name targets (websockify's plugins): TokenFile (default; reloads on "
+                             "change), ReadOnlyTokenFile, TokenFileName, TokenRedis, BaseTokenAPI, JSONTokenApi, "
+                             "JWTTokenApi, UnixDomainSocketDirectory")
+    tokens.add_argument("--token-source", metavar="ARG",
+                        help="TokenFile, ReadOnlyTokenFile: a token file or directory of them; TokenFileName, "
+                             "UnixDomainSocketDirectory: a directory; TokenRedis: %s; BaseTokenAPI, "
+                             "JSONTokenApi: a URL with %%%%s for the token; JWTTokenApi: a key file (PEM RSA key "
+                             "or base64url HMAC secret)" % REDIS_SOURCE_FORMAT)
     tokens.add_argument("--target-config", metavar="PATH", help="legacy alias of --token-plugin TokenFile --token-source PATH")
     tokens.add_argument("--host-token", action="store_true", help="take the token from the Host header, not ?token=")
 
@@ -5332,8 +6241,7 @@ def _target_options(args, config: Config, target_text: Optional[str]) -> None:
             raise ConfigError("--unix-target needs Unix sockets, which this platform lacks")
         config.target = Target(unix_path=args.unix_target)
     elif token_source:
-        if not os.path.exists(token_source):
-            raise ConfigError("token source %s does not exist" % token_source)
+        check_token_source(plugin, token_source)
         config.token_source, config.token_plugin = token_source, plugin
     if args.host_token and not token_source:
         raise ConfigError("--host-token needs a token source (--token-source)")
@@ -5588,6 +6496,8 @@ def banner(server: Server) -> List[str]:
         lines.append("target: the built-in demo desktop at %s (loopback only)" % config.target)
     elif config.target is not None:
         lines.append("target: %s" % config.target)
+    elif not isinstance(server.tokens, TokenFile):
+        lines.append("targets: by token from %s (%s)" % (server.tokens.describe(), config.token_plugin))
     else:
         names = sorted(server.tokens.tokens())
         lines.append("targets: %d token%s from %s%s" % (
@@ -5612,6 +6522,8 @@ def banner(server: Server) -> List[str]:
         lines.append("Open %s/vnc.html?autoconnect=1" % base)
     elif config.target is not None:
         lines.append("Open %s/vnc.html" % base)
+    elif not isinstance(server.tokens, TokenFile):
+        lines.append("Open %s/vnc.html?path=websockify?token=TOKEN" % base)
     else:
         if not names:
             lines.append("the token source has no tokens yet; add 'NAME: host:port' lines")
