@@ -2659,7 +2659,7 @@ class AuthBackoff:
     WINDOW = 60.0          # seconds in which the failures must fall
     FIRST_BLOCK = 30.0     # seconds refused after the first burst...
     MAX_BLOCK = 3600.0     # ...doubling with each burst up to an hour
-    # An address quiet this long after its block starts over at FIRST_BLOCK.
+    # An address quiet this long after its last failure or block starts over at FIRST_BLOCK.
     FORGET_AFTER = MAX_BLOCK
     MAX_ENTRIES = 4096     # about 1 MiB; an attacker with more addresses has many anyway
 
@@ -2671,7 +2671,7 @@ class AuthBackoff:
     def failed(self, address: str, now: float) -> None:
         with self._lock:
             entry = self._entries.pop(address, None)
-            if entry is None or now - entry[3] > self.FORGET_AFTER:
+            if entry is None or now - max(entry[1], entry[3]) > self.FORGET_AFTER:
                 entry = [deque(maxlen=self.threshold), 0.0, 0, now]
             times = entry[0]
             times.append(now)
@@ -2907,7 +2907,7 @@ class ConnectionHandler:
         backoff = self.server.auth_backoff
         wait = backoff.retry_after(address_key(self.client_address), time.monotonic()) if backoff else 0
         if wait > 0:
-            seconds = int(wait) + 1
+            seconds = int(-(-wait // 1))   # rounded up: never invites a retry that is still refused
             raise HttpError(429, "too many failed attempts from your address; try again in %d s" % seconds,
                             [("Retry-After", str(seconds))])
 
