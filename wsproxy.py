@@ -35,8 +35,9 @@ Map of this file (the same numbers appear as banners below):
 
 Design rules:
   * Sections 3-8 are pure (bytes and strings in, values or typed errors out)
-    and are tested without sockets, as is section 9's RelayPolicy (events
-    and a clock in, actions out).  Sockets and threads live in 9-11 and in
+    and are tested without sockets, as are section 9's RelayPolicy (events
+    and a clock in, actions out) and section 10's bookkeeping (RecentFailures,
+    ConnectionLimits, AuthBackoff: a clock passed in).  Sockets and threads live in 9-11 and in
     section 12's DemoTarget (the rest of 12 is pure).
   * Importing this module has no side effects.
   * Nothing a peer sends is trusted: no ``assert`` on input, every buffer is
@@ -4806,6 +4807,9 @@ def banner(server: Server) -> List[str]:
         sock.family == getattr(socket, "AF_UNIX", None) for sock in server.listeners))   # --inetd's may be
     if not unix and _is_public(config.listen_host) and not config.cert and not config.auth_plugin:
         lines.append(_public_warning(config))
+    if config.proxy_protocol and not config.trusted_proxies:
+        lines.append("warning: --proxy-protocol without --trusted-proxy: whoever reaches this port directly "
+                     "can claim any client address; name the load balancer with --trusted-proxy")
     if config.wrap_command:
         lines.append("wrapped program: %s (--wrap-mode %s)" % (" ".join(config.wrap_command), config.wrap_mode))
     if unix:

@@ -132,6 +132,7 @@ def test_a_connection_without_the_header_is_refused_and_logged(behind):
     lines = [line for line in log.splitlines() if "refused" in line]
     assert len(lines) == 1 and "no PROXY protocol header (the connection starts b'GET /web')" in lines[0]
     assert "open -> " not in log
+    assert "warning: --proxy-protocol without --trusted-proxy" in proxy.stdout
 
 
 def test_a_header_from_a_peer_outside_trusted_proxy_is_refused(behind):
