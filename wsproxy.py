@@ -37,8 +37,8 @@ Design rules:
   * Sections 3-8 are pure (bytes and strings in, values or typed errors out)
     and are tested without sockets, as are section 9's RelayPolicy (events
     and a clock in, actions out) and section 10's bookkeeping (RecentFailures,
-    ConnectionLimits, AuthBackoff: a clock passed in).  Sockets and threads live in 9-11 and in
-    section 12's DemoTarget (the rest of 12 is pure).
+    ConnectionLimits, AuthBackoff: a clock passed in).  Sockets and threads
+    live in 9-11 and in section 12's DemoTarget (the rest of 12 is pure).
   * Importing this module has no side effects.
   * Nothing a peer sends is trusted: no ``assert`` on input, every buffer is
     bounded, every error maps to an HTTP status or a WebSocket close code, and

@@ -14,6 +14,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -167,3 +168,29 @@ def test_max_connections_per_ip_counts_the_proxied_addresses(behind):
     assert wait_until(lambda: proxy.stderr.count("closed code=") == 2, 10)
     with connect_from("127.0.0.2", ports["v2"]) as sock:    # released when it closed
         assert upgrade(sock).status == 101
+
+
+@pytest.mark.parametrize("header", [b"PROXY TCP4 198.51.100.7 127.0.0.1 1234 80\r\n",
+                                    b"PROXY UNKNOWN\r\n",
+                                    b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0f"   # v2 with a 3-byte TLV
+                                    b"\xc6\x33\x64\x07\x7f\x00\x00\x01\x04\xd2\x00\x50\x04\x00\x00"])
+def test_the_request_in_the_same_segment_as_the_header_is_untouched(start_proxy, echo_server, header):
+    proxy = start_proxy("--proxy-protocol", "127.0.0.1:%d" % echo_server.port)
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        sock.sendall(header + get_request("/websockify", upgrade_headers()))
+        assert read_response(sock).status == 101
+    log = proxy.wait_stderr(lambda text: "open -> " in text)
+    expected = "198.51.100.7:1234" if b"UNKNOWN" not in header else "127.0.0.1:"   # UNKNOWN: the socket's
+    assert expected in [line for line in log.splitlines() if "open -> " in line][0]
+
+
+@pytest.mark.slow
+def test_a_header_that_never_completes_times_out(start_proxy, echo_server):
+    proxy = start_proxy("--proxy-protocol", "127.0.0.1:%d" % echo_server.port)
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=15) as sock:
+        sock.sendall(b"PROXY TCP4 198.51.")
+        started = time.monotonic()
+        assert recv_until_eof(sock) == b""
+        waited = time.monotonic() - started
+    assert 4 <= waited <= 8
+    assert "no complete PROXY protocol header within 5s" in proxy.wait_stderr(lambda text: "refused" in text)
