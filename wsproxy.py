@@ -20,7 +20,7 @@ Map of this file (the same numbers appear as banners below):
 
      1. Imports, version, constants and limits; run_from_bytecode()
      2. Errors: each carries what to send back
-     3. HTTP request head: pure parse, bounded size
+     3. HTTP request head, PROXY protocol header: pure parse, bounded size
      4. WebSocket handshake: pure accept key, version, subprotocol
      5. Frame codec: pure encode, incremental decode, masking, RFC checks
      6. WebSocket session: pure fragments, ping/pong, close handshake
@@ -28,9 +28,11 @@ Map of this file (the same numbers appear as banners below):
      8. Routing and static files: auth, target, upgrade-or-file; safe paths, MIME
      9. Relay: pure policy (phases, close order, timers), per-connection poll loop
     9b. RFB follower: pure reading of a VNC stream's handshake and client messages
-    10. Connection handler: head, TLS sniff, auth, route, connect before 101
-    11. Server: listening sockets, accept loop, threads, signals, drain and
-        reload; TLS context; metrics (pure registry) and their listener
+    10. Connection handler: PROXY header, TLS sniff, head, limits, auth, route,
+        connect before 101
+    11. Server: listening sockets (bound, --inetd, systemd), accept loop, threads,
+        signals, drain and reload; TLS context; metrics (pure registry) and their
+        listener
     12. Demo VNC target: pure desktop and RFB session, loopback-only server
     13. Command line: parse_args(argv) -> Config, main(argv) -> int
     14. Session recording: pure file format, per-session recorder, writer thread
@@ -38,10 +40,12 @@ Map of this file (the same numbers appear as banners below):
 Design rules:
   * Sections 3-8 are pure (bytes and strings in, values or typed errors out)
     and are tested without sockets, as are section 9's RelayPolicy (events
-    and a clock in, actions out), section 9b, and section 11's
-    MetricsRegistry and ProxyMetrics.  Sockets and threads live in 9-11, in
-    section 12's DemoTarget (the rest of 12 is pure) and in section 7's
-    remote token stores (Redis, HTTP API), whose protocol parts are pure.
+    and a clock in, actions out), section 9b, section 10's bookkeeping
+    (RecentFailures, ConnectionLimits, AuthBackoff: a clock passed in), and
+    section 11's MetricsRegistry and ProxyMetrics.  Sockets and threads live
+    in 9-11, in section 12's DemoTarget (the rest of 12 is pure) and in
+    section 7's remote token stores (Redis, HTTP API), whose protocol parts
+    are pure.
   * Importing this module has no side effects.
   * Nothing a peer sends is trusted: no ``assert`` on input, every buffer is
     bounded, every error maps to an HTTP status or a WebSocket close code, and
@@ -308,14 +312,14 @@ class ConfigError(Exception):
 
 
 # ===========================================================================
-# 3. HTTP request head: pure parse, bounded size
+# 3. HTTP request head, PROXY protocol header: pure parse, bounded size
 # ===========================================================================
 
 HTTP_REASONS = {
     101: "Switching Protocols", 200: "OK", 304: "Not Modified",
     400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
     405: "Method Not Allowed", 408: "Request Timeout", 426: "Upgrade Required",
-    431: "Request Header Fields Too Large", 502: "Bad Gateway", 503: "Service Unavailable",
+    429: "Too Many Requests", 431: "Request Header Fields Too Large", 502: "Bad Gateway", 503: "Service Unavailable",
     505: "HTTP Version Not Supported",
 }
 
@@ -549,6 +553,193 @@ def _ip_or_none(ipaddress, text: str):
 
 def _is_trusted(address, trusted: Sequence) -> bool:
     return any(address in net for net in trusted)  # False across IPv4/IPv6
+
+
+def proxy_sender_allowed(address, trusted: Sequence) -> bool:
+    """Whether the socket peer ``address`` may send a PROXY header: any peer
+    without --trusted-proxy, else only one inside those networks.  A Unix
+    socket peer always may: the socket file's permissions say who connects."""
+    if not trusted or not isinstance(address, tuple):
+        return True
+    import ipaddress  # lazily: only with --trusted-proxy (start-up time)
+    peer = _ip_or_none(ipaddress, address[0])
+    return peer is not None and _is_trusted(peer, trusted)
+
+
+def address_key(client: str) -> str:
+    """The host part of a client address as the log writes it ("1.2.3.4:5",
+    "[::1]:5", a bare address from X-Forwarded-For, a Unix path): what the
+    per-address limits count by.  The port is the client's to choose."""
+    if client.startswith("["):
+        return client[1:].split("]", 1)[0]
+    if client.count(":") == 1:
+        return client.split(":", 1)[0]
+    return client
+
+
+# -- PROXY protocol header (HAProxy's doc/proxy-protocol.txt): pure ---------
+#
+# With --proxy-protocol every connection starts with this header, written by
+# the load balancer in front, naming the client it accepted.  It is read
+# exactly (never a byte of the request after it), so what follows, TLS or
+# HTTP, is untouched.
+
+# Version 1 is one text line of at most this many bytes, CRLF included
+# ("PROXY UNKNOWN" with two IPv6 addresses and ports, spec 2.1).
+PROXY_V1_MAX = 107
+# The shortest version 1 line, "PROXY UNKNOWN\r\n": never read past before
+# the version is known (a 15-byte v1 header may be followed by the request).
+PROXY_V1_MIN = 15
+PROXY_V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
+# Version 2: the signature, version/command, family/transport, 16-bit length.
+PROXY_V2_FIXED = 16
+# Address block sizes for TCP over IPv4 and IPv6 (spec 2.2); TLVs follow.
+_PROXY_V2_ADDRESS = {0x11: (socket.AF_INET, 4), 0x21: (socket.AF_INET6, 16)}
+# The whole header must arrive within this many seconds of the connection
+# (spec 2: at least 3 s, to cover a TCP retransmit).
+PROXY_HEADER_TIMEOUT = 5.0
+
+_PROXY_V1_IPV4_RE = re.compile(r"^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
+                               r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\Z")
+# Ports in decimal without leading zeros (spec 2.1: no octal confusion).
+_PROXY_V1_PORT_RE = re.compile(r"^(?:0|[1-9][0-9]{0,4})\Z")
+
+
+class ProxyHeaderError(Exception):
+    """An invalid PROXY protocol header: the connection is closed without a
+    reply (the sender is a load balancer, not an HTTP client), and logged."""
+
+
+class ProxyHeader(NamedTuple):
+    """A complete PROXY protocol header.
+
+    ``length`` is how many bytes it took.  ``source`` and ``destination``
+    are (host, port) of the connection the load balancer accepted, or None
+    where the header names none (v2 LOCAL, v1 UNKNOWN, families other than
+    TCP over IPv4/IPv6): then the socket's own addresses stand (spec 2.1, 2.2).
+    """
+
+    version: int
+    command: str          # "PROXY", "LOCAL" (v2) or "UNKNOWN" (v1)
+    length: int
+    source: Optional[Tuple[str, int]] = None
+    destination: Optional[Tuple[str, int]] = None
+
+
+def proxy_header_needs(data: bytes) -> int:
+    """How many more bytes a PROXY header that starts ``data`` needs at
+    least: 0 when ``data`` holds all of it (bytes after it are allowed).
+
+    Reading that many more never reads past the header's end, whatever
+    it turns out to be.  Raises ProxyHeaderError as soon as ``data`` cannot
+    be the start of a header, so a peer that sends none is refused at once.
+    """
+    if data[:1] == b"P":
+        return _proxy_v1_needs(data)
+    head = data[:len(PROXY_V2_SIGNATURE)]
+    if not PROXY_V2_SIGNATURE.startswith(head):
+        raise ProxyHeaderError("no PROXY protocol header (the connection starts %r)" % bytes(data[:8]))
+    if not data:
+        return PROXY_V1_MIN   # either version: v1's shortest line is v2's fixed part less one
+    if len(data) < PROXY_V2_FIXED:
+        return PROXY_V2_FIXED - len(data)
+    total = PROXY_V2_FIXED + struct.unpack("!H", data[14:16])[0]
+    return max(0, total - len(data))
+
+
+def _proxy_v1_needs(data: bytes) -> int:
+    if not b"PROXY ".startswith(data[:6]):
+        raise ProxyHeaderError("malformed PROXY v1 line" if data.startswith(b"PROXY") else
+                               "no PROXY protocol header (the connection starts %r)" % bytes(data[:8]))
+    if data.find(b"\r\n", 0, PROXY_V1_MAX) >= 0:
+        return 0
+    if len(data) >= PROXY_V1_MAX:
+        raise ProxyHeaderError("PROXY v1 line without CRLF in its first %d bytes" % PROXY_V1_MAX)
+    # No CRLF yet: at least one byte (LF after a final CR) or two, and never
+    # fewer than the shortest line.
+    return max(1 if data.endswith(b"\r") else 2, PROXY_V1_MIN - len(data))
+
+
+def parse_proxy_header(data: bytes) -> ProxyHeader:
+    """The PROXY header at the start of ``data``, which proxy_header_needs
+    says is complete; bytes after it are not looked at."""
+    if proxy_header_needs(data) != 0:
+        raise ProxyHeaderError("incomplete PROXY protocol header")
+    if data[:1] == b"P":
+        return _parse_proxy_v1(data)
+    return _parse_proxy_v2(data)
+
+
+def _parse_proxy_v1(data: bytes) -> ProxyHeader:
+    end = data.find(b"\r\n", 0, PROXY_V1_MAX)
+    try:
+        line = data[:end].decode("ascii")
+    except UnicodeDecodeError:
+        raise ProxyHeaderError("PROXY v1 line is not ASCII") from None
+    fields = line.split(" ")
+    if fields[0] != "PROXY" or len(fields) < 2:
+        raise ProxyHeaderError("malformed PROXY v1 line")
+    if fields[1] == "UNKNOWN":   # anything after it is ignored (spec 2.1)
+        return ProxyHeader(1, "UNKNOWN", end + 2)
+    if fields[1] not in ("TCP4", "TCP6") or len(fields) != 6:
+        raise ProxyHeaderError("malformed PROXY v1 line: expected TCP4, TCP6 or UNKNOWN and four fields")
+    family = socket.AF_INET if fields[1] == "TCP4" else socket.AF_INET6
+    source = (_proxy_v1_address(family, fields[2]), _proxy_v1_port(fields[4]))
+    destination = (_proxy_v1_address(family, fields[3]), _proxy_v1_port(fields[5]))
+    return ProxyHeader(1, "PROXY", end + 2, source, destination)
+
+
+def _proxy_v1_address(family: int, text: str) -> str:
+    """A v1 address in the form its family requires, in canonical text."""
+    if family == socket.AF_INET and not _PROXY_V1_IPV4_RE.match(text):
+        raise ProxyHeaderError("malformed IPv4 address in PROXY v1 line")
+    try:
+        return socket.inet_ntop(family, socket.inet_pton(family, text))
+    except (OSError, ValueError):
+        raise ProxyHeaderError("malformed %s address in PROXY v1 line"
+                               % ("IPv4" if family == socket.AF_INET else "IPv6")) from None
+
+
+def _proxy_v1_port(text: str) -> int:
+    if not _PROXY_V1_PORT_RE.match(text) or int(text) > 65535:
+        raise ProxyHeaderError("malformed port in PROXY v1 line")
+    return int(text)
+
+
+def _parse_proxy_v2(data: bytes) -> ProxyHeader:
+    version, command = data[12] >> 4, data[12] & 0x0F
+    family, transport = data[13] >> 4, data[13] & 0x0F
+    length = PROXY_V2_FIXED + struct.unpack("!H", data[14:16])[0]
+    if version != 2:
+        raise ProxyHeaderError("PROXY v2 header with version %d" % version)
+    if command > 1:
+        raise ProxyHeaderError("PROXY v2 header with unknown command %d" % command)
+    if family > 3 or transport > 2:
+        raise ProxyHeaderError("PROXY v2 header with unknown family/transport 0x%02x" % data[13])
+    body = data[PROXY_V2_FIXED:length]
+    address = _PROXY_V2_ADDRESS.get(data[13]) if command == 1 else None
+    if address is None:   # LOCAL, or a family we do not use: the socket's own address stands
+        return ProxyHeader(2, "PROXY" if command else "LOCAL", length)
+    af, size = address
+    if len(body) < 2 * size + 4:
+        raise ProxyHeaderError("PROXY v2 address block shorter than its family needs")
+    _check_proxy_tlvs(body[2 * size + 4:])
+    ports = struct.unpack("!HH", body[2 * size:2 * size + 4])
+    source = (socket.inet_ntop(af, body[:size]), ports[0])
+    destination = (socket.inet_ntop(af, body[size:2 * size]), ports[1])
+    return ProxyHeader(2, "PROXY", length, source, destination)
+
+
+def _check_proxy_tlvs(tlvs: bytes) -> None:
+    """TLVs (type, 16-bit length, value) are skipped, but must fill the rest
+    of the header exactly: one that runs past its end is a broken sender."""
+    at = 0
+    while at < len(tlvs):
+        if at + 3 > len(tlvs):
+            raise ProxyHeaderError("PROXY v2 TLV header cut short")
+        at += 3 + struct.unpack("!H", tlvs[at + 1:at + 3])[0]
+        if at > len(tlvs):
+            raise ProxyHeaderError("PROXY v2 TLV runs past the end of the header")
 
 
 # ===========================================================================
@@ -3951,6 +4142,111 @@ class RecentFailures:
         return entry[1]
 
 
+class ConnectionLimits:
+    """--max-connections and --max-connections-per-ip: the WebSocket
+    connections open now, in total and by client address (0: no limit).
+
+    Each open WebSocket holds a target connection, a VNC session and a
+    thread for as long as it lasts; static files and the endpoint's answer
+    are short and bounded by HEAD_TIMEOUT, so only WebSockets are counted.
+    An address's entry goes when its last connection closes, so the table
+    holds no more entries than there are open connections.  ``open_total``
+    and ``open_by_address()`` are for metrics.
+    """
+
+    def __init__(self, max_total: int = 0, max_per_address: int = 0):
+        self.max_total = max_total
+        self.max_per_address = max_per_address
+        self.open_total = 0
+        self._by_address = {}  # type: Dict[str, int]
+        self._lock = threading.Lock()
+
+    def acquire(self, address: str) -> None:
+        """Count one more connection from ``address``, or raise HttpError:
+        503 when the server is full, 429 when this address has its share."""
+        with self._lock:
+            if self.max_total and self.open_total >= self.max_total:
+                raise HttpError(503, "the server has reached its connection limit (%d); try again later"
+                                % self.max_total)
+            mine = self._by_address.get(address, 0)
+            if self.max_per_address and mine >= self.max_per_address:
+                raise HttpError(429, "too many connections from your address (limit %d); close one first"
+                                % self.max_per_address)
+            self.open_total += 1
+            self._by_address[address] = mine + 1
+
+    def release(self, address: str) -> None:
+        with self._lock:
+            mine = self._by_address.pop(address, 0) - 1
+            if mine > 0:
+                self._by_address[address] = mine
+            self.open_total -= 1
+
+    def open_by_address(self) -> Dict[str, int]:
+        with self._lock:
+            return dict(self._by_address)
+
+
+class AuthBackoff:
+    """--max-auth-failures: an address with that many failed attempts (a
+    wrong password, a refused origin, an unknown token) within WINDOW
+    seconds is refused with 429 for a while, longer each time it starts
+    again, so credentials and tokens cannot be guessed at network speed.
+
+    Times come from the caller (a monotonic clock), so this is tested
+    without waiting.  Bounded: the least recently seen address goes when
+    there are too many.
+    """
+
+    WINDOW = 60.0          # seconds in which the failures must fall
+    FIRST_BLOCK = 30.0     # seconds refused after the first burst...
+    MAX_BLOCK = 3600.0     # ...doubling with each burst up to an hour
+    # An address quiet this long after its last failure or block starts over at FIRST_BLOCK.
+    FORGET_AFTER = MAX_BLOCK
+    MAX_ENTRIES = 4096     # about 1 MiB; an attacker with more addresses has many anyway
+
+    def __init__(self, threshold: int):
+        self.threshold = threshold
+        self._entries = {}  # type: Dict[str, list]   address -> [failure times, blocked until, blocks, last seen]
+        self._lock = threading.Lock()
+
+    def failed(self, address: str, now: float) -> None:
+        with self._lock:
+            entry = self._entries.pop(address, None)
+            if entry is None or now - max(entry[1], entry[3]) > self.FORGET_AFTER:
+                entry = [deque(maxlen=self.threshold), 0.0, 0, now]
+            times = entry[0]
+            times.append(now)
+            entry[3] = now
+            if len(times) == self.threshold and now - times[0] <= self.WINDOW:
+                entry[1] = now + min(self.FIRST_BLOCK * 2 ** entry[2], self.MAX_BLOCK)
+                entry[2] += 1
+                times.clear()
+            self._entries[address] = entry
+            while len(self._entries) > self.MAX_ENTRIES:
+                del self._entries[next(iter(self._entries))]
+
+    def retry_after(self, address: str, now: float) -> float:
+        """Seconds until ``address`` may try again; 0 when it may now."""
+        with self._lock:
+            entry = self._entries.get(address)
+        return 0.0 if entry is None else max(0.0, entry[1] - now)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def counts_as_auth_failure(head: RequestHead, status: int, host_token: bool) -> bool:
+    """Whether an error reply tells of a guess: 401 for credentials that were
+    sent (the first 401, which asks for them, is no failure), 403 for a
+    refused origin, 404 for a token named on the WebSocket path."""
+    if status == 401:
+        return head.get("authorization") is not None
+    if status == 403:
+        return True
+    return status == 404 and is_websocket_path(head) and bool(requested_token(head, host_token))
+
+
 class _ClosedError(Exception):
     """The client went away or timed out while we were reading its head."""
 
@@ -3962,6 +4258,7 @@ class ConnectionHandler:
         self.server = server
         self.config = server.config
         self.sock = sock
+        self.address = address
         self.peer = _format_address(address)
         self.client_address = self.peer
         self.number = number
@@ -4021,6 +4318,8 @@ class ConnectionHandler:
 
     def run(self) -> None:
         try:
+            if self.config.proxy_protocol and not self._accept_proxy_header():
+                return
             if not self._negotiate_tls():
                 return
             keep_alive = True
@@ -4042,6 +4341,56 @@ class ConnectionHandler:
             pass
         except OSError as exc:  # ssl.SSLError is an OSError
             log.debug("conn %d %s: socket error: %s", self.number, self.peer, exc)
+
+    def _accept_proxy_header(self) -> bool:
+        """--proxy-protocol: the header, before anything else (TLS too); the
+        client it names is this connection's peer from here on."""
+        if not proxy_sender_allowed(self.address, self.server.trusted_networks):
+            log.info("conn %d %s: refused: a PROXY protocol header is accepted only from --trusted-proxy",
+                     self.number, self.peer)
+            return False
+        try:
+            header = self._read_proxy_header(PROXY_HEADER_TIMEOUT)
+        except ProxyHeaderError as exc:
+            log.info("conn %d %s: refused: %s", self.number, self.peer, exc)
+            return False
+        if header.source is not None:
+            log.debug("conn %d %s: PROXY v%d from %s", self.number, self.peer, header.version,
+                      _format_address(header.source))
+            self.peer = self.client_address = _format_address(header.source)
+        return True
+
+    def _read_proxy_header(self, timeout: float) -> ProxyHeader:
+        """Exactly the header's bytes: what follows stays in the socket for
+        the TLS sniff.  What is already there is peeked, and only the part
+        that is surely header is taken."""
+        deadline = time.monotonic() + timeout
+        data = b""
+        while True:
+            needs = proxy_header_needs(data)
+            if needs == 0:
+                return parse_proxy_header(data)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ProxyHeaderError("no complete PROXY protocol header within %gs" % timeout)
+            if not self._wait_readable(remaining):
+                continue
+            self.sock.settimeout(remaining)
+            try:
+                ahead = self.sock.recv(max(needs, PROXY_V1_MAX), socket.MSG_PEEK)
+            except socket.timeout:
+                continue
+            if not ahead:
+                raise ProxyHeaderError("connection closed before a complete PROXY protocol header")
+            take = len(ahead)   # all header, unless the header ends within it
+            if proxy_header_needs(data + ahead) == 0:
+                take = parse_proxy_header(data + ahead).length - len(data)
+            while take > 0:   # already received: recv returns at once
+                chunk = self.sock.recv(take)
+                if not chunk:
+                    raise ProxyHeaderError("connection closed before a complete PROXY protocol header")
+                data += chunk
+                take -= len(chunk)
 
     def _negotiate_tls(self) -> bool:
         """Sniff the first byte: 0x16 starts a TLS handshake, anything else is plain HTTP."""
@@ -4089,17 +4438,42 @@ class ConnectionHandler:
             self._send(health_reply(head, self.server.draining))
             return False
         try:
+            self._check_backoff()
             where = admit(head, self.server.web_root, config.auth_plugin, config.auth_source, config.web_auth)
             if where.kind == ROUTE_WEBSOCKET:
-                self._serve_websocket(head)
+                self._serve_websocket_within_limits(head)
                 return False
             if where.kind == ROUTE_FILE:
                 return self._serve_file(head, where.path)
             return self._serve_endpoint(head)
         except HttpError as exc:
+            self._note_failure(head, exc.status)
             self._log_reply(head, exc.status, exc.log_reason)
             self._send(error_response(exc, head_only=head.method == "HEAD"))
             return False
+
+    def _check_backoff(self) -> None:
+        """429 while this address is backing off after failed attempts."""
+        backoff = self.server.auth_backoff
+        wait = backoff.retry_after(address_key(self.client_address), time.monotonic()) if backoff else 0
+        if wait > 0:
+            seconds = int(-(-wait // 1))   # rounded up: never invites a retry that is still refused
+            raise HttpError(429, "too many failed attempts from your address; try again in %d s" % seconds,
+                            [("Retry-After", str(seconds))])
+
+    def _note_failure(self, head: RequestHead, status: int) -> None:
+        backoff = self.server.auth_backoff
+        if backoff is not None and counts_as_auth_failure(head, status, self.config.host_token):
+            backoff.failed(address_key(self.client_address), time.monotonic())
+
+    def _serve_websocket_within_limits(self, head: RequestHead) -> None:
+        """--max-connections(-per-ip): 503 or 429 before the upgrade, else serve."""
+        key = address_key(self.client_address)
+        self.server.limits.acquire(key)
+        try:
+            self._serve_websocket(head)
+        finally:
+            self.server.limits.release(key)
 
     def _log_reply(self, head: RequestHead, status: int, reason: str) -> None:
         log.info("conn %d %s: %s %s -> %d %s", self.number, self.client_address, head.method,
@@ -4286,12 +4660,15 @@ class Server:
         self.tls_context = None
         self.web_root = None
         self.trusted_networks = []
+        self.socket_activated = False   # the listeners came from systemd
         self.recent_failures = RecentFailures()
         self.metrics = None          # ProxyMetrics with --metrics-listen
         self.metrics_listener = None   # its MetricsListener, bound by main
         self.draining = False        # SIGTERM with --drain-seconds: /healthz answers 503
         self._reload_lock = threading.Lock()
         self.recordings = None       # type: Optional[RecordingStore]
+        self.limits = ConnectionLimits(config.max_connections, config.max_connections_per_ip)
+        self.auth_backoff = AuthBackoff(config.max_auth_failures) if config.max_auth_failures else None
         self._threads = set()
         self._threads_lock = threading.Lock()
         self._counter = 0
@@ -4328,14 +4705,17 @@ class Server:
 
     def bind(self) -> None:
         config = self.config
-        if config.inetd:
+        activated = _systemd_listeners()
+        if activated:   # systemd socket activation: its sockets, whatever the command line says
+            self.listeners, self.socket_activated, config.unix_listen = activated, True, ""
+        elif config.inetd:
             self.listeners.append(_inherited_listener())
-            if self.listeners[0].family != getattr(socket, "AF_UNIX", None):
-                config.listen_host, config.listen_port = self.listeners[0].getsockname()[:2]
         elif config.unix_listen:
             self._bind_unix(config.unix_listen, config.unix_listen_mode)
         elif config.listen_host or not socket.has_ipv6 or not self._bind_dual_stack(config.listen_port):
             self._bind_addresses(config.listen_host, config.listen_port, config.prefer_ipv6)
+        if (activated or config.inetd) and self.listeners[0].family != getattr(socket, "AF_UNIX", None):
+            config.listen_host, config.listen_port = self.listeners[0].getsockname()[:2]
 
     def _bind_unix(self, path: str, mode: int) -> None:
         if os.path.exists(path) and stat.S_ISSOCK(os.stat(path).st_mode):
@@ -4587,6 +4967,47 @@ def _inherited_listener() -> socket.socket:
         raise ConfigError("--inetd needs a listening stream socket on standard input, not a connected one "
                           "(inetd 'wait' mode, systemd Accept=no)")
     return sock
+
+
+# systemd passes its sockets from this descriptor on (sd_listen_fds(3)).
+SD_LISTEN_FDS_START = 3
+
+
+def systemd_listen_fds(environ, pid: int) -> List[int]:
+    """The descriptors systemd passed to process ``pid`` (LISTEN_FDS and
+    LISTEN_PID in ``environ``), or none when they were meant for another."""
+    if environ.get("LISTEN_PID", "") != str(pid):
+        return []
+    text = environ.get("LISTEN_FDS", "")
+    if not text.isdigit():
+        raise ConfigError("systemd socket activation: LISTEN_FDS=%r is not a number" % loggable(text))
+    return list(range(SD_LISTEN_FDS_START, SD_LISTEN_FDS_START + int(text)))
+
+
+def _systemd_listeners() -> List[socket.socket]:
+    """systemd socket activation: the listening sockets passed to us.  The
+    variables are unset, and the sockets kept from children, so a wrapped
+    program does not take them for its own."""
+    fds = systemd_listen_fds(os.environ, os.getpid())
+    names = os.environ.get("LISTEN_FDNAMES", "")
+    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        os.environ.pop(name, None)
+    sockets = []
+    for fd in fds:
+        try:
+            os.set_inheritable(fd, False)
+            sock = socket.socket(fileno=fd)
+            listening = sock.type == socket.SOCK_STREAM and sock.getsockopt(socket.SOL_SOCKET, _SO_ACCEPTCONN)
+        except OSError:
+            listening = False
+        if not listening:
+            raise ConfigError("systemd socket activation: descriptor %d is not a listening stream socket "
+                              "(use ListenStream= and Accept=no in the .socket unit)" % fd)
+        sockets.append(sock)
+    if sockets:
+        log.info("listening on %d socket%s from systemd%s", len(sockets), "" if len(sockets) == 1 else "s",
+                 " (%s)" % loggable(names) if names else "")
+    return sockets
 
 
 class _RunOnceHandler(ConnectionHandler):
@@ -5919,6 +6340,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="target a built-in demo desktop (on 127.0.0.1 only); listen on PORT (default 6080)")
     _add_token_and_web_options(parser)
     _add_security_options(parser)
+    _add_edge_options(parser)
     _add_process_options(parser)
     _add_operations_options(parser)
     return parser
@@ -5965,6 +6387,22 @@ def _add_security_options(parser: argparse.ArgumentParser) -> None:
     auth.add_argument("--web-auth", action="store_true", help="require the auth plugin for static files too (BasicHTTPAuth always does)")
     auth.add_argument("--trusted-proxy", metavar="CIDR", action="append", default=[],
                       help="honour X-Forwarded-For from this address or network (repeatable)")
+
+
+def _add_edge_options(parser: argparse.ArgumentParser) -> None:
+    edge = parser.add_argument_group("behind a load balancer, and limits")
+    edge.add_argument("--proxy-protocol", action="store_true",
+                      help="every connection starts with a PROXY protocol header (v1 or v2, e.g. HAProxy's "
+                           "send-proxy); its client address is the one logged and limited. With "
+                           "--trusted-proxy, only those addresses may connect")
+    edge.add_argument("--max-connections", metavar="N", type=int, default=0,
+                      help="most WebSocket connections open at once; more get HTTP 503 (default 0: no limit)")
+    edge.add_argument("--max-connections-per-ip", metavar="N", type=int, default=0,
+                      help="most WebSocket connections open at once from one client address; more get HTTP 429")
+    edge.add_argument("--max-auth-failures", metavar="N", type=int, default=0,
+                      help="after N failed attempts (password, origin, token) within %gs, refuse that address "
+                           "with HTTP 429 for %gs, doubling each time up to %gs (default 0: off)"
+                           % (AuthBackoff.WINDOW, AuthBackoff.FIRST_BLOCK, AuthBackoff.MAX_BLOCK))
 
 
 def _add_process_options(parser: argparse.ArgumentParser) -> None:
@@ -6059,6 +6497,10 @@ class Config:
     run_once: bool = False
     max_message_size: int = DEFAULT_MAX_MESSAGE
     trusted_proxies: Sequence = ()   # ipaddress networks whose X-Forwarded-For is believed
+    proxy_protocol: bool = False     # each connection starts with a PROXY protocol header
+    max_connections: int = 0         # WebSocket connections open at once (0: no limit)
+    max_connections_per_ip: int = 0  # ... from one client address
+    max_auth_failures: int = 0       # failed attempts in AuthBackoff.WINDOW before a back-off (0: off)
     verbose: bool = False
     log_file: str = ""
     syslog: str = ""             # SYSLOG_LOCAL or another socket path, or a UDP host:port
@@ -6105,6 +6547,7 @@ def parse_args(argv: Sequence[str]) -> Config:
     _auth_options(args, config)
     _connection_options(args, config)
     _operations_options(args, config)
+    _edge_options(args, config)
     return config
 
 
@@ -6350,6 +6793,8 @@ def _operations_options(args, config: Config) -> None:
         config.metrics_listen = (host or METRICS_DEFAULT_HOST, port)
         if port == config.listen_port and not config.unix_listen and not config.inetd:
             raise ConfigError("--metrics-listen needs a port of its own, not the proxy's %d" % port)
+
+
 def _record_options(args, config: Config) -> None:
     config.record_max_bytes = parse_byte_size(args.record_max_bytes)
     config.record_session_max_bytes = parse_byte_size(args.record_session_max_bytes)
@@ -6361,6 +6806,15 @@ def _record_options(args, config: Config) -> None:
     if not os.path.isdir(parent):
         raise ConfigError("--record %s: no directory %s to write recordings in" % (args.record, parent))
     config.record, config.record_input = args.record, args.record_input
+
+
+def _edge_options(args, config: Config) -> None:
+    for name in ("max_connections", "max_connections_per_ip", "max_auth_failures"):
+        if getattr(args, name) < 0:
+            raise ConfigError("--%s must be a number, not negative (0: no limit)" % name.replace("_", "-"))
+    config.proxy_protocol = args.proxy_protocol
+    config.max_connections, config.max_connections_per_ip = args.max_connections, args.max_connections_per_ip
+    config.max_auth_failures = args.max_auth_failures
 
 
 def _process_options(args, config: Config) -> None:
@@ -6489,7 +6943,8 @@ def banner(server: Server) -> List[str]:
     config = server.config
     scheme = "https" if config.cert else "http"
     lines = ["wsproxy %s listening on %s%s" % (__version__, ", ".join(server.addresses()),
-                                               " (from standard input, --inetd)" if config.inetd else "")]
+                                               " (from standard input, --inetd)" if config.inetd else
+                                               " (from systemd)" if server.socket_activated else "")]
     lines.append(_tls_banner(config))
     names = []
     if config.demo:
@@ -6507,6 +6962,9 @@ def banner(server: Server) -> List[str]:
         sock.family == getattr(socket, "AF_UNIX", None) for sock in server.listeners))   # --inetd's may be
     if not unix and _is_public(config.listen_host) and not config.cert and not config.auth_plugin:
         lines.append(_public_warning(config))
+    if config.proxy_protocol and not config.trusted_proxies:
+        lines.append("warning: --proxy-protocol without --trusted-proxy: whoever reaches this port directly "
+                     "can claim any client address; name the load balancer with --trusted-proxy")
     if config.wrap_command:
         lines.append("wrapped program: %s (--wrap-mode %s)" % (" ".join(config.wrap_command), config.wrap_mode))
     if unix:

@@ -90,9 +90,9 @@ def test_http_status_lines_are_rfc_9110_numbers_and_phrases():
     assert wsproxy.HTTP_REASONS == {
         101: "Switching Protocols", 200: "OK", 304: "Not Modified", 400: "Bad Request",
         401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-        408: "Request Timeout", 426: "Upgrade Required", 431: "Request Header Fields Too Large",
-        502: "Bad Gateway", 503: "Service Unavailable",
-        505: "HTTP Version Not Supported"}   # 431 is RFC 6585's
+        408: "Request Timeout", 426: "Upgrade Required", 429: "Too Many Requests",
+        431: "Request Header Fields Too Large", 502: "Bad Gateway", 503: "Service Unavailable",
+        505: "HTTP Version Not Supported"}   # 429 and 431 are RFC 6585's
 
 
 # -- RFB (RFC 6143, rfbproto.rst) -------------------------------------------------------
