@@ -107,6 +107,7 @@ const ui = {
     power: $('btn-power'),
     powerPanel: $('power'),
     connectForm: $('connect-form'),
+    connectDetails: $('connect-details'),
     fullscreen: $('btn-fullscreen'),
     resize: $('sel-resize'),
     viewOnly: $('view-only'),
@@ -433,6 +434,8 @@ function endSession(s, reason, isError) {
         reconnectTimer = setTimeout(connect, config.reconnectDelay);
     }
     const error = isError && !s.userClosed;
+    // Never got in: the connection settings are the first thing to check.
+    if (error && !s.reachedConnected) ui.connectDetails.open = true;
     setStatus(text, { error });
     showIdle({
         title: error && !s.reachedConnected ? t('Could not connect') : t('Disconnected'),

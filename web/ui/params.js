@@ -79,7 +79,7 @@ function parseValue(kind, raw) {
         case 'bool': return parseBool(raw);
         case 'port': {
             const t = raw.trim();
-            if (t === '') return undefined;
+            if (t === '') return ''; // the default: the page's port, or the scheme's with a host
             const n = Number(t);
             return Number.isInteger(n) && n > 0 && n < 65536 ? String(n) : undefined;
         }
