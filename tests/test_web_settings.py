@@ -11,7 +11,8 @@
   cancels), and no longer once disconnected.
 * XVP: a scripted RFB server offers XVP (message 250, code 1 = XVP_INIT); the
   Power button appears, and clicking Reboot puts 250 0 1 3 on the wire.  A Bell
-  from the same server flashes the screen and starts a WebAudio tone.
+  from the same server flashes the screen and starts a WebAudio tone; with the
+  bell switched off in the settings it only flashes.
 
 Against `wsproxy.py --demo` and the scripted server; every process is stopped by PID.
 """
@@ -366,6 +367,15 @@ def test_power_menu_sends_xvp_reboot_and_bell_sounds(browser):
             wait(browser, "return document.getElementById('screen').classList.contains('bell')", "the flash")
             tones = wait(browser, "return window.__tones", "the bell's tone")
             assert tones == 1, tones
+
+            # The bell switched off in the settings: the flash still shows, no tone.
+            browser.execute_script(SET_CONTROL_JS, "setting-bell", False)
+            browser.execute_script("document.getElementById('screen').classList.remove('bell')")
+            time.sleep(0.3)   # past the tone's repeat limit, so only the setting can hold it back
+            server.ring.set()
+            wait(browser, "return document.getElementById('screen').classList.contains('bell')", "the second flash")
+            time.sleep(0.2)
+            assert browser.execute_script("return window.__tones") == 1, "a tone with the bell off"
     finally:
         browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]})
         browser.get("about:blank")
