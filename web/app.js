@@ -121,7 +121,6 @@ const ui = {
     placeholder: $('placeholder-text'),
     idleError: $('idle-error'),
     idleTarget: $('idle-target'),
-    idleConnect: $('btn-connect-idle'),
     idleHint: $('idle-hint'),
     dialog: $('credentials'),
     dialogForm: $('credentials-form'),
