@@ -5,7 +5,11 @@
 // Needs: vnc.html's elements (by id), ./core/rfb.js (protocol, no DOM),
 // ./core/display.js (framebuffer + canvas), ./core/keysyms.js (key -> keysym),
 // ./ui/params.js and ./ui/geometry.js (pure helpers), ./ui/input.js, ./ui/cursor.js,
-// ./ui/softkeyboard.js (the Keyboard button's hidden textarea, for phones).
+// ./ui/softkeyboard.js (the Keyboard button's hidden textarea, for phones),
+// ./ui/settings.js (defaults.json < saved < URL < mandatory.json; the settings panel),
+// ./ui/l10n.js (the page's words; catalogues in locale/), ./ui/beep.js (the bell's tone).
+// Every word the page itself says goes through t() with its English as the key, so the catalogues
+// can translate it (tests/js/l10n.test.mjs checks each t() key is in each catalogue).
 //
 // Everything the server says (desktop name, close reasons, errors) reaches the page
 // through textContent or a textarea's value, never as HTML.
@@ -15,8 +19,11 @@ import { RFB } from './core/rfb.js';
 import { Display } from './core/display.js';
 import * as keysyms from './core/keysyms.js';
 import {
-    parseParams, buildWebSocketUrl, describeEndpoint, probeUrlFor, reasonFromProbe, describeClose,
+    buildWebSocketUrl, describeEndpoint, probeUrlFor, reasonFromProbe, describeClose, readSetting, LOG_LEVELS,
 } from './ui/params.js';
+import { resolveSettings, loadSaved, saveSetting, fetchJsonSettings } from './ui/settings.js';
+import { setup as setupLanguage, t, translateDom } from './ui/l10n.js';
+import * as bell from './ui/beep.js';
 import { fitSize } from './ui/geometry.js';
 import { Input, XK } from './ui/input.js';
 import { CursorView } from './ui/cursor.js';
@@ -24,16 +31,47 @@ import { SoftKeyboard } from './ui/softkeyboard.js';
 
 // ---------------------------------------------------------------- configuration
 
-const { config, warnings } = parseParams(window.location.search, window.location.hash);
+// localStorage, or null where the browser refuses it (some private modes, sandboxed frames).
+function browserStorage() {
+    try {
+        return window.localStorage;
+    } catch {
+        return null;
+    }
+}
+const storage = browserStorage();
 
-const LEVELS = { error: 0, warn: 1, info: 2, debug: 3 };
-const log = Object.fromEntries(Object.keys(LEVELS).map((level) => [
-    level,
-    LEVELS[level] <= LEVELS[config.logging]
-        ? (...args) => console[level === 'debug' ? 'log' : level]('[vnc]', ...args)
-        : () => {},
-]));
-for (const w of warnings) log.warn(w);
+// The site's settings files and the page's language, all before anything is shown.
+const [defaultsFile, mandatoryFile, languageProblem] = await Promise.all([
+    fetchJsonSettings(fetch, 'defaults.json'),
+    fetchJsonSettings(fetch, 'mandatory.json'),
+    setupLanguage(navigator.languages || [navigator.language], fetch, 'locale/'),
+]);
+const { config, locked, warnings } = resolveSettings({
+    defaults: defaultsFile.settings,
+    saved: loadSaved(storage),
+    search: window.location.search,
+    hash: window.location.hash,
+    mandatory: mandatoryFile.settings,
+});
+translateDom(document);
+
+// The console methods for each level; levels above config.logging do nothing
+// ('none' silences even errors). setLogLevel() changes them in place, so modules
+// handed `log` follow the settings panel.
+const log = {};
+function setLogLevel(level) {
+    const rank = LOG_LEVELS.indexOf(level);
+    for (const name of ['error', 'warn', 'info', 'debug']) {
+        log[name] = LOG_LEVELS.indexOf(name) <= rank
+            ? (...args) => console[name === 'debug' ? 'log' : name]('[vnc]', ...args)
+            : () => {};
+    }
+}
+setLogLevel(config.logging);
+for (const w of [...warnings, defaultsFile.problem, mandatoryFile.problem, languageProblem]) {
+    if (w) log.warn(w);
+}
 
 // How long the window must stop changing size before a remote resize is asked for:
 // each SetDesktopSize makes the server reallocate and repaint everything.
@@ -43,12 +81,12 @@ const PROBE_TIMEOUT_MS = 4000;
 
 // Human words for each RFB state (keys are rfb.js's STATES), for session s.
 const STATE_TEXT = Object.freeze({
-    'connecting': (s) => `Connecting to ${endpointLabel(s)}…`,
-    'protocol-version': () => 'Connecting…',
-    'security': () => 'Negotiating security…',
-    'authenticating': () => 'Authenticating…',
-    'server-init': () => 'Starting session…',
-    'connected': (s) => (s.desktopName ? `Connected to ${s.desktopName}` : 'Connected'),
+    'connecting': (s) => t('Connecting to {host}…', { host: endpointLabel(s) }),
+    'protocol-version': () => t('Connecting…'),
+    'security': () => t('Negotiating security…'),
+    'authenticating': () => t('Authenticating…'),
+    'server-init': () => t('Starting session…'),
+    'connected': (s) => (s.desktopName ? t('Connected to {name}', { name: s.desktopName }) : t('Connected')),
 });
 
 // ---------------------------------------------------------------- elements
@@ -64,6 +102,12 @@ const ui = {
     esc: $('btn-esc'),
     sticky: { ctrl: $('btn-ctrl'), alt: $('btn-alt'), super: $('btn-super') },
     clipboardToggle: $('btn-clipboard'),
+    settingsToggle: $('btn-settings'),
+    settings: $('settings'),
+    power: $('btn-power'),
+    powerPanel: $('power'),
+    connectForm: $('connect-form'),
+    connectDetails: $('connect-details'),
     fullscreen: $('btn-fullscreen'),
     resize: $('sel-resize'),
     viewOnly: $('view-only'),
@@ -77,11 +121,10 @@ const ui = {
     placeholder: $('placeholder-text'),
     idleError: $('idle-error'),
     idleTarget: $('idle-target'),
-    idleConnect: $('btn-connect-idle'),
     idleHint: $('idle-hint'),
     dialog: $('credentials'),
     dialogForm: $('credentials-form'),
-    dialogTarget: $('credentials-target'),
+    dialogTitle: $('credentials-title'),
     usernameRow: $('credentials-username-row'),
     username: $('cred-username'),
     password: $('cred-password'),
@@ -113,8 +156,8 @@ function newSession() {
 // pick "binary" or none, and noVNC never offers it.
 const VIEW_ONLY_PROTOCOL = 'wsproxy.view-only';
 const VIEW_ONLY_TITLE = {
-    page: 'Keyboard and mouse are not sent to the remote computer',
-    proxy: 'The server lets this connection only watch: keyboard, mouse and clipboard do not reach the remote computer',
+    page: () => t('Keyboard and mouse are not sent to the remote computer'),
+    proxy: () => t('The server lets this connection only watch: keyboard, mouse and clipboard do not reach the remote computer'),
 };
 
 // View-only: asked for in the address (view_only=1), or enforced by wsproxy.
@@ -125,7 +168,7 @@ function viewOnly() {
 function showViewOnly() {
     const on = viewOnly();
     ui.viewOnly.hidden = !on;
-    ui.viewOnly.title = VIEW_ONLY_TITLE[session && session.proxyViewOnly ? 'proxy' : 'page'];
+    ui.viewOnly.title = VIEW_ONLY_TITLE[session && session.proxyViewOnly ? 'proxy' : 'page']();
     document.body.classList.toggle('view-only', on);
 }
 
@@ -206,7 +249,7 @@ function endpointLabel(s) {
         const u = new URL(s.url);
         return u.host;
     } catch {
-        return 'server';
+        return t('server');
     }
 }
 
@@ -228,17 +271,17 @@ function showIdle({ title, error = '', hint }) {
     if (!url) {
         try { url = buildWebSocketUrl(config, window.location); } catch { url = ''; }
     }
-    ui.idleTarget.textContent = describeEndpoint(url) || 'nowhere: the connection settings are not valid';
+    ui.idleTarget.textContent = describeEndpoint(url) || t('nowhere: the connection settings are not valid');
     ui.idleHint.textContent = hint;
 }
 
 // One line on what to do next, after session s ended (null: before the first).
 function idleHint(s, reconnecting) {
-    if (reconnecting) return `Reconnecting in ${reconnecting} s; press Connect to try now.`;
-    if (!s) return 'Press Connect to open the remote desktop (autoconnect=1 in the address connects on load).';
-    if (s.authFailed) return 'Check the password, then press Connect to try again.';
-    if (s.userClosed || s.reachedConnected) return 'Press Connect to open the session again.';
-    return 'Press Connect to try again; if it fails again, check the address above and that the VNC server runs.';
+    if (reconnecting) return t('Reconnecting in {seconds} s; press Connect to try now.', { seconds: reconnecting });
+    if (!s) return t('Press Connect to open the remote desktop (autoconnect=1 in the address connects on load).');
+    if (s.authFailed) return t('Check the password, then press Connect to try again.');
+    if (s.userClosed || s.reachedConnected) return t('Press Connect to open the session again.');
+    return t('Press Connect to try again; if it fails again, check the connection settings above and that the VNC server runs.');
 }
 
 function setBodyState(state) {
@@ -266,7 +309,7 @@ function connect() {
     try {
         s.url = buildWebSocketUrl(config, window.location);
     } catch (err) {
-        endSession(s, `bad connection settings: ${err.message}`, true);
+        endSession(s, t('bad connection settings: {problem}', { problem: err.message }), true);
         return;
     }
 
@@ -276,6 +319,7 @@ function connect() {
         compression: config.compression,
         viewOnly: config.viewOnly,
         lowColour: config.lowColour,
+        repeaterID: config.repeaterID,
     };
     if (config.password) options.password = config.password;
     if (config.encoding) options.encodings = [config.encoding];
@@ -286,7 +330,7 @@ function connect() {
         // wsproxy says the connection is view-only. A server may pick none.
         sock = new WebSocket(s.url, ['binary', VIEW_ONLY_PROTOCOL]);
     } catch (err) {
-        endSession(s, `cannot open ${s.url}: ${err.message}`, true);
+        endSession(s, t('cannot open {url}: {problem}', { url: s.url, problem: err.message }), true);
         return;
     }
     sock.binaryType = 'arraybuffer';
@@ -315,7 +359,7 @@ function connect() {
         if (s !== session) return;
         if (typeof ev.data === 'string') {
             // RFB is binary; a text frame means something other than wsproxy answered.
-            s.failReason = 'server sent text, not RFB';
+            s.failReason = t('server sent text, not RFB');
             sock.close(1000);
             return;
         }
@@ -323,7 +367,7 @@ function connect() {
             s.rfb.receive(new Uint8Array(ev.data));
         } catch (err) {
             log.error('RFB error:', err);
-            s.failReason = `protocol error: ${err.message}`;
+            s.failReason = t('protocol error: {problem}', { problem: err.message });
             sock.close(1000);
         }
     };
@@ -364,10 +408,10 @@ async function probe(s) {
         const res = await fetch(probeUrl, { cache: 'no-store', signal: abort.signal });
         const body = await res.text();
         return reasonFromProbe(res.status, res.statusText, body) ||
-            `connection to ${endpointLabel(s)} lost before the session started`;
+            t('connection to {host} lost before the session started', { host: endpointLabel(s) });
     } catch (err) {
         log.info('probe failed:', err);
-        return `cannot reach ${endpointLabel(s)}`;
+        return t('cannot reach {host}', { host: endpointLabel(s) });
     } finally {
         clearTimeout(timer);
     }
@@ -382,20 +426,24 @@ function endSession(s, reason, isError) {
     if (ui.dialog.open) ui.dialog.close('closed');
     const finalState = s.rfb ? s.rfb.state : 'disconnected';
     setBodyState(finalState === 'failed' ? 'failed' : 'disconnected');
-    document.title = 'VNC';
+    document.title = t('VNC');
     cursor.reset();
+    setPowerAvailable(false);
+    updateBeforeUnload();
 
-    let text = s.userClosed ? 'Disconnected' : `Disconnected${reason ? `: ${reason}` : ''}`;
+    let text = s.userClosed || !reason ? t('Disconnected') : t('Disconnected: {reason}', { reason });
     let reconnecting = 0;
     if (config.reconnect && !s.userClosed && !s.authFailed) {
         reconnecting = Math.round(config.reconnectDelay / 100) / 10;
-        text += ` — reconnecting in ${reconnecting} s`;
+        text += ' — ' + t('reconnecting in {seconds} s', { seconds: reconnecting });
         reconnectTimer = setTimeout(connect, config.reconnectDelay);
     }
     const error = isError && !s.userClosed;
+    // Never got in: the connection settings are the first thing to check.
+    if (error && !s.reachedConnected) ui.connectDetails.open = true;
     setStatus(text, { error });
     showIdle({
-        title: error && !s.reachedConnected ? 'Could not connect' : 'Disconnected',
+        title: error && !s.reachedConnected ? t('Could not connect') : t('Disconnected'),
         error: s.userClosed ? '' : reason,
         hint: idleHint(s, reconnecting),
     });
@@ -423,7 +471,7 @@ function onRfbEvent(s, e) {
         case 'credentials-required': return askCredentials(s, e.types || ['password']);
         case 'desktop-name':
             s.desktopName = String(e.name || '');
-            document.title = s.desktopName ? `${s.desktopName} — VNC` : 'VNC';
+            document.title = s.desktopName ? t('{name} — VNC', { name: s.desktopName }) : t('VNC');
             if (s.rfb && s.rfb.state === 'connected') setStatus(STATE_TEXT.connected(s));
             return;
         case 'resize':
@@ -436,6 +484,10 @@ function onRfbEvent(s, e) {
             return;
         case 'cursor': return cursor.set(e);
         case 'bell': return ring();
+        case 'power': return setPowerAvailable(e.available);
+        case 'power-failed':
+            setStatus(t('The remote computer refused the power action'), { error: true });
+            return;
         case 'security-failure':
             // The words come with the 'failed' state that follows (rfb.js says it once).
             s.authFailed = true;
@@ -466,6 +518,7 @@ function onState(s, state, detail) {
         layout();
         if (config.resize === 'remote') requestRemoteResize();
         if (!ui.dialog.open) ui.canvas.focus({ preventScroll: true });
+        updateBeforeUnload();
         return;
     }
     if (state === 'disconnected' || state === 'failed') {
@@ -489,9 +542,9 @@ function askCredentials(s, types) {
     const needUser = types.includes('username');
     ui.usernameRow.hidden = !needUser;
     ui.username.required = needUser;
-    ui.dialogTarget.textContent = s.desktopName || endpointLabel(s);
+    ui.dialogTitle.textContent = t('Log in to {name}', { name: s.desktopName || endpointLabel(s) });
     ui.password.value = config.password || '';
-    setStatus('Password required');
+    setStatus(t('Password required'));
     ui.dialog.returnValue = '';
     ui.dialog.showModal();
     (needUser ? ui.username : ui.password).focus();
@@ -504,7 +557,7 @@ ui.dialog.addEventListener('close', () => {
     ui.password.value = ''; // do not leave a secret sitting in the DOM
     if (ui.dialog.returnValue === 'closed') return; // the session ended under the dialog
     if (ok && session && session.rfb) {
-        setStatus('Authenticating…');
+        setStatus(t('Authenticating…'));
         session.rfb.sendPassword(password, ui.usernameRow.hidden ? undefined : username);
     } else {
         disconnect();
@@ -549,20 +602,17 @@ new ResizeObserver(() => {
     if (config.resize === 'remote') requestRemoteResize();
 }).observe(ui.screen);
 
-ui.resize.value = config.resize;
-ui.resize.addEventListener('change', () => {
-    config.resize = ui.resize.value;
-    layout();
-    if (config.resize === 'remote') requestRemoteResize();
-});
 
 // No frame loop: the canvas changes only when rfb.js presents a whole
 // FramebufferUpdate (display.present()), never part of one.
 
+// The server's Bell: always the flash (it costs nothing and shows on a muted
+// machine); the tone only when the bell setting is on.
 function ring() {
     ui.screen.classList.remove('bell');
     void ui.screen.offsetWidth; // restart the animation
     ui.screen.classList.add('bell');
+    if (config.bell) bell.beep();
 }
 
 // ---------------------------------------------------------------- toolbar
@@ -573,8 +623,14 @@ function refocus(ev) {
     if (ev.detail > 0 && connectedRfb()) ui.canvas.focus({ preventScroll: true });
 }
 
-ui.connect.addEventListener('click', () => connect());
-ui.idleConnect.addEventListener('click', () => connect());
+ui.connect.addEventListener('click', () => { bell.prime(); connect(); });
+ui.connectForm.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    // Enter in a field submits before that field's change event on some browsers.
+    for (const el of ui.connectForm.querySelectorAll('[data-setting]')) commitSetting(el);
+    bell.prime();
+    connect();
+});
 ui.disconnect.addEventListener('click', () => disconnect());
 ui.cad.addEventListener('click', (ev) => {
     const rfb = connectedRfb();
@@ -643,9 +699,132 @@ if (!document.fullscreenEnabled) {
     });
 }
 
+// ---------------------------------------------------------------- settings panel
+
+// Every control with data-setting="<URL name>" (the settings panel, the toolbar's
+// Scaling and the connect form) shows config's value and, when changed, sets it,
+// saves it (ui/settings.js) and applies it. A setting from mandatory.json is shown
+// disabled: the site fixed it.
+function settingValueForControl(el, key) {
+    if (key === 'encrypt' && config.encrypt === null) return window.location.protocol === 'https:';
+    return config[key];
+}
+
+function showSetting(el) {
+    const [key] = readSetting(el.dataset.setting, '');
+    const value = settingValueForControl(el, key);
+    if (el.type === 'checkbox') el.checked = !!value;
+    else el.value = value === null || value === undefined ? '' : String(value);
+    if (locked.has(key)) {
+        el.disabled = true;
+        el.title = t('Set by this site (mandatory.json)');
+    }
+}
+
+// Read one control into config; returns the config key it changed, or '' when
+// nothing changed (a value not understood is put back as it was).
+function commitSetting(el) {
+    const name = el.dataset.setting;
+    const raw = el.type === 'checkbox' ? String(el.checked) : el.value;
+    const [key, value] = readSetting(name, raw);
+    if (locked.has(key)) return '';
+    if (value === undefined) {
+        showSetting(el);
+        return '';
+    }
+    if (value === config[key]) return '';
+    config[key] = value;
+    saveSetting(storage, name, value);
+    return key;
+}
+
+// What a changed setting does at once; the rest apply at the next connection.
+function applySetting(key) {
+    switch (key) {
+        case 'resize':
+            layout();
+            if (config.resize === 'remote') requestRemoteResize();
+            return;
+        case 'viewClip':
+            document.body.dataset.clip = String(config.viewClip);
+            return;
+        case 'showDot':
+            cursor.showDot = config.showDot;
+            return;
+        case 'logging':
+            setLogLevel(config.logging);
+            return;
+        case 'host': case 'port': case 'path': case 'encrypt':
+            if (!session || !session.ws) ui.idleTarget.textContent = describeEndpoint(safeUrl());
+            return;
+        default:
+    }
+}
+
+function safeUrl() {
+    try {
+        return buildWebSocketUrl(config, window.location);
+    } catch {
+        return '';
+    }
+}
+
+function initSettings() {
+    for (const el of document.querySelectorAll('[data-setting]')) {
+        showSetting(el);
+        el.addEventListener('change', () => applySetting(commitSetting(el)));
+    }
+    document.body.dataset.clip = String(config.viewClip);
+    ui.settingsToggle.addEventListener('click', () => togglePanel(ui.settings, ui.settingsToggle));
+}
+
+function togglePanel(panel, button, open = panel.hidden) {
+    panel.hidden = !open;
+    button.setAttribute('aria-pressed', String(open));
+}
+
+// ---------------------------------------------------------------- power (XVP)
+
+// Shown once the server has offered XVP (and never to a view-only session).
+function setPowerAvailable(available) {
+    const show = !!available && !viewOnly();
+    ui.power.hidden = !show;
+    if (!show) togglePanel(ui.powerPanel, ui.power, false);
+}
+
+ui.power.addEventListener('click', () => togglePanel(ui.powerPanel, ui.power));
+const POWER_SENT = Object.freeze({
+    shutdown: () => t('Shutdown requested'),
+    reboot: () => t('Reboot requested'),
+    reset: () => t('Reset requested'),
+});
+for (const button of ui.powerPanel.querySelectorAll('[data-power]')) {
+    button.addEventListener('click', () => {
+        const rfb = connectedRfb();
+        const action = button.dataset.power;
+        if (rfb && rfb.powerAction(action)) setStatus(POWER_SENT[action]());
+        togglePanel(ui.powerPanel, ui.power, false);
+    });
+}
+
+// ---------------------------------------------------------------- leaving the page
+
+// While a session that takes input is open, closing the tab or navigating away
+// asks first (as noVNC): one stray Ctrl+W would otherwise drop the session.
+function onBeforeUnload(ev) {
+    ev.preventDefault();
+    ev.returnValue = t('Leave the page and disconnect the session?');
+}
+
+function updateBeforeUnload() {
+    window.removeEventListener('beforeunload', onBeforeUnload);
+    if (connectedRfb() && !viewOnly()) window.addEventListener('beforeunload', onBeforeUnload);
+}
+
 // ---------------------------------------------------------------- start
 
 showViewOnly();
+initSettings();
 input.attach();
 input.attachKeys(ui.softkeys);
 softKeyboard.attach();
@@ -654,7 +833,7 @@ layout();
 if (config.autoconnect) {
     connect();
 } else {
-    setStatus('Not connected');
-    showIdle({ title: 'Not connected', hint: idleHint(null, 0) });
+    setStatus(t('Not connected'));
+    showIdle({ title: t('Not connected'), hint: idleHint(null, 0) });
 }
 window.addEventListener('pagehide', () => { if (session && session.ws) session.ws.close(1000); });

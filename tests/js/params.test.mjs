@@ -20,6 +20,7 @@ test('defaults match noVNC', () => {
         host: '', port: '', encrypt: null, path: 'websockify', password: '', autoconnect: false,
         reconnect: false, reconnectDelay: 5000, resize: 'off', viewOnly: false, shared: true,
         quality: 6, compression: 2, showDot: false, logging: 'warn', encoding: '', lowColour: false,
+        viewClip: false, bell: true, repeaterID: '',
     });
     assert.notEqual(config, DEFAULTS, 'a copy: the page may change its config (resize) without touching DEFAULTS');
     assert.equal(config.path, 'websockify');
@@ -33,13 +34,13 @@ test('every noVNC parameter is read', () => {
     const { config, warnings } = parseParams(
         '?host=example.org&port=6080&encrypt=1&path=ws&password=pw&autoconnect=true&reconnect=1' +
         '&reconnect_delay=250&resize=scale&view_only=1&shared=0&quality=3&compression=9' +
-        '&show_dot=true&logging=debug&encoding=hextile&low_colour=1', '');
+        '&show_dot=true&logging=debug&encoding=hextile&low_colour=1&view_clip=1&bell=off&repeaterID=1234', '');
     assert.deepEqual(warnings, []);
     assert.deepEqual(config, {
         host: 'example.org', port: '6080', encrypt: true, path: 'ws', password: 'pw',
         autoconnect: true, reconnect: true, reconnectDelay: 250, resize: 'scale', viewOnly: true,
         shared: false, quality: 3, compression: 9, showDot: true, logging: 'debug',
-        encoding: 'hextile', lowColour: true,
+        encoding: 'hextile', lowColour: true, viewClip: true, bell: false, repeaterID: '1234',
     });
 });
 
@@ -116,6 +117,32 @@ test('host and port parameters, IPv6 bracketed', () => {
         'ws://[::1]:6080/websockify');
     assert.equal(buildWebSocketUrl(parseParams('').config, page('http://[::1]:6080/vnc.html')),
         'ws://[::1]:6080/websockify');
+});
+
+test('noVNC 1.7 names: logging=none, bell=on/off, repeaterID checked', () => {
+    const { config, warnings } = parseParams('?logging=none&bell=on&repeaterID=12%2034');
+    assert.equal(config.logging, 'none');
+    assert.equal(config.bell, true);
+    assert.equal(config.repeaterID, '');
+    assert.deepEqual(warnings, ['ignoring repeaterID="12 34"']);
+});
+
+test('with host, path is from that host\'s root and port only when given (noVNC)', () => {
+    const at = page('http://h.test:6080/sub/vnc.html');
+    assert.equal(buildWebSocketUrl(parseParams('?host=vnc.test&path=websockify/?token=a').config, at),
+        'ws://vnc.test/websockify/?token=a');
+    assert.equal(buildWebSocketUrl(parseParams('?host=vnc.test&port=6081&path=/x/ws').config, at),
+        'ws://vnc.test:6081/x/ws');
+    assert.equal(buildWebSocketUrl(parseParams('?host=vnc.test&encrypt=1').config, at),
+        'wss://vnc.test/websockify');
+});
+
+test('path may be a whole URL (noVNC)', () => {
+    const at = page('http://h.test:6080/vnc.html');
+    assert.equal(buildWebSocketUrl(parseParams('?path=' + encodeURIComponent('wss://o.test:444/ws?token=t')).config, at),
+        'wss://o.test:444/ws?token=t');
+    assert.equal(buildWebSocketUrl(parseParams('?path=' + encodeURIComponent('https://o.test/ws')).config, at),
+        'wss://o.test/ws');
 });
 
 test('probe URL is the same endpoint over http(s)', () => {

@@ -1235,6 +1235,7 @@ test('pseudo-encodings are RFC 6143 7.8 and rfbproto.rst numbers', () => {
         FENCE: -312,
         CONTINUOUS_UPDATES: -313,
         EXTENDED_CLIPBOARD: -1063131698,   // 0xc0a1e5ce as a signed 32-bit number
+        XVP: -309,
     });
 });
 

@@ -175,3 +175,25 @@ export function clientFence(flags, payload) {
     msg.set(payload, 9);
     return msg;
 }
+
+// ---- UltraVNC repeater and XVP --------------------------------------------------
+
+// XVP (rfbproto "xvp Client Message"): type 250, padding, xvp-extension-version, code.
+const XVP_MESSAGE_TYPE = 250;
+export const XVP_CODE = Object.freeze({ FAIL: 0, INIT: 1, SHUTDOWN: 2, REBOOT: 3, RESET: 4 });
+
+export function xvp(version, code) {
+    return Uint8Array.of(XVP_MESSAGE_TYPE, 0, version, code);
+}
+
+// An UltraVNC repeater answers "RFB 000.000\n" and then reads exactly this many
+// bytes: "ID:<id>", NUL-padded, naming the server to join.
+export const REPEATER_ID_BYTES = 250;
+
+export function repeaterId(id) {
+    const text = utf8Encoder.encode(`ID:${id}`);
+    if (text.length > REPEATER_ID_BYTES) throw new RangeError(`repeater ID longer than ${REPEATER_ID_BYTES - 3} bytes`);
+    const msg = new Uint8Array(REPEATER_ID_BYTES);
+    msg.set(text);
+    return msg;
+}

@@ -60,12 +60,20 @@ export const PSEUDO = Object.freeze({
     FENCE: -312,
     CONTINUOUS_UPDATES: -313,
     EXTENDED_CLIPBOARD: 0xc0a1e5ce | 0,   // as the S32 it is on the wire
+    XVP: -309,                    // the server may then send XVP_INIT: power actions
 });
 
 const SERVER_MSG = Object.freeze({
     FRAMEBUFFER_UPDATE: 0, SET_COLOUR_MAP_ENTRIES: 1, BELL: 2, SERVER_CUT_TEXT: 3,
-    END_OF_CONTINUOUS_UPDATES: 150, SERVER_FENCE: 248, QEMU: 255,
+    END_OF_CONTINUOUS_UPDATES: 150, SERVER_FENCE: 248, XVP: 250, QEMU: 255,
 });
+// The XVP version whose shutdown/reboot/reset we send (the only one defined).
+const XVP_VERSION = 1;
+const XVP_ACTIONS = Object.freeze({
+    shutdown: messages.XVP_CODE.SHUTDOWN, reboot: messages.XVP_CODE.REBOOT, reset: messages.XVP_CODE.RESET,
+});
+// An UltraVNC repeater's ProtocolVersion; the real server's follows the ID we send.
+const REPEATER_VERSION = 'RFB 000.000\n';
 const QEMU_AUDIO = 1;                // QEMU server submessage
 const QEMU_AUDIO_DATA = 2;           // ...operation that carries a payload
 
@@ -231,6 +239,7 @@ export class RFB {
             compression: clampInt(options.compression, 0, 9, 2),
             viewOnly: !!options.viewOnly,
             lowColour: !!options.lowColour,
+            repeaterID: options.repeaterID ? String(options.repeaterID) : '',
         };
         this._decoders = makeDecoders();
         this._encodings = this._buildEncodings(options.encodings);
@@ -265,6 +274,8 @@ export class RFB {
         this._screens = [];
         this._continuousSupported = false;
         this._continuousEnabled = false;
+        this._xvpVersion = 0;            // > 0 once the server sent XVP_INIT
+        this._repeaterDone = false;      // the repeater ID went out (once per connection)
         this._clipboard = new Clipboard((bytes) => this._send(bytes));
 
         // Lossless refresh (boxes are {x0, y0, x1, y1}, x1/y1 exclusive).
@@ -369,6 +380,15 @@ export class RFB {
         return true;
     }
 
+    // XVP power action ('shutdown' | 'reboot' | 'reset'), once the server offered XVP.
+    // Returns whether it was sent; a refusal arrives as a 'power-failed' event.
+    powerAction(action) {
+        const code = XVP_ACTIONS[action];
+        if (!this._inputAllowed() || this._xvpVersion < XVP_VERSION || code === undefined) return false;
+        this._send(messages.xvp(XVP_VERSION, code));
+        return true;
+    }
+
     // ---- state -----------------------------------------------------------------
 
     _isFinal() {
@@ -441,6 +461,7 @@ export class RFB {
         if (!q.has(12)) return false;
         const raw = q.bytes(12);
         const text = decodeLatin1(raw);
+        if (text === REPEATER_VERSION) return this._onRepeater();
         const m = /^RFB (\d{3})\.(\d{3})\n$/.exec(text);
         if (!m) return this._fail(`malformed ProtocolVersion "${describeBytes(raw)}"`);
         const major = Number(m[1]), minor = Number(m[2]);
@@ -456,6 +477,18 @@ export class RFB {
         this._send(messages.protocolVersion(this._minor));
         this._setState('security');
         this._handler = this._minor === 3 ? this._onSecurityType33 : this._onSecurityTypes;
+        return true;
+    }
+
+    // An UltraVNC repeater: send it the ID of the server to join, then that server's
+    // ProtocolVersion follows on the same connection.
+    _onRepeater() {
+        if (!this._options.repeaterID) {
+            return this._fail('the server is an UltraVNC repeater: set repeaterID to the ID of the VNC server to join');
+        }
+        if (this._repeaterDone) return this._fail('the repeater answered the repeater ID with another repeater greeting');
+        this._repeaterDone = true;
+        this._send(messages.repeaterId(this._options.repeaterID));
         return true;
     }
 
@@ -686,7 +719,7 @@ export class RFB {
             PSEUDO.COMPRESS_LEVEL_0 + o.compression,
             PSEUDO.DESKTOP_SIZE, PSEUDO.LAST_RECT, PSEUDO.CURSOR, PSEUDO.EXTENDED_DESKTOP_SIZE,
             PSEUDO.DESKTOP_NAME, PSEUDO.QEMU_EXTENDED_KEY, PSEUDO.FENCE, PSEUDO.CONTINUOUS_UPDATES,
-            PSEUDO.EXTENDED_CLIPBOARD,
+            PSEUDO.EXTENDED_CLIPBOARD, PSEUDO.XVP,
         ];
     }
 
@@ -734,6 +767,8 @@ export class RFB {
                 return this._onServerFence();
             case SERVER_MSG.QEMU:
                 return this._onQemuMessage();
+            case SERVER_MSG.XVP:
+                return this._onXvpMessage();
             default:
                 // Without knowing the type we cannot know its length: stop cleanly.
                 return this._fail(`server sent unknown message type ${q.peekU8(0)}`);
@@ -751,6 +786,23 @@ export class RFB {
         const payload = q.bytes(len);
         if (flags & FENCE_REQUEST) this._send(messages.clientFence(flags & FENCE_SUPPORTED, payload));
         // A fence without the request bit would answer one of ours; we send none.
+        return true;
+    }
+
+    // XVP: type, padding, version, code. INIT offers power actions; FAIL refuses one.
+    _onXvpMessage() {
+        const q = this._queue;
+        if (!q.has(4)) return false;
+        q.skip(2);
+        const version = q.u8(), code = q.u8();
+        if (code === messages.XVP_CODE.INIT) {
+            this._xvpVersion = version;
+            this._emit({ type: 'power', available: version >= XVP_VERSION });
+        } else if (code === messages.XVP_CODE.FAIL) {
+            this._emit({ type: 'power-failed' });
+        } else {
+            return this._fail(`server sent unknown XVP message code ${code}`);
+        }
         return true;
     }
 

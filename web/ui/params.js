@@ -6,8 +6,8 @@
 //
 // Parameter names and meanings follow noVNC's vnc.html so existing links keep working:
 //   host, port, encrypt, path, password, autoconnect, reconnect, reconnect_delay,
-//   resize (off|scale|remote), view_only, shared, quality, compression, show_dot,
-//   logging (error|warn|info|debug)
+//   resize (off|scale|remote), view_only, view_clip, shared, bell, quality, compression,
+//   show_dot, repeaterID, logging (none|error|warn|info|debug)
 // plus `encoding` (force one encoding by name; for tests and debugging) and
 // `low_colour` (1 = ask for 8 bpp BGR233 pixels: a quarter of the bytes of raw-ish
 // encodings on a slow link, at 256 colours; Tight then sends no JPEG).
@@ -15,7 +15,7 @@
 // server, so it is the place for secrets.
 
 export const RESIZE_MODES = Object.freeze(['off', 'scale', 'remote']);
-export const LOG_LEVELS = Object.freeze(['error', 'warn', 'info', 'debug']);
+export const LOG_LEVELS = Object.freeze(['none', 'error', 'warn', 'info', 'debug']);
 
 export const DEFAULTS = Object.freeze({
     host: '',             // '' = the page's host
@@ -28,7 +28,10 @@ export const DEFAULTS = Object.freeze({
     reconnectDelay: 5000, // ms; noVNC's default
     resize: 'off',
     viewOnly: false,
+    viewClip: false,      // true: a desktop larger than the window is cut off, no scrollbars
     shared: true,
+    bell: true,           // the server's Bell: a flash and a short beep
+    repeaterID: '',       // sent as "ID:<this>" when an UltraVNC repeater answers
     quality: 6,
     compression: 2,
     showDot: false,
@@ -49,7 +52,10 @@ const SPEC = Object.freeze({
     reconnect_delay: ['reconnectDelay', 'delay'],
     resize: ['resize', 'resize'],
     view_only: ['viewOnly', 'bool'],
+    view_clip: ['viewClip', 'bool'],
     shared: ['shared', 'bool'],
+    bell: ['bell', 'bool'],
+    repeaterID: ['repeaterID', 'repeater'],
     quality: ['quality', 'level'],
     compression: ['compression', 'level'],
     show_dot: ['showDot', 'bool'],
@@ -73,7 +79,7 @@ function parseValue(kind, raw) {
         case 'bool': return parseBool(raw);
         case 'port': {
             const t = raw.trim();
-            if (t === '') return undefined;
+            if (t === '') return ''; // the default: the page's port, or the scheme's with a host
             const n = Number(t);
             return Number.isInteger(n) && n > 0 && n < 65536 ? String(n) : undefined;
         }
@@ -90,6 +96,11 @@ function parseValue(kind, raw) {
             const v = raw.trim().toLowerCase();
             return RESIZE_MODES.includes(v) ? v : undefined;
         }
+        case 'repeater': {
+            // UltraVNC's repeater reads at most 250 bytes, "ID:" included; its IDs are digits.
+            const v = raw.trim();
+            return /^[0-9A-Za-z_.:-]{0,200}$/.test(v) ? v : undefined;
+        }
         case 'logging': {
             const v = raw.trim().toLowerCase();
             return LOG_LEVELS.includes(v) ? v : undefined;
@@ -98,17 +109,32 @@ function parseValue(kind, raw) {
     }
 }
 
+/**
+  * One setting by its URL (noVNC) name: [configKey, value], or null when the name is
+  * not a setting, or [configKey, undefined] when the value is not understood.
+  * `raw` may be a string, or a JSON boolean/number (defaults.json, mandatory.json).
+  */
+export function readSetting(name, raw) {
+    if (!Object.prototype.hasOwnProperty.call(SPEC, name)) return null;
+    const [key, kind] = SPEC[name];
+    const ok = typeof raw === 'string' || typeof raw === 'number' || typeof raw === 'boolean';
+    return [key, ok ? parseValue(kind, String(raw)) : undefined];
+}
+
+/** The URL name of each setting, by config key (the reverse of SPEC). */
+export const SETTING_NAMES = Object.freeze(Object.fromEntries(
+    Object.entries(SPEC).map(([name, [key]]) => [key, name])));
+
 function applyParams(config, text, warnings) {
     const params = new URLSearchParams(text);
     for (const [name, raw] of params) {
-        const spec = SPEC[name];
-        if (!spec) continue; // unknown names are ignored, like noVNC
-        const value = parseValue(spec[1], raw);
-        if (value === undefined) {
+        const setting = readSetting(name, raw);
+        if (!setting) continue; // unknown names are ignored, like noVNC
+        if (setting[1] === undefined) {
             warnings.push(`ignoring ${name}=${JSON.stringify(raw)}`);
             continue;
         }
-        config[spec[0]] = value;
+        config[setting[0]] = setting[1];
     }
 }
 
@@ -116,8 +142,8 @@ function applyParams(config, text, warnings) {
   * Read the configuration from a query string ("?a=1") and a fragment ("#b=2").
   * Returns { config, warnings }: warnings name each value that was not understood.
   */
-export function parseParams(search = '', hash = '') {
-    const config = { ...DEFAULTS };
+export function parseParams(search = '', hash = '', base = DEFAULTS) {
+    const config = { ...base };
     const warnings = [];
     applyParams(config, search.replace(/^\?/, ''), warnings);
     applyParams(config, hash.replace(/^#/, ''), warnings);
@@ -130,27 +156,44 @@ function hostForUrl(host) {
     return host;
 }
 
+// path may itself be a whole URL (noVNC's preferred form): ws(s):// as it is,
+// http(s):// as the WebSocket of the same place. Anything else is a path.
+function absoluteWebSocketUrl(path) {
+    if (!/^(wss?|https?):\/\//i.test(path)) return null;
+    const u = new URL(path);
+    u.protocol = u.protocol.replace(/^http/i, 'ws');
+    u.hash = '';
+    return u.href;
+}
+
 /**
   * Build the ws:// or wss:// URL for `config` as seen from a page at `page`, a
   * location-shaped object { protocol, hostname, port, href }.
   *
-  * The path is resolved against the page's directory (so a page served under
-  * /vnc/ talks to /vnc/websockify) and keeps any query it carries, e.g.
-  * path=websockify/?token=test1 -> /websockify/?token=test1 exactly as written.
-  * TLS is used when encrypt=1 or when the page itself is https (a browser refuses
-  * ws:// from an https page anyway).
+  * As noVNC: `path` may be a whole ws(s):// URL. With `host` given, the URL is
+  * host[:port] and `path` from its root, wss when encrypt (which defaults to the
+  * page being https). Without `host`, `path` is resolved against the page's
+  * directory (a page under /vnc/ talks to /vnc/websockify) and keeps any query
+  * it carries (path=websockify/?token=test1 -> /websockify/?token=test1).
+  * Unlike noVNC, port and encrypt=1 still apply without host (noVNC 1.7 ignores
+  * them there; older noVNC links rely on ?port= alone), and an https page always
+  * uses wss (a browser refuses ws:// from an https page anyway).
   */
 export function buildWebSocketUrl(config, page) {
+    const whole = absoluteWebSocketUrl(config.path);
+    if (whole) return whole;
     const pageSecure = page.protocol === 'https:';
     const secure = config.encrypt === true || pageSecure;
     const scheme = secure ? 'wss' : 'ws';
     const host = config.host || page.hostname;
-    let port = config.port || page.port || (pageSecure ? '443' : '80');
+    // With a host and no port, the scheme's default port (noVNC); without a host, the page's.
+    let port = config.host ? config.port : (config.port || page.port || (pageSecure ? '443' : '80'));
     if ((scheme === 'ws' && port === '80') || (scheme === 'wss' && port === '443')) port = '';
 
     // URL resolution does the relative-path work ("..", leading "/", query) for us.
-    const dir = new URL('.', page.href);
-    const target = new URL(config.path === '' ? '.' : config.path, dir);
+    const base = config.host ? new URL('http://h/') : new URL('.', page.href);
+    const path = config.host ? config.path.replace(/^\/+/, '') : config.path;
+    const target = new URL(path === '' ? '.' : path, base);
     const authority = hostForUrl(host) + (port ? `:${port}` : '');
     return `${scheme}://${authority}${target.pathname}${target.search}`;
 }
