@@ -65,6 +65,7 @@ const ui = {
     sticky: { ctrl: $('btn-ctrl'), alt: $('btn-alt'), super: $('btn-super') },
     clipboardToggle: $('btn-clipboard'),
     fullscreen: $('btn-fullscreen'),
+    dragView: $('btn-drag'),
     resize: $('sel-resize'),
     viewOnly: $('view-only'),
     status: $('status'),
@@ -124,6 +125,11 @@ const input = new Input({
     getSize: () => ({ width: display.width, height: display.height }),
     keysymFor,
     onLeave: () => ui.connect.hidden ? ui.disconnect.focus() : ui.connect.focus(),
+    panBy: (dx, dy) => {
+        ui.screen.scrollLeft += dx;
+        ui.screen.scrollTop += dy;
+    },
+    onTouchPoint: (x, y) => cursor.showTouchDot(x, y),
     log,
 });
 
@@ -378,6 +384,7 @@ function endSession(s, reason, isError) {
     setBodyState(finalState === 'failed' ? 'failed' : 'disconnected');
     document.title = 'VNC';
     cursor.reset();
+    cursor.hideTouchDot();
 
     let text = s.userClosed ? 'Disconnected' : `Disconnected${reason ? `: ${reason}` : ''}`;
     let reconnecting = 0;
@@ -429,6 +436,7 @@ function onRfbEvent(s, e) {
             s.clipboardSent = ui.clipboardText.value;
             return;
         case 'cursor': return cursor.set(e);
+        case 'led': return input.setRemoteLocks(e);
         case 'bell': return ring();
         case 'security-failure':
             // The words come with the 'failed' state that follows (rfb.js says it once).
@@ -523,7 +531,29 @@ function layout() {
     }
     ui.canvas.style.width = `${cssW}px`;
     ui.canvas.style.height = `${cssH}px`;
+    updateDragView();
 }
+
+// "Drag view" (noVNC's drag viewport) only means something while part of the
+// desktop is out of the window: only then is it shown, and it turns itself off
+// when nothing is left to move.
+function updateDragView() {
+    const s = ui.screen;
+    const canPan = s.scrollWidth > s.clientWidth || s.scrollHeight > s.clientHeight;
+    ui.dragView.hidden = !canPan;
+    if (!canPan && input.dragViewport) setDragView(false);
+}
+
+function setDragView(on) {
+    input.setDragViewport(on);
+    ui.dragView.setAttribute('aria-pressed', String(on));
+    document.body.classList.toggle('drag-view', on);
+}
+
+ui.dragView.addEventListener('click', (ev) => {
+    setDragView(!input.dragViewport);
+    refocus(ev);
+});
 
 let remoteResizeTimer = 0;
 function requestRemoteResize() {
@@ -645,6 +675,7 @@ if (config.viewOnly) {
 }
 input.attach();
 input.attachKeys(ui.softkeys);
+ui.canvas.addEventListener('pointermove', (e) => { if (e.pointerType === 'mouse') cursor.hideTouchDot(); });
 softKeyboard.attach();
 setBodyState('disconnected');
 layout();
