@@ -304,13 +304,15 @@ def test_server_caps_lock_follows_the_browser_when_typing(phone, server):
         time.sleep(0.5)   # the LED state reaches the page
         canvas = phone.driver.find_element("id", "canvas")
         phone.js("arguments[0].focus()", canvas)
-        ActionChains(phone.driver).send_keys("a").perform()
-        keys = wait_for(lambda t: [k for k in keys_seen(t) if k[1] == "a" or k[1] == "A"] and keys_seen(t),
+        # A digit: Caps Lock does not change it, so the server has no reason of its
+        # own to touch the lock (TigerVNC fixes it up for letters whose case differs).
+        ActionChains(phone.driver).send_keys("1").perform()
+        keys = wait_for(lambda t: keys_seen(t) if ("release", "1") in keys_seen(t) else None,
                         output, "the typed key")
         time.sleep(0.3)
     assert not caps_lock_on(display), "Caps Lock still on at the server; keys seen: %r" % keys
     names = [name for kind, name in keys if kind == "press"]
-    assert names.index("Caps_Lock") < names.index("a"), keys
+    assert names == ["Caps_Lock", "Caps_Lock", "1"], keys   # xdotool's, the page's, the digit
 
 
 # ---------------------------------------------------------------- back / forward buttons
