@@ -158,6 +158,8 @@ export class Input {
             [c, 'pointercancel', (e) => this._onPointerCancel(e)],
             [c, 'wheel', (e) => this._onWheel(e), { passive: false }],
             [c, 'contextmenu', (e) => e.preventDefault()],
+            // Back/forward buttons: Chromium navigates the page on their mouseup otherwise.
+            [c, 'mouseup', (e) => { if (e.button === 3 || e.button === 4) e.preventDefault(); }],
         ];
         for (const [target, type, fn, opts] of handlers) target.addEventListener(type, fn, opts);
     }
@@ -241,13 +243,7 @@ export class Input {
 
     _onKeyDown(e) {
         if (e.isComposing || e.keyCode === 229) return; // IME: the text comes later, via composition
-        if (e.key === 'F8' && !e.ctrlKey && !e.altKey && !e.metaKey) {
-            e.preventDefault();
-            if (e.shiftKey) { this.tap(XK.F8, 'F8'); return; }
-            this.releaseKeys();
-            this.onLeave();
-            return;
-        }
+        if (e.key === 'F8' && !e.ctrlKey && !e.altKey && !e.metaKey) return this._onF8(e);
         if (!this.enabled) return;
 
         if (e.key === 'Dead') {
@@ -261,56 +257,78 @@ export class Input {
         if (!id) return;
         if (this._mac && e.code === 'CapsLock') return this._macCapsLock(e);
         this._releaseStaleModifiers(e);
+        if (this._holdCtrl(e, id)) return;
+        this._press(e, id, this._endHeldCtrl(e));
+    }
 
-        // Windows AltGr: hold ControlLeft back until we know it is not AltGr's fake Ctrl.
-        if (this._windows && e.code === 'ControlLeft' && !e.repeat && !this._down.has(id)) {
-            this._flushHeldCtrl();
-            this._heldCtrl = { id, keysym: this.keysymFor(pick(e)) || XK.Control_L, code: e.code, at: e.timeStamp };
-            this._heldCtrlTimer = setTimeout(() => this._flushHeldCtrl(), ALTGR_WINDOW_MS);
-            e.preventDefault();
-            return;
-        }
-        let altGr = false;
-        if (this._heldCtrl) {
-            if (e.code === 'AltRight' && e.timeStamp - this._heldCtrl.at < ALTGR_WINDOW_MS) {
-                this._dropHeldCtrl(); // it was AltGr: the Ctrl never happened
-                altGr = true;
-            } else {
-                this._flushHeldCtrl();
-            }
-        }
-
-        let keysym;
-        let code = e.code;
+    // Send the keydown of key `id` (altGr: it is AltGr, whatever the event says).
+    _press(e, id, altGr) {
         const known = this._down.get(id);
-        if (known && e.repeat) {
-            keysym = known.keysym; // auto-repeat repeats what was pressed, whatever Shift does now
-            code = known.code;
-        } else if (altGr || e.key === 'AltGraph') {
-            keysym = XK.ISO_Level3_Shift;
-        } else {
-            keysym = this._platformKeysym(e, this.keysymFor(pick(e)));
-        }
-        if (keysym == null) {
+        const press = this._keyToPress(e, known, altGr);
+        if (!press) {
             this.log.debug('no keysym for', e.key, e.code);
             return;
         }
+        e.preventDefault();
+        if (known && !e.repeat) this._key(known.keysym, false, known.code); // lost keyup
+        this._syncLocks(e);
+        if (this._windows && windowsSendsNoKeyup(press.keysym)) {
+            this._key(press.keysym, true, press.code);
+            this._key(press.keysym, false, press.code);
+            return;
+        }
+        this._down.set(id, press);
+        this._key(press.keysym, true, press.code);
+    }
+
+    // F8 leaves the canvas for the toolbar; Shift+F8 sends F8.
+    _onF8(e) {
+        e.preventDefault();
+        if (e.shiftKey) {
+            this.tap(XK.F8, 'F8');
+            return;
+        }
+        this.releaseKeys();
+        this.onLeave();
+    }
+
+    // Windows AltGr: hold ControlLeft back until we know it is not AltGr's fake Ctrl.
+    // True when this keydown was held back.
+    _holdCtrl(e, id) {
+        if (!this._windows || e.code !== 'ControlLeft' || e.repeat || this._down.has(id)) return false;
+        this._flushHeldCtrl();
+        this._heldCtrl = { id, keysym: this.keysymFor(pick(e)) || XK.Control_L, code: e.code, at: e.timeStamp };
+        this._heldCtrlTimer = setTimeout(() => this._flushHeldCtrl(), ALTGR_WINDOW_MS);
+        e.preventDefault();
+        return true;
+    }
+
+    // A key after a held-back Ctrl: AltRight at once means AltGr (true), else the Ctrl was real.
+    _endHeldCtrl(e) {
+        if (!this._heldCtrl) return false;
+        if (e.code === 'AltRight' && e.timeStamp - this._heldCtrl.at < ALTGR_WINDOW_MS) {
+            this._dropHeldCtrl(); // it was AltGr: the Ctrl never happened
+            return true;
+        }
+        this._flushHeldCtrl();
+        return false;
+    }
+
+    // { keysym, code } a keydown sends, or null when there is nothing to send.
+    _keyToPress(e, known, altGr) {
+        if (known && e.repeat) return known; // auto-repeat repeats what was pressed, whatever Shift does now
+        const keysym = altGr || e.key === 'AltGraph'
+            ? XK.ISO_Level3_Shift
+            : this._platformKeysym(e, this.keysymFor(pick(e)));
+        if (keysym == null) return null;
+        let code = e.code;
         if (this._afterDead) {
             // A composed character (é from ´ + e): the scancode would make a scancode-driven
             // server type the plain letter, so send the keysym alone.
             this._afterDead = false;
             if (e.key.length === 1 || [...e.key].length === 1) code = '';
         }
-        e.preventDefault();
-        if (known && !e.repeat) this._key(known.keysym, false, known.code); // lost keyup
-        this._syncLocks(e);
-        if (this._windows && windowsSendsNoKeyup(keysym)) {
-            this._key(keysym, true, code);
-            this._key(keysym, false, code);
-            return;
-        }
-        this._down.set(id, { keysym, code });
-        this._key(keysym, true, code);
+        return { keysym, code };
     }
 
     // Tap Caps Lock / Num Lock first where the server's differ from the browser's.
@@ -343,36 +361,34 @@ export class Input {
         const id = keyId(e);
         if (!id) return;
         if (this._mac && e.code === 'CapsLock') return this._macCapsLock(e);
-        if (this._heldCtrl) {
-            if (this._heldCtrl.id === id) {
-                // A Ctrl tapped quicker than the AltGr window: press then release.
-                this._flushHeldCtrl();
-            } else if (e.code !== 'AltRight') {
-                this._flushHeldCtrl();
-            }
-        }
+        // Any keyup but AltGr's own ends the wait: a held-back Ctrl was a real one.
+        if (this._heldCtrl && (this._heldCtrl.id === id || e.code !== 'AltRight')) this._flushHeldCtrl();
         const known = this._down.get(id);
         if (!known) return; // never sent down (dead key, fake Ctrl, pressed before focus)
         e.preventDefault();
-        this._down.delete(id);
-        this._key(known.keysym, false, known.code);
+        this._release(id);
+        this._releaseMissedKeyups(e);
+    }
+
+    // Keys whose keyup some platforms never send, released with the key that was.
+    _releaseMissedKeyups(e) {
         if (this._windows && (e.code === 'ShiftLeft' || e.code === 'ShiftRight')) {
             // Windows sends no keyup for one Shift while the other is held: release both.
-            for (const other of ['ShiftLeft', 'ShiftRight']) {
-                const sent = this._down.get(other);
-                if (!sent) continue;
-                this._down.delete(other);
-                this._key(sent.keysym, false, sent.code);
-            }
+            this._release('ShiftLeft');
+            this._release('ShiftRight');
         }
         if (this._mac && e.key === 'Meta') {
             // macOS sends no keyup for keys released while Cmd was held: release them now.
-            for (const [other, sent] of [...this._down]) {
-                if (MODIFIER_FLAG[other]) continue;
-                this._down.delete(other);
-                this._key(sent.keysym, false, sent.code);
-            }
+            for (const other of [...this._down.keys()]) if (!MODIFIER_FLAG[other]) this._release(other);
         }
+    }
+
+    // Send the keyup of a key that went down, if it did.
+    _release(id) {
+        const sent = this._down.get(id);
+        if (!sent) return;
+        this._down.delete(id);
+        this._key(sent.keysym, false, sent.code);
     }
 
     _flushHeldCtrl() {
