@@ -48,6 +48,12 @@ def buttons_seen(text):
             for kind, x, y, b in BUTTON_RE.findall(text)]
 
 
+def presses_seen(text, at_least):
+    """The first AT_LEAST button presses in xev's output, once there are that many."""
+    presses = [b for b in buttons_seen(text) if b[0] == "press"]
+    return presses[:at_least] if len(presses) >= at_least else None
+
+
 def keys_seen(text):
     return [("press" if kind == "KeyPress" else "release", name) for kind, name in KEY_RE.findall(text)]
 
@@ -173,12 +179,16 @@ def test_one_two_three_finger_taps_click_left_right_middle(phone, server):
             time.sleep(0.05)
             phone.touch("touchEnd", [])
             time.sleep(0.3)
-        presses = wait_for(lambda t: [b for b in buttons_seen(t) if b[0] == "press"][:3] if len(
-            [b for b in buttons_seen(t) if b[0] == "press"]) >= 3 else None, output, "three clicks", timeout=5)
+        presses = wait_for(lambda t: presses_seen(t, 3), output, "three clicks", timeout=5)
+        # No mouse cursor on a touch screen: a dot shows where the last tap aimed.
+        dot = phone.js("const d = document.querySelector('.touch-dot');"
+                       "if (!d || d.hidden) return null; const r = d.getBoundingClientRect();"
+                       "return [r.left + r.width / 2, r.top + r.height / 2];")
     assert [b[1] for b in presses] == [1, 3, 2], presses
     # Each click lands where the fingers were (their middle).
     for (_, _, x, y), (cx, cy) in zip(presses, [(50, 60), (150, 100), (120, 200)]):
         assert near(x, cx) and near(y, cy), presses
+    assert dot and near(dot[0], ox + 120) and near(dot[1], oy + 200), dot
 
 
 def test_long_press_then_drag_is_a_right_button_drag(phone, server):
@@ -213,8 +223,9 @@ def test_two_finger_drag_scrolls_and_pinch_zooms_with_ctrl(phone, server):
         phone.touch("touchStart", start)
         phone.slide(start, end)
         phone.touch("touchEnd", [])
-        scrolls = wait_for(lambda t: [b for b in buttons_seen(t) if b[0] == "press"] if len(
-            [b for b in buttons_seen(t) if b[0] == "press"]) >= 3 else None, output, "wheel steps")
+        scrolls = wait_for(lambda t: presses_seen(t, 3), output, "wheel steps")
+        time.sleep(0.3)
+        scrolls = [b for b in buttons_seen(output()) if b[0] == "press"]
         assert {b[1] for b in scrolls} == {4}, scrolls
         time.sleep(0.5)
         before = len(buttons_seen(output()))
@@ -331,36 +342,37 @@ def recv_exact(conn, n):
 EXTENDED_MOUSE_BUTTONS = -316
 
 
+FIXED_SIZE = {0: 19, 3: 9, 4: 7, 255: 11}   # client message type -> bytes after the type
+
+
+def read_message(conn, extended, pointer_events):
+    """One client message.  Confirms ExtendedMouseButtons when SetEncodings asks for
+    it; PointerEvents (7 bytes once extended and marked) go to POINTER_EVENTS.
+    Returns whether the extension is on now."""
+    kind = recv_exact(conn, 1)[0]
+    if kind in FIXED_SIZE:
+        recv_exact(conn, FIXED_SIZE[kind])
+    elif kind == 2:
+        count = struct.unpack(">xH", recv_exact(conn, 3))[0]
+        encodings = struct.unpack(">%di" % count, recv_exact(conn, 4 * count))
+        if EXTENDED_MOUSE_BUTTONS in encodings and not extended:
+            conn.sendall(struct.pack(">BxHHHHHi", 0, 1, 0, 0, 0, 0, EXTENDED_MOUSE_BUTTONS))
+            return True
+    elif kind == 5:
+        body = recv_exact(conn, 5)
+        if extended and body[0] & 0x80:
+            body += recv_exact(conn, 1)
+        pointer_events.append(bytes([kind]) + body)
+    else:
+        raise ValueError("unexpected client message %d" % kind)
+    return extended
+
+
 def extended_mouse_server(pointer_events):
     """A one-connection RFB 3.8 server (security None, 64x64) that confirms
     ExtendedMouseButtons when the client asks for it, and appends each PointerEvent
     it receives (the raw bytes) to POINTER_EVENTS."""
     listener = socket.create_server(("127.0.0.1", 0))
-
-    def read_message(conn, extended):
-        kind = recv_exact(conn, 1)[0]
-        if kind == 0:
-            recv_exact(conn, 19)
-        elif kind == 2:
-            count = struct.unpack(">xH", recv_exact(conn, 3))[0]
-            encodings = struct.unpack(">%di" % count, recv_exact(conn, 4 * count))
-            if EXTENDED_MOUSE_BUTTONS in encodings and not extended:
-                conn.sendall(struct.pack(">BxHHHHHi", 0, 1, 0, 0, 0, 0, EXTENDED_MOUSE_BUTTONS))
-                return True
-        elif kind == 3:
-            recv_exact(conn, 9)
-        elif kind == 4:
-            recv_exact(conn, 7)
-        elif kind == 5:
-            body = recv_exact(conn, 5)
-            if extended and body[0] & 0x80:
-                body += recv_exact(conn, 1)
-            pointer_events.append(bytes([kind]) + body)
-        elif kind == 255:
-            recv_exact(conn, 11)
-        else:
-            raise ValueError("unexpected client message %d" % kind)
-        return extended
 
     def serve():
         conn, _ = listener.accept()
@@ -377,7 +389,7 @@ def extended_mouse_server(pointer_events):
             extended = False
             try:
                 while True:
-                    extended = read_message(conn, extended)
+                    extended = read_message(conn, extended, pointer_events)
             except (OSError, EOFError, ValueError):
                 pass
 
