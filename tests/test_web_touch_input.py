@@ -256,12 +256,17 @@ def pointer_location(display):
     return out.split(" screen:")[0]
 
 
-def test_drag_view_pans_a_desktop_larger_than_the_phone(phone, server):
+@pytest.mark.parametrize("clip", [0, 1])
+def test_drag_view_pans_a_desktop_larger_than_the_phone(phone, server, clip):
+    """Scrollbars (view_clip=0) or none (view_clip=1, noVNC's clip to window): either
+    way "Drag view" moves the view under the finger."""
     realpeers.require_tool("xdotool")
     display, port = server
     with watch(display, "button") as (_, output):
         time.sleep(0.3)
-        phone.open(port)
+        phone.open(port, view_clip=clip)
+        overflow = phone.js("return getComputedStyle(document.getElementById('screen')).overflow")
+        assert overflow == ("hidden" if clip else "auto"), overflow
         where = pointer_location(display)
         button = phone.driver.find_element("id", "btn-drag")
         assert button.is_displayed(), "no 'Drag view' button although the desktop is larger than the screen"

@@ -521,6 +521,7 @@ ui.dialog.addEventListener('close', () => {
 // larger than the screen is scaled down, so none of it is ever out of reach.
 function layout() {
     document.body.dataset.resize = config.resize;
+    document.body.classList.toggle('clip', config.viewClip);
     const w = display.width, h = display.height;
     if (!w || !h) return;
     const boxW = ui.screen.clientWidth, boxH = ui.screen.clientHeight;

@@ -18,7 +18,7 @@ test('defaults match noVNC', () => {
     // Written out, not compared with DEFAULTS itself (that would hold whatever DEFAULTS said).
     assert.deepEqual(config, {
         host: '', port: '', encrypt: null, path: 'websockify', password: '', autoconnect: false,
-        reconnect: false, reconnectDelay: 5000, resize: 'off', viewOnly: false, shared: true,
+        reconnect: false, reconnectDelay: 5000, resize: 'off', viewClip: false, viewOnly: false, shared: true,
         quality: 6, compression: 2, showDot: false, logging: 'warn', encoding: '', lowColour: false,
     });
     assert.notEqual(config, DEFAULTS, 'a copy: the page may change its config (resize) without touching DEFAULTS');
@@ -32,12 +32,12 @@ test('defaults match noVNC', () => {
 test('every noVNC parameter is read', () => {
     const { config, warnings } = parseParams(
         '?host=example.org&port=6080&encrypt=1&path=ws&password=pw&autoconnect=true&reconnect=1' +
-        '&reconnect_delay=250&resize=scale&view_only=1&shared=0&quality=3&compression=9' +
+        '&reconnect_delay=250&resize=scale&view_clip=1&view_only=1&shared=0&quality=3&compression=9' +
         '&show_dot=true&logging=debug&encoding=hextile&low_colour=1', '');
     assert.deepEqual(warnings, []);
     assert.deepEqual(config, {
         host: 'example.org', port: '6080', encrypt: true, path: 'ws', password: 'pw',
-        autoconnect: true, reconnect: true, reconnectDelay: 250, resize: 'scale', viewOnly: true,
+        autoconnect: true, reconnect: true, reconnectDelay: 250, resize: 'scale', viewClip: true, viewOnly: true,
         shared: false, quality: 3, compression: 9, showDot: true, logging: 'debug',
         encoding: 'hextile', lowColour: true,
     });

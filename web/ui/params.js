@@ -6,7 +6,7 @@
 //
 // Parameter names and meanings follow noVNC's vnc.html so existing links keep working:
 //   host, port, encrypt, path, password, autoconnect, reconnect, reconnect_delay,
-//   resize (off|scale|remote), view_only, shared, quality, compression, show_dot,
+//   resize (off|scale|remote), view_clip, view_only, shared, quality, compression, show_dot,
 //   logging (error|warn|info|debug)
 // plus `encoding` (force one encoding by name; for tests and debugging) and
 // `low_colour` (1 = ask for 8 bpp BGR233 pixels: a quarter of the bytes of raw-ish
@@ -27,6 +27,7 @@ export const DEFAULTS = Object.freeze({
     reconnect: false,
     reconnectDelay: 5000, // ms; noVNC's default
     resize: 'off',
+    viewClip: false,      // resize=off: no scrollbars; a larger desktop moves with "Drag view"
     viewOnly: false,
     shared: true,
     quality: 6,
@@ -48,6 +49,7 @@ const SPEC = Object.freeze({
     reconnect: ['reconnect', 'bool'],
     reconnect_delay: ['reconnectDelay', 'delay'],
     resize: ['resize', 'resize'],
+    view_clip: ['viewClip', 'bool'],
     view_only: ['viewOnly', 'bool'],
     shared: ['shared', 'bool'],
     quality: ['quality', 'level'],
