@@ -437,9 +437,12 @@ export class Input {
         if (e.pointerType === 'touch') return this._touchDown(e);
         e.preventDefault(); // no text selection, no middle-button autoscroll
         try { this.canvas.setPointerCapture(e.pointerId); } catch { /* pointer already gone */ }
-        if (this.dragViewport && !this._pan) {
+        if (this.dragViewport) {
             // Hold the press back: a drag moves the view, a press without one is a click.
-            this._pan = { x: e.clientX, y: e.clientY, moved: false, mask: maskFromDomButtons(e.buttons) };
+            // (More buttons pressed during it change nothing.)
+            if (!this._pan) {
+                this._pan = { x: e.clientX, y: e.clientY, moved: false, mask: maskFromDomButtons(e.buttons) };
+            }
             return;
         }
         if (!this.enabled) return;
