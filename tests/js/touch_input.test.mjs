@@ -358,3 +358,15 @@ test('QEMU LED State: asked for, and each report becomes an led event (split any
     ]);
     assert.equal(c.rfb.state, 'connected');
 });
+
+test('keys with no physical code are pressed and released at once; unnamed Lang1/Lang2 still type', async () => {
+    const { input, sent } = await makeInput();
+    input._onKeyDown(key('A', ''));                   // a virtual keyboard: no code
+    input._onKeyUp(key('a', ''));                     // its keyup names another key: nothing more
+    input._onKeyDown(key('Unidentified', 'Lang1'));
+    input._onKeyUp(key('Unidentified', 'Lang1'));
+    assert.deepEqual(sent, [['41', true, undefined], ['41', false, undefined], ['ff31', true, 'Lang1'], ['ff31', false, 'Lang1']]);
+    const mac = await makeInput('MacIntel');
+    mac.input._onKeyDown(key('Unidentified', 'Lang2'));
+    assert.deepEqual(mac.sent, [['ff30', true, 'Lang2']]);   // 英数 on a JIS Mac keyboard
+});

@@ -25,7 +25,7 @@ import {
 } from './geometry.js';
 import { GESTURE, GestureRecognizer } from './gestures.js';
 import { MoveThrottle } from './throttle.js';
-import { LockSync, macKeysym, windowsJapaneseKeysym, windowsSendsNoKeyup } from './keyrules.js';
+import { LockSync, langKeysym, macKeysym, windowsJapaneseKeysym, windowsSendsNoKeyup } from './keyrules.js';
 
 // X11 keysyms used directly here (X11/keysymdef.h).
 export const XK = Object.freeze({
@@ -272,7 +272,10 @@ export class Input {
         e.preventDefault();
         if (known && !e.repeat) this._key(known.keysym, false, known.code); // lost keyup
         this._syncLocks(e);
-        if (this._windows && windowsSendsNoKeyup(press.keysym)) {
+        // No physical key named (virtual keyboards): its keyup may name another key
+        // ('a' down, 'A' up) and never pair up, so press and release at once.
+        const codeless = !e.code || e.code === 'Unidentified';
+        if (codeless || (this._windows && windowsSendsNoKeyup(press.keysym))) {
             this._key(press.keysym, true, press.code);
             this._key(press.keysym, false, press.code);
             return;
@@ -319,7 +322,7 @@ export class Input {
         if (known && e.repeat) return known; // auto-repeat repeats what was pressed, whatever Shift does now
         const keysym = altGr || e.key === 'AltGraph'
             ? XK.ISO_Level3_Shift
-            : this._platformKeysym(e, this.keysymFor(pick(e)));
+            : this._platformKeysym(e, this.keysymFor(pick(e)) ?? langKeysym(e.code, this._mac));
         if (keysym == null) return null;
         let code = e.code;
         if (this._afterDead) {

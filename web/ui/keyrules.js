@@ -34,6 +34,14 @@ export function windowsJapaneseKeysym(key) {
     return Object.hasOwn(WINDOWS_JAPANESE_KEYS, key) ? WINDOWS_JAPANESE_KEYS[key] : null;
 }
 
+// Lang1 / Lang2 with a key value the browser could not name: on a Mac (JIS
+// keyboard) they are the かな and 英数 keys, elsewhere Korean's Hangul and Hanja.
+export function langKeysym(code, mac) {
+    if (code === 'Lang1') return mac ? XK.Hiragana_Katakana : XK.Hangul;
+    if (code === 'Lang2') return mac ? XK.Eisu_toggle : XK.Hangul_Hanja;
+    return null;
+}
+
 // ...and Windows sends no keyup for these input-method keys: press and release at once.
 const WINDOWS_NO_KEYUP = Object.freeze(new Set([
     XK.Zenkaku_Hankaku, XK.Eisu_toggle, XK.Katakana, XK.Hiragana, XK.Romaji,
