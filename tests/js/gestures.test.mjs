@@ -123,6 +123,13 @@ test('gestures: when only one of two fingers moves, the deadline decides', () =>
     const out = g.tick(20 + TWO_TOUCH_MS);
     assert.equal(out[0].phase, 'start');
     assert.ok([GESTURE.TWO_DRAG, GESTURE.PINCH].includes(out[0].type));
+    // The finger left of a two-finger touch does not start a drag.
+    const k = new GestureRecognizer();
+    k.touchStart(1, 0, 0, 0);
+    k.touchStart(2, 50, 0, 1);
+    k.touchEnd(2, 50, 0, 100);
+    assert.deepEqual(k.touchMove(1, 0, 200, 150), []);
+    assert.deepEqual(k.touchEnd(1, 0, 200, 200), []);
     // Three fingers moving are nothing of ours.
     const h = new GestureRecognizer();
     h.touchStart(1, 0, 0, 0);

@@ -83,8 +83,12 @@ export class GestureRecognizer {
         if (this._state === 'active') return [this._event('move')];
         if (this._state !== 'pending' || !this._moved(touch)) return [];
         this._longPressAt = null;
-        if (this._touches.size === 1) return this._begin(GESTURE.DRAG);
-        if (this._touches.size === 2) {
+        if (this._releasedAt !== null) {
+            this._state = 'ignore'; // the last finger of a tap gone wrong: not a drag
+            return [];
+        }
+        if (this._fingers === 1) return this._begin(GESTURE.DRAG);
+        if (this._fingers === 2) {
             if ([...this._touches.values()].every((p) => this._moved(p))) return this._decideTwo();
             if (this._decideAt === null) this._decideAt = t + TWO_TOUCH_MS;
             return [];
