@@ -109,6 +109,7 @@ const ui = {
     connectForm: $('connect-form'),
     connectDetails: $('connect-details'),
     fullscreen: $('btn-fullscreen'),
+    dragView: $('btn-drag'),
     resize: $('sel-resize'),
     viewOnly: $('view-only'),
     status: $('status'),
@@ -189,6 +190,11 @@ const input = new Input({
     getSize: () => ({ width: display.width, height: display.height }),
     keysymFor,
     onLeave: () => ui.connect.hidden ? ui.disconnect.focus() : ui.connect.focus(),
+    panBy: (dx, dy) => {
+        ui.screen.scrollLeft += dx;
+        ui.screen.scrollTop += dy;
+    },
+    onTouchPoint: (x, y) => cursor.showTouchDot(x, y),
     log,
 });
 
@@ -430,6 +436,7 @@ function endSession(s, reason, isError) {
     cursor.reset();
     setPowerAvailable(false);
     updateBeforeUnload();
+    cursor.hideTouchDot();
 
     let text = s.userClosed || !reason ? t('Disconnected') : t('Disconnected: {reason}', { reason });
     let reconnecting = 0;
@@ -483,6 +490,7 @@ function onRfbEvent(s, e) {
             s.clipboardSent = ui.clipboardText.value;
             return;
         case 'cursor': return cursor.set(e);
+        case 'led': return input.setRemoteLocks(e);
         case 'bell': return ring();
         case 'power': return setPowerAvailable(e.available);
         case 'power-failed':
@@ -572,6 +580,7 @@ ui.dialog.addEventListener('close', () => {
 // larger than the screen is scaled down, so none of it is ever out of reach.
 function layout() {
     document.body.dataset.resize = config.resize;
+    document.body.classList.toggle('clip', config.viewClip);
     const w = display.width, h = display.height;
     if (!w || !h) return;
     const boxW = ui.screen.clientWidth, boxH = ui.screen.clientHeight;
@@ -582,7 +591,29 @@ function layout() {
     }
     ui.canvas.style.width = `${cssW}px`;
     ui.canvas.style.height = `${cssH}px`;
+    updateDragView();
 }
+
+// "Drag view" (noVNC's drag viewport) only means something while part of the
+// desktop is out of the window: only then is it shown, and it turns itself off
+// when nothing is left to move.
+function updateDragView() {
+    const s = ui.screen;
+    const canPan = s.scrollWidth > s.clientWidth || s.scrollHeight > s.clientHeight;
+    ui.dragView.hidden = !canPan;
+    if (!canPan && input.dragViewport) setDragView(false);
+}
+
+function setDragView(on) {
+    input.setDragViewport(on);
+    ui.dragView.setAttribute('aria-pressed', String(on));
+    document.body.classList.toggle('drag-view', on);
+}
+
+ui.dragView.addEventListener('click', (ev) => {
+    setDragView(!input.dragViewport);
+    refocus(ev);
+});
 
 let remoteResizeTimer = 0;
 function requestRemoteResize() {
@@ -747,6 +778,7 @@ function applySetting(key) {
             return;
         case 'viewClip':
             document.body.dataset.clip = String(config.viewClip);
+            layout();
             return;
         case 'showDot':
             cursor.showDot = config.showDot;
@@ -827,6 +859,7 @@ showViewOnly();
 initSettings();
 input.attach();
 input.attachKeys(ui.softkeys);
+ui.canvas.addEventListener('pointermove', (e) => { if (e.pointerType === 'mouse') cursor.hideTouchDot(); });
 softKeyboard.attach();
 setBodyState('disconnected');
 layout();

@@ -16,7 +16,7 @@ const SHARED = ['console', 'TextDecoder', 'TextEncoder', 'queueMicrotask', 'URL'
 // What the page (web/app.js, web/ui/) uses beyond those.
 const BROWSER = ['window', 'document', 'navigator', 'WebSocket', 'fetch', 'AbortController',
     'requestAnimationFrame', 'cancelAnimationFrame', 'ResizeObserver', 'createImageBitmap',
-    'Blob', 'OffscreenCanvas', 'Event'];
+    'Blob', 'OffscreenCanvas', 'Event', 'performance'];
 // What the Node tests use beyond those.
 const NODE = ['process', 'Buffer', 'globalThis', 'setImmediate'];
 

@@ -32,7 +32,8 @@ test('buttons map from DOM to RFB order', () => {
     assert.equal(maskFromDomButtons(2), BUTTON.RIGHT);
     assert.equal(maskFromDomButtons(4), BUTTON.MIDDLE);
     assert.equal(maskFromDomButtons(7), 7);
-    assert.equal(maskFromDomButtons(8 | 16), 0);
+    // Back and forward are buttons 8 and 9 (rfb.js sends them only with ExtendedMouseButtons).
+    assert.equal(maskFromDomButtons(8 | 16), BUTTON.BACK | BUTTON.FORWARD);
     assert.equal(maskFromDomButton(0), BUTTON.LEFT);
     assert.equal(maskFromDomButton(1), BUTTON.MIDDLE);
     assert.equal(maskFromDomButton(2), BUTTON.RIGHT);

@@ -18,7 +18,7 @@ test('defaults match noVNC', () => {
     // Written out, not compared with DEFAULTS itself (that would hold whatever DEFAULTS said).
     assert.deepEqual(config, {
         host: '', port: '', encrypt: null, path: 'websockify', password: '', autoconnect: false,
-        reconnect: false, reconnectDelay: 5000, resize: 'off', viewOnly: false, shared: true,
+        reconnect: false, reconnectDelay: 5000, resize: 'off', viewClip: false, viewOnly: false, shared: true,
         quality: 6, compression: 2, showDot: false, logging: 'warn', encoding: '', lowColour: false,
         viewClip: false, bell: true, repeaterID: '',
     });
@@ -38,7 +38,7 @@ test('every noVNC parameter is read', () => {
     assert.deepEqual(warnings, []);
     assert.deepEqual(config, {
         host: 'example.org', port: '6080', encrypt: true, path: 'ws', password: 'pw',
-        autoconnect: true, reconnect: true, reconnectDelay: 250, resize: 'scale', viewOnly: true,
+        autoconnect: true, reconnect: true, reconnectDelay: 250, resize: 'scale', viewClip: true, viewOnly: true,
         shared: false, quality: 3, compression: 9, showDot: true, logging: 'debug',
         encoding: 'hextile', lowColour: true, viewClip: true, bell: false, repeaterID: '1234',
     });

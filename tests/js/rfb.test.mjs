@@ -1230,10 +1230,12 @@ test('pseudo-encodings are RFC 6143 7.8 and rfbproto.rst numbers', () => {
         LAST_RECT: -224,
         CURSOR: -239,
         QEMU_EXTENDED_KEY: -258,
+        QEMU_LED_STATE: -261,
         DESKTOP_NAME: -307,
         EXTENDED_DESKTOP_SIZE: -308,
         FENCE: -312,
         CONTINUOUS_UPDATES: -313,
+        EXTENDED_MOUSE_BUTTONS: -316,
         EXTENDED_CLIPBOARD: -1063131698,   // 0xc0a1e5ce as a signed 32-bit number
         XVP: -309,
     });

@@ -118,14 +118,28 @@ export function qemuExtendedKeyEvent(keysym, down, keycode) {
     return msg;
 }
 
-// Bits 0-7 of buttonMask are buttons 1-8: 1-3 left/middle/right, 4-7 wheel
-// up/down/left/right. x and y must already be inside the framebuffer.
+// Bits 0-6 of buttonMask are buttons 1-7: 1-3 left/middle/right, 4-7 wheel
+// up/down/left/right. Bit 7 is ExtendedMouseButtons' marker, so a plain
+// PointerEvent keeps it 0. x and y must already be inside the framebuffer.
 export function pointerEvent(x, y, buttonMask) {
     const msg = new Uint8Array(6);
     msg[0] = CLIENT_MSG.POINTER_EVENT;
-    msg[1] = buttonMask & 0xff;
+    msg[1] = buttonMask & 0x7f;
     putU16(msg, 2, x);
     putU16(msg, 4, y);
+    return msg;
+}
+
+// ExtendedMouseButtons (rfbproto.rst): buttonMask bit N-1 is button N as above,
+// up to button 15. Buttons 1-7 go in the first byte with the marker bit 7 set;
+// buttons 8-15 (8 back, 9 forward) follow in one more byte, bit 0 = button 8.
+export function extendedPointerEvent(x, y, buttonMask) {
+    const msg = new Uint8Array(7);
+    msg[0] = CLIENT_MSG.POINTER_EVENT;
+    msg[1] = (buttonMask & 0x7f) | 0x80;
+    putU16(msg, 2, x);
+    putU16(msg, 4, y);
+    msg[6] = (buttonMask >> 7) & 0xff;
     return msg;
 }
 

@@ -55,10 +55,12 @@ export const PSEUDO = Object.freeze({
     LAST_RECT: -224,
     CURSOR: -239,
     QEMU_EXTENDED_KEY: -258,
+    QEMU_LED_STATE: -261,         // the server's Scroll/Num/Caps Lock state (one U8)
     DESKTOP_NAME: -307,
     EXTENDED_DESKTOP_SIZE: -308,
     FENCE: -312,
     CONTINUOUS_UPDATES: -313,
+    EXTENDED_MOUSE_BUTTONS: -316, // PointerEvent may carry buttons 8-15 in an extra byte
     EXTENDED_CLIPBOARD: 0xc0a1e5ce | 0,   // as the S32 it is on the wire
     XVP: -309,                    // the server may then send XVP_INIT: power actions
 });
@@ -270,6 +272,7 @@ export class RFB {
 
         // Extensions the server has confirmed (never assumed from our SetEncodings).
         this._qemuExtendedKey = false;
+        this._extendedMouseButtons = false;
         this._supportsSetDesktopSize = false;
         this._screens = [];
         this._continuousSupported = false;
@@ -340,7 +343,13 @@ export class RFB {
         if (!this._inputAllowed()) return;
         const px = clampInt(x, 0, Math.max(0, this._fbWidth - 1), 0);
         const py = clampInt(y, 0, Math.max(0, this._fbHeight - 1), 0);
-        this._send(messages.pointerEvent(px, py, buttonMask));
+        // Buttons 8 and up (back, forward) only once the server has confirmed
+        // ExtendedMouseButtons; before that the marker bit must stay 0 (rfbproto.rst).
+        if (this._extendedMouseButtons && buttonMask & ~0x7f) {
+            this._send(messages.extendedPointerEvent(px, py, buttonMask));
+            return;
+        }
+        this._send(messages.pointerEvent(px, py, buttonMask & 0x7f));
     }
 
     // keysym: X11 keysym (0 if unknown); code: KeyboardEvent.code, used for the
@@ -719,7 +728,7 @@ export class RFB {
             PSEUDO.COMPRESS_LEVEL_0 + o.compression,
             PSEUDO.DESKTOP_SIZE, PSEUDO.LAST_RECT, PSEUDO.CURSOR, PSEUDO.EXTENDED_DESKTOP_SIZE,
             PSEUDO.DESKTOP_NAME, PSEUDO.QEMU_EXTENDED_KEY, PSEUDO.FENCE, PSEUDO.CONTINUOUS_UPDATES,
-            PSEUDO.EXTENDED_CLIPBOARD, PSEUDO.XVP,
+            PSEUDO.EXTENDED_CLIPBOARD, PSEUDO.XVP, PSEUDO.QEMU_LED_STATE, PSEUDO.EXTENDED_MOUSE_BUTTONS,
         ];
     }
 
@@ -920,6 +929,11 @@ export class RFB {
             case PSEUDO.QEMU_EXTENDED_KEY:
                 this._qemuExtendedKey = true;
                 return true;
+            case PSEUDO.EXTENDED_MOUSE_BUTTONS:
+                this._extendedMouseButtons = true;
+                return true;
+            case PSEUDO.QEMU_LED_STATE:
+                return this._onLedState();
             default:
                 break;
         }
@@ -933,6 +947,14 @@ export class RFB {
         }
         if (!decoder.decode(rect, this._queue, this._display, this._ctx)) return false;
         if (rect.width > 0 && rect.height > 0) this._drawnBox = unionBox(this._drawnBox, boxOf(rect));
+        return true;
+    }
+
+    // QEMU LED State: one byte, bit 0 Scroll Lock, 1 Num Lock, 2 Caps Lock.
+    _onLedState() {
+        if (!this._queue.has(1)) return false;
+        const bits = this._queue.u8();
+        this._emit({ type: 'led', scroll: !!(bits & 1), num: !!(bits & 2), caps: !!(bits & 4) });
         return true;
     }
 

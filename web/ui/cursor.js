@@ -5,6 +5,9 @@
 // event with RGBA pixels) becomes a CSS cursor from a data: URL, so the browser
 // moves it with no latency. show_dot replaces a missing or fully transparent
 // cursor with a small dot, so the user can still see where the pointer is.
+// A touch screen has no pointer to see at all: after a gesture aims the remote
+// pointer, showTouchDot() marks the spot with a dot element over the canvas (the
+// element's parent must be positioned; vnc.html's .screen is).
 
 // Browsers ignore CSS cursor images larger than this (Chrome and Firefox: 128).
 const MAX_CSS_CURSOR = 128;
@@ -46,6 +49,7 @@ export class CursorView {
         this.element = element;
         this.showDot = showDot;
         this._dot = null;
+        this._touchDot = null;
         this.reset();
     }
 
@@ -70,6 +74,27 @@ export class CursorView {
         const x = Math.min(Math.max(0, hotX), width - 1);
         const y = Math.min(Math.max(0, hotY), height - 1);
         this.element.style.cursor = `url("${dataUrlFromRGBA(width, height, rgba)}") ${x} ${y}, default`;
+    }
+
+    /** Mark where a finger aimed the remote pointer (client coordinates). */
+    showTouchDot(clientX, clientY) {
+        const box = this.element.parentElement;
+        if (!box) return;
+        if (!this._touchDot) {
+            this._touchDot = document.createElement('div');
+            this._touchDot.className = 'touch-dot';
+            this._touchDot.setAttribute('aria-hidden', 'true');
+            box.appendChild(this._touchDot);
+        }
+        const r = box.getBoundingClientRect();
+        const x = clientX - r.left + box.scrollLeft, y = clientY - r.top + box.scrollTop;
+        this._touchDot.style.transform = `translate(${Math.round(x)}px, ${Math.round(y)}px)`;
+        this._touchDot.hidden = false;
+    }
+
+    /** A mouse is back (or the session ended): its own cursor shows the spot. */
+    hideTouchDot() {
+        if (this._touchDot) this._touchDot.hidden = true;
     }
 
     _dotCss() {

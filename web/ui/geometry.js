@@ -8,18 +8,22 @@
 export const BUTTON = Object.freeze({
     LEFT: 1, MIDDLE: 2, RIGHT: 4,
     WHEEL_UP: 8, WHEEL_DOWN: 16, WHEEL_LEFT: 32, WHEEL_RIGHT: 64,
+    // Buttons 8 and 9 (X11's back and forward): only with ExtendedMouseButtons,
+    // which rfb.js sends when the server has confirmed it and drops otherwise.
+    BACK: 0x80, FORWARD: 0x100,
 });
 
 /**
-  * DOM MouseEvent.buttons (1 left, 2 right, 4 middle) -> RFB mask (1 left, 2 middle,
-  * 4 right). Back/forward (X buttons 8/9) are not sent: button 9 does not fit in the
-  * 8-bit mask without the ExtendedMouseButtons extension, which the RFB side lacks.
+  * DOM MouseEvent.buttons (1 left, 2 right, 4 middle, 8 back, 16 forward) -> RFB
+  * mask (1 left, 2 middle, 4 right, 0x80 back, 0x100 forward).
   */
 export function maskFromDomButtons(buttons) {
     let mask = 0;
     if (buttons & 1) mask |= BUTTON.LEFT;
     if (buttons & 2) mask |= BUTTON.RIGHT;
     if (buttons & 4) mask |= BUTTON.MIDDLE;
+    if (buttons & 8) mask |= BUTTON.BACK;
+    if (buttons & 16) mask |= BUTTON.FORWARD;
     return mask;
 }
 

@@ -28,7 +28,7 @@ export const DEFAULTS = Object.freeze({
     reconnectDelay: 5000, // ms; noVNC's default
     resize: 'off',
     viewOnly: false,
-    viewClip: false,      // true: a desktop larger than the window is cut off, no scrollbars
+    viewClip: false,      // true: a desktop larger than the window is cut off, no scrollbars; "Drag view" pans it
     shared: true,
     bell: true,           // the server's Bell: a flash and a short beep
     repeaterID: '',       // sent as "ID:<this>" when an UltraVNC repeater answers
