@@ -423,8 +423,8 @@ test('unsupported security type sets give clear messages', () => {
     assert.equal(tls.rfb.state, 'failed');
     assert.match(tls.eventsOf('state').at(-1).detail, /^server requires TLS security types only \(TLS \(18\)\); enable VncAuth or None/);
     const other = makeClient();
-    other.rfb.receive(concat([ascii('RFB 003.008\n'), Uint8Array.of(2, 5, 16)]));
-    assert.match(other.eventsOf('state').at(-1).detail, /no supported security type.*RA2 \(5\), Tight \(16\)/);
+    other.rfb.receive(concat([ascii('RFB 003.008\n'), Uint8Array.of(2, 5, 17)]));
+    assert.match(other.eventsOf('state').at(-1).detail, /no supported security type.*RA2 \(5\), Ultra \(17\)/);
     const v33 = makeClient();
     v33.rfb.receive(concat([ascii('RFB 003.003\n'), w().u32(16).done()]));
     assert.match(v33.eventsOf('state').at(-1).detail, /Tight \(16\)/);
@@ -1228,7 +1228,9 @@ test('pseudo-encodings are RFC 6143 7.8 and rfbproto.rst numbers', () => {
 });
 
 test('security types are RFC 6143 7.2.1 numbers', () => {
-    assert.deepEqual({ ...SECURITY }, { INVALID: 0, NONE: 1, VNC_AUTH: 2, VENCRYPT: 19 });
+    assert.deepEqual({ ...SECURITY }, {
+        INVALID: 0, NONE: 1, VNC_AUTH: 2, RA2NE: 6, TIGHT: 16, VENCRYPT: 19, XVP: 22, ARD: 30, MSLOGON2: 113,
+    });
 });
 
 test('SetEncodings carries the literal numbers on the wire', () => {
