@@ -20,6 +20,7 @@ test('defaults match noVNC', () => {
         host: '', port: '', encrypt: null, path: 'websockify', password: '', autoconnect: false,
         reconnect: false, reconnectDelay: 5000, resize: 'off', viewOnly: false, shared: true,
         quality: 6, compression: 2, showDot: false, logging: 'warn', encoding: '', lowColour: false,
+        target: '',
     });
     assert.notEqual(config, DEFAULTS, 'a copy: the page may change its config (resize) without touching DEFAULTS');
     assert.equal(config.path, 'websockify');
@@ -33,13 +34,13 @@ test('every noVNC parameter is read', () => {
     const { config, warnings } = parseParams(
         '?host=example.org&port=6080&encrypt=1&path=ws&password=pw&autoconnect=true&reconnect=1' +
         '&reconnect_delay=250&resize=scale&view_only=1&shared=0&quality=3&compression=9' +
-        '&show_dot=true&logging=debug&encoding=hextile&low_colour=1', '');
+        '&show_dot=true&logging=debug&encoding=hextile&low_colour=1&target=vm7', '');
     assert.deepEqual(warnings, []);
     assert.deepEqual(config, {
         host: 'example.org', port: '6080', encrypt: true, path: 'ws', password: 'pw',
         autoconnect: true, reconnect: true, reconnectDelay: 250, resize: 'scale', viewOnly: true,
         shared: false, quality: 3, compression: 9, showDot: true, logging: 'debug',
-        encoding: 'hextile', lowColour: true,
+        encoding: 'hextile', lowColour: true, target: 'vm7',
     });
 });
 
