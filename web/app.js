@@ -173,6 +173,8 @@ async function decodeImage(mime, bytes) {
             scratch.width = Math.max(scratch.width, width);
             scratch.height = Math.max(scratch.height, height);
         }
+        // A PNG may be transparent: what the last picture left must not show through.
+        if (mime !== 'image/jpeg') scratchCtx.clearRect(0, 0, width, height);
         scratchCtx.drawImage(picture, 0, 0);
         const data = scratchCtx.getImageData(0, 0, width, height).data;
         // A JPEG has no alpha channel: every decoded pixel is opaque already.

@@ -22,6 +22,7 @@ import { PixelFormat } from './pixelformat.js';
 import { vncAuthResponse } from './des.js';
 import { Clipboard, MAX_CLIPBOARD_BYTES, decodeLatin1 } from './clipboard.js';
 import { ENCODINGS, makeDecoders } from './decoders/index.js';
+import { readVMwareCursor } from './decoders/vmwarecursor.js';
 import { scancodeForCode } from './scancodes.js';
 import { SecurityError } from './security/common.js';
 import { TightAuth, tightServerInitExtra } from './security/tight.js';
@@ -52,7 +53,10 @@ export const STATES = Object.freeze({
 // Preference order (CONTRACTS.md; names from ENCODINGS, as options.encodings
 // takes them): CopyRect first, since it is the cheapest when a server can use
 // it, then the compressing encodings, Raw last.
-const DEFAULT_ENCODINGS = Object.freeze(['copyrect', 'tight', 'zrle', 'hextile', 'zlib', 'rre', 'raw']);
+// TightPNG and JPEG (whole-picture PNG/JPEG, full colour) after Tight and ZRLE
+// respectively, and not in low-colour mode, which they would defeat.
+const DEFAULT_ENCODINGS = Object.freeze(['copyrect', 'tight', 'tightpng', 'zrle', 'jpeg', 'hextile', 'zlib', 'rre', 'raw']);
+const FULL_COLOUR_ONLY = new Set(['tightpng', 'jpeg']);
 
 export const PSEUDO = Object.freeze({
     JPEG_QUALITY_0: -32,          // -32..-23 = quality 0..9
@@ -60,6 +64,7 @@ export const PSEUDO = Object.freeze({
     DESKTOP_SIZE: -223,
     LAST_RECT: -224,
     CURSOR: -239,
+    VMWARE_CURSOR: 0x574d5664,    // alpha cursors; asked for before CURSOR
     QEMU_EXTENDED_KEY: -258,
     DESKTOP_NAME: -307,
     EXTENDED_DESKTOP_SIZE: -308,
@@ -725,7 +730,8 @@ export class RFB {
 
     _buildEncodings(names) {
         const list = [];
-        for (const name of names ?? DEFAULT_ENCODINGS) {
+        const defaults = DEFAULT_ENCODINGS.filter((n) => !(this._options.lowColour && FULL_COLOUR_ONLY.has(n)));
+        for (const name of names ?? defaults) {
             const num = ENCODINGS[String(name).toLowerCase()];
             if (num === undefined) {
                 throw new TypeError(`unknown encoding "${name}"; known: ${Object.keys(ENCODINGS).join(', ')}`);
@@ -746,7 +752,7 @@ export class RFB {
             ...this._encodings,
             ...jpeg,
             PSEUDO.COMPRESS_LEVEL_0 + o.compression,
-            PSEUDO.DESKTOP_SIZE, PSEUDO.LAST_RECT, PSEUDO.CURSOR, PSEUDO.EXTENDED_DESKTOP_SIZE,
+            PSEUDO.DESKTOP_SIZE, PSEUDO.LAST_RECT, PSEUDO.VMWARE_CURSOR, PSEUDO.CURSOR, PSEUDO.EXTENDED_DESKTOP_SIZE,
             PSEUDO.DESKTOP_NAME, PSEUDO.QEMU_EXTENDED_KEY, PSEUDO.FENCE, PSEUDO.CONTINUOUS_UPDATES,
             PSEUDO.EXTENDED_CLIPBOARD,
         ];
@@ -925,6 +931,8 @@ export class RFB {
                 return true;
             case PSEUDO.CURSOR:
                 return this._onCursor(rect);
+            case PSEUDO.VMWARE_CURSOR:
+                return this._onVMwareCursor(rect);
             case PSEUDO.DESKTOP_NAME:
                 return this._onDesktopName();
             case PSEUDO.QEMU_EXTENDED_KEY:
@@ -1066,6 +1074,16 @@ export class RFB {
             }
         }
         this._emit({ type: 'cursor', width, height, hotX: rect.x, hotY: rect.y, rgba });
+        return true;
+    }
+
+    _onVMwareCursor(rect) {
+        if (rect.width * rect.height > MAX_CURSOR_PIXELS) {
+            return this._fail(`server sent a ${rect.width}x${rect.height} cursor, too large`);
+        }
+        const cursor = readVMwareCursor(rect, this._queue, this._pixelFormat);
+        if (!cursor) return false;
+        this._emit({ type: 'cursor', ...cursor });
         return true;
     }
 
