@@ -9,6 +9,7 @@ Pictures come from Pillow (test-only); every process is stopped by PID.
 import io
 import os
 import socket
+import subprocess
 import struct
 import threading
 import time
@@ -169,3 +170,107 @@ def test_tightpng_jpeg_and_vmware_cursor_in_the_page(browser):
         assert max(abs(a - b) for a, b in zip(pixel[:3], JPEG_COLOUR)) <= 6, got
     assert got["cursor"].startswith('url("data:image/png'), got["cursor"]
     assert got["cursor"].endswith(' 1 2, default'), got["cursor"]
+
+
+# ---------------------------------------------------------------- H.264 (50) through WebCodecs
+
+H264 = 50
+H264_COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+H264_RECT = (0, 0, 60, 40)   # frames are 64x48: the page must crop them to the rectangle
+
+
+def h264_frames():
+    """Three 64x48 frames (red key frame, green, blue) from ffmpeg/libx264, baseline, one
+    slice a frame, as Annex B access units (split at the access unit delimiters)."""
+    ffmpeg = realpeers.require_tool("ffmpeg")
+    raw = b"".join(bytes(c) * (64 * 48) for c in H264_COLOURS)
+    out = subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
+                          "-s", "64x48", "-r", "25", "-i", "-", "-c:v", "libx264", "-profile:v", "baseline",
+                          "-tune", "zerolatency", "-x264-params", "aud=1:threads=1:sliced-threads=0",
+                          "-pix_fmt", "yuv420p", "-f", "h264", "-"], input=raw, capture_output=True, timeout=60,
+                         check=True).stdout
+    aud = b"\x00\x00\x00\x01\x09"
+    units = [aud + part for part in out.split(aud) if part]
+    assert len(units) == 3, len(units)
+    return units
+
+
+def read_client_message(conn):
+    """One client message: (type, its encodings for SetEncodings else None)."""
+    kind = recv_exact(conn, 1)[0]
+    if kind == 0:
+        recv_exact(conn, 19)
+    elif kind == 2:
+        count = struct.unpack(">xH", recv_exact(conn, 3))[0]
+        return kind, list(struct.unpack(">%di" % count, recv_exact(conn, 4 * count)))
+    elif kind == 3:
+        recv_exact(conn, 9)
+    elif kind in (4, 5):
+        recv_exact(conn, 7 if kind == 4 else 5)
+    else:
+        raise AssertionError("unexpected client message %d" % kind)
+    return kind, None
+
+
+def serve_h264(listener, seen, step):
+    conn, _ = listener.accept()
+    with conn:
+        conn.settimeout(20)
+        conn.sendall(b"RFB 003.008\n")
+        recv_exact(conn, 12)
+        conn.sendall(b"\x01\x01")
+        recv_exact(conn, 1)
+        conn.sendall(b"\0\0\0\0")
+        recv_exact(conn, 1)
+        conn.sendall(struct.pack(">HH16sI", W, H + 16, PIXEL_FORMAT, 4) + b"h264")
+        units = h264_frames()
+        try:
+            for unit in units:
+                kind = None
+                while kind != 3:   # each frame answers a FramebufferUpdateRequest
+                    kind, encodings = read_client_message(conn)
+                    if encodings is not None:
+                        seen["encodings"] = encodings
+                step.wait(20)
+                step.clear()
+                conn.sendall(struct.pack(">BxH", 0, 1) + rect(*H264_RECT, H264) + struct.pack(">II", len(unit), 0) + unit)
+            while conn.recv(65536):
+                pass
+        except OSError:
+            pass
+
+
+H264_PIXELS_JS = """
+const c = document.getElementById('canvas');
+if (!c.width) return null;
+const g = c.getContext('2d');
+return [Array.from(g.getImageData(30, 20, 1, 1).data), Array.from(g.getImageData(62, 46, 1, 1).data)];
+"""
+
+
+def test_h264_frames_decode_in_order_and_crop_to_the_rectangle(browser):
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen, step = {}, threading.Event()
+    thread = threading.Thread(target=serve_h264, args=(listener, seen, step), name="h264", daemon=True)
+    thread.start()
+    shown = []
+    with listener, realpeers.proxy("--web", WEB, "--vnc", "127.0.0.1:%d" % listener.getsockname()[1]) as wsp:
+        query = {"host": "127.0.0.1", "port": str(wsp.port), "path": "websockify", "autoconnect": "1"}
+        browser.get("http://127.0.0.1:%d/vnc.html?%s" % (wsp.port, urllib.parse.urlencode(query)))
+        for colour in H264_COLOURS:
+            step.set()
+            deadline, got = time.monotonic() + 15, None
+            while time.monotonic() < deadline:
+                got = browser.execute_script(H264_PIXELS_JS)
+                if got and max(abs(a - b) for a, b in zip(got[0][:3], colour)) <= 40:
+                    break
+                time.sleep(0.05)
+            shown.append(got)
+        status = browser.execute_script("return document.getElementById('status').textContent")
+        browser.get("about:blank")
+    thread.join(5)
+    print("encodings asked:", seen.get("encodings"), "shown:", shown, status)
+    assert H264 in seen["encodings"], "the page did not ask for H.264 (WebCodecs missing?)"
+    for got, colour in zip(shown, H264_COLOURS):
+        assert got and max(abs(a - b) for a, b in zip(got[0][:3], colour)) <= 40, (shown, status)
+        assert got[1][:3] == [0, 0, 0], "the 64x48 frame was drawn past its 60x40 rectangle"

@@ -136,7 +136,6 @@ export class Display {
     // applied in order relative to every other operation.
     imageRect(x, y, w, h, mime, bytes) {
         if (!this._decodeImage) throw new Error('Display: image rectangle but no decodeImage was given');
-        const entry = { image: true, x, y, w, h, done: false, result: null, error: null };
         // A copy: bytes is usually a view into the receive queue.
         const data = bytes.slice();
         let promise;
@@ -145,6 +144,13 @@ export class Display {
         } catch (err) {
             promise = Promise.reject(err);
         }
+        this.pictureRect(x, y, w, h, promise);
+    }
+
+    // Like imageRect, for a decoder that makes its own pictures (H.264): `promise`
+    // resolves to {width, height, data: RGBA, opaque?}; queued in order the same way.
+    pictureRect(x, y, w, h, promise) {
+        const entry = { image: true, x, y, w, h, done: false, result: null, error: null };
         promise.then((result) => { entry.result = result; }, (err) => { entry.error = err; })
             .then(() => { entry.done = true; this._drain(); });
         this._queue.push(entry);

@@ -23,6 +23,7 @@ import { vncAuthResponse } from './des.js';
 import { Clipboard, MAX_CLIPBOARD_BYTES, decodeLatin1 } from './clipboard.js';
 import { ENCODINGS, makeDecoders } from './decoders/index.js';
 import { readVMwareCursor } from './decoders/vmwarecursor.js';
+import { h264Supported } from './decoders/h264.js';
 import { scancodeForCode } from './scancodes.js';
 import { SecurityError } from './security/common.js';
 import { TightAuth, tightServerInitExtra } from './security/tight.js';
@@ -262,6 +263,7 @@ export class RFB {
         };
         this._decoders = makeDecoders();
         this._encodings = this._buildEncodings(options.encodings);
+        this._defaultEncodings = !options.encodings;   // may gain H.264 if the browser decodes it
         this._pixelFormat = this._options.lowColour ? PixelFormat.bgr233() : PixelFormat.default();
         this._ctx = { pixelFormat: this._pixelFormat, markLossy: (rect) => this._noteLossy(rect) };
         this._timers = options.timers ?? DEFAULT_TIMERS;   // {set(fn, ms), clear(handle)}: tests inject
@@ -749,13 +751,21 @@ export class RFB {
         // its gradient filter): without the quality level a server never tries it.
         const jpeg = o.lowColour || lossless ? [] : [PSEUDO.JPEG_QUALITY_0 + o.quality];
         return [
-            ...this._encodings,
+            ...this._withH264(this._encodings),
             ...jpeg,
             PSEUDO.COMPRESS_LEVEL_0 + o.compression,
             PSEUDO.DESKTOP_SIZE, PSEUDO.LAST_RECT, PSEUDO.VMWARE_CURSOR, PSEUDO.CURSOR, PSEUDO.EXTENDED_DESKTOP_SIZE,
             PSEUDO.DESKTOP_NAME, PSEUDO.QEMU_EXTENDED_KEY, PSEUDO.FENCE, PSEUDO.CONTINUOUS_UPDATES,
             PSEUDO.EXTENDED_CLIPBOARD,
         ];
+    }
+
+    // H.264 after JPEG (so Tight and ZRLE, which end exact when still, win where
+    // a server has them), only where WebCodecs decodes it (known by ServerInit).
+    _withH264(list) {
+        if (!this._defaultEncodings || this._options.lowColour || !h264Supported()) return list;
+        const at = list.indexOf(ENCODINGS.jpeg) + 1;
+        return [...list.slice(0, at), ENCODINGS.h264, ...list.slice(at)];
     }
 
     _requestUpdate(incremental) {
