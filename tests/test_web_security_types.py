@@ -15,7 +15,9 @@ Every server is a thread here, every process stopped by PID.
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 import urllib.parse
 
@@ -71,6 +73,7 @@ def test_node_client_logs_in_and_gets_the_first_update(case):
     login = server.logins[0]
     print(case, result, login)
     assert result["state"] == "connected", result
+    assert result["chosen"] == rfb_server_security.SECURITY_NUMBER[kind]
     assert result["pixel"] == list(rfb_server_security.COLOUR) + [255]
     assert result["size"] == [rfb_server_security.WIDTH, rfb_server_security.HEIGHT]
     assert result["asked"] == ([asked] if asked else [])
@@ -188,3 +191,40 @@ def test_page_logs_in_through_wsproxy(browser, case):
     finally:
         server.close()
     assert [login.ok for login in server.logins] == [True, False], server.logins
+
+
+# ---------------------------------------------------------------- a real Tight-security server
+
+
+def xtightvnc_path():
+    """TightVNC 1.3's Xtightvnc (Debian tightvncserver; installing it makes it the Xvnc
+    alternative, so it may also be unpacked elsewhere and named by WSPROXY_XTIGHTVNC)."""
+    path = os.environ.get("WSPROXY_XTIGHTVNC") or shutil.which("Xtightvnc")
+    if not path:
+        realpeers.require_tool("Xtightvnc")
+    return path
+
+
+def test_node_client_tight_security_against_tightvnc():
+    exe = xtightvnc_path()
+    port, display = realpeers.free_port(), realpeers.free_display()
+    workdir = tempfile.mkdtemp(prefix="wsproxy-xtightvnc-")
+    passwd = os.path.join(workdir, "passwd")
+    with open(passwd, "wb") as handle:
+        handle.write(subprocess.run([realpeers.require_tool("vncpasswd"), "-f"], input=VNC_PASSWORD.encode(),
+                                    capture_output=True, check=True).stdout)
+    with open(os.path.join(workdir, "log"), "wb") as log:
+        proc = subprocess.Popen([exe, ":%d" % display, "-rfbport", str(port), "-rfbauth", passwd, "-localhost",
+                                 "-geometry", "200x120", "-depth", "24", "-nolisten", "tcp"],
+                                stdout=log, stderr=subprocess.STDOUT)
+    try:
+        realpeers.wait_for_port(port, proc=proc)
+        right = node_client(port, {"password": VNC_PASSWORD, "securityTypes": [16]})
+        wrong = node_client(port, {"password": "wrong", "securityTypes": [16]})
+    finally:
+        realpeers.stop(proc)
+    print("TightVNC:", right, wrong)
+    assert right["chosen"] == 16, "not the Tight security type: %r" % right
+    assert right["state"] == "connected" and right["size"] == [200, 120], right
+    assert right["asked"] == [["password"]]
+    assert wrong["state"] == "failed" and wrong["detail"].startswith("authentication failed"), wrong

@@ -94,6 +94,16 @@ test('VeNCrypt prefers None, then VncAuth, over Plain; TLS-only still says what 
     assert.match(tls.detail(), /server requires TLS security types only.*enable VncAuth or None on the server/);
 });
 
+test('options.securityTypes limits the choice, and says so when nothing is left', () => {
+    const c = client({ securityTypes: [16] });
+    c.rfb.receive(bytes('RFB 003.008\n', [2, 2, 16]));
+    assert.deepEqual(Array.from(bytes(...c.sent).subarray(12)), [16]);
+    const none = client({ securityTypes: [30] });
+    none.rfb.receive(bytes('RFB 003.008\n', [2, 2, 113]));
+    assert.equal(none.detail(), 'no allowed security type: the server offers VNC Authentication (2), MSLogonII (113); ' +
+        'this client is set to use only Diffie-Hellman (30)');
+});
+
 test('xvp asks for username and password, and sends the target from the options', () => {
     const c = client({ target: 'vm-7' });
     c.rfb.receive(bytes('RFB 003.008\n', [1, 22]));

@@ -12,20 +12,24 @@ const creds = JSON.parse(process.argv[3] || '{}');
 const display = new Display();
 const asked = [];
 const keys = [];
+const sent = [];   // the first bytes we sent: 12 of ProtocolVersion, then the chosen security type
 const socket = net.connect(port, '127.0.0.1');
 let done = false;
 
 function finish(result) {
     if (done) return;
     done = true;
-    process.stdout.write(JSON.stringify({ ...result, asked, keys }) + '\n');
+    process.stdout.write(JSON.stringify({ ...result, asked, keys, chosen: sent[12] ?? null }) + '\n');
     socket.destroy();
 }
 
 const rfb = new RFB({
     display,
-    send: (bytes) => socket.write(bytes),
-    options: { target: creds.target, password: creds.upfront ? creds.password : undefined },
+    send: (bytes) => {
+        if (sent.length < 13) sent.push(...bytes.subarray(0, 13 - sent.length));
+        socket.write(bytes);
+    },
+    options: { target: creds.target, password: creds.upfront ? creds.password : undefined, securityTypes: creds.securityTypes },
     onEvent: (e) => {
         if (e.type === 'credentials-required') {
             asked.push(e.types);

@@ -256,6 +256,9 @@ export class RFB {
             password: options.password ?? null,
             username: options.username ?? null,
             target: options.target ?? '',   // xvp: the machine to connect to
+            // Security type numbers this client may choose (null: all it supports),
+            // e.g. to refuse MSLogonII's breakable exchange.
+            securityTypes: Array.isArray(options.securityTypes) ? options.securityTypes.map(Number) : null,
             quality: clampInt(options.quality, 0, 9, 6),
             compression: clampInt(options.compression, 0, 9, 2),
             viewOnly: !!options.viewOnly,
@@ -515,8 +518,9 @@ export class RFB {
         if (!q.has(1 + count)) return false;
         q.skip(1);
         const types = Array.from(q.bytes(count));
-        const chosen = SECURITY_PREFERENCE.find((t) => types.includes(t));
-        if (chosen === undefined) return this._fail(unsupportedTypesMessage(types));
+        const allowed = this._options.securityTypes;
+        const chosen = SECURITY_PREFERENCE.find((t) => types.includes(t) && (!allowed || allowed.includes(t)));
+        if (chosen === undefined) return this._fail(unsupportedTypesMessage(types, allowed));
         this._send(messages.securityType(chosen));
         if (chosen === SECURITY.NONE) return this._continueAs('none');
         if (chosen === SECURITY.VNC_AUTH) return this._startVncAuth();
@@ -1144,8 +1148,12 @@ export function authFailureText(reason, method) {
     return `authentication failed: ${rest || AUTH_FAILED_GUESS[method] || AUTH_FAILED_GUESS.none}`;
 }
 
-function unsupportedTypesMessage(types) {
+function unsupportedTypesMessage(types, allowed) {
     const names = types.map(securityName).join(', ');
+    if (allowed && types.some((t) => SECURITY_PREFERENCE.includes(t))) {
+        return `no allowed security type: the server offers ${names}; ` +
+            `this client is set to use only ${allowed.map(securityName).join(', ') || 'none'}`;
+    }
     if (types.every((t) => TLS_SECURITY_TYPES.has(t))) {
         return `server requires TLS security types only (${names}); enable VncAuth or None on the server`;
     }
