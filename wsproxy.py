@@ -6804,7 +6804,7 @@ def _record_options(args, config: Config) -> None:
         return
     parent = args.record if os.path.isdir(args.record) else os.path.dirname(args.record) or "."
     if not os.path.isdir(parent):
-        raise ConfigError("--record %s: no directory %s to write recordings in" % (args.record, parent))
+        raise ConfigError("--record %s: no directory to write recordings in" % args.record)
     config.record, config.record_input = args.record, args.record_input
 
 

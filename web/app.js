@@ -329,6 +329,7 @@ function connect() {
     };
     if (config.password) options.password = config.password;
     if (config.encoding) options.encodings = [config.encoding];
+    if (config.target) options.target = config.target;   // xvp security
 
     let sock;
     try {

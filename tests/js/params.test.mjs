@@ -20,7 +20,7 @@ test('defaults match noVNC', () => {
         host: '', port: '', encrypt: null, path: 'websockify', password: '', autoconnect: false,
         reconnect: false, reconnectDelay: 5000, resize: 'off', viewClip: false, viewOnly: false, shared: true,
         quality: 6, compression: 2, showDot: false, logging: 'warn', encoding: '', lowColour: false,
-        viewClip: false, bell: true, repeaterID: '',
+        viewClip: false, bell: true, repeaterID: '', target: '',
     });
     assert.notEqual(config, DEFAULTS, 'a copy: the page may change its config (resize) without touching DEFAULTS');
     assert.equal(config.path, 'websockify');
@@ -34,13 +34,13 @@ test('every noVNC parameter is read', () => {
     const { config, warnings } = parseParams(
         '?host=example.org&port=6080&encrypt=1&path=ws&password=pw&autoconnect=true&reconnect=1' +
         '&reconnect_delay=250&resize=scale&view_only=1&shared=0&quality=3&compression=9' +
-        '&show_dot=true&logging=debug&encoding=hextile&low_colour=1&view_clip=1&bell=off&repeaterID=1234', '');
+        '&show_dot=true&logging=debug&encoding=hextile&low_colour=1&view_clip=1&bell=off&repeaterID=1234&target=vm7', '');
     assert.deepEqual(warnings, []);
     assert.deepEqual(config, {
         host: 'example.org', port: '6080', encrypt: true, path: 'ws', password: 'pw',
         autoconnect: true, reconnect: true, reconnectDelay: 250, resize: 'scale', viewClip: true, viewOnly: true,
         shared: false, quality: 3, compression: 9, showDot: true, logging: 'debug',
-        encoding: 'hextile', lowColour: true, viewClip: true, bell: false, repeaterID: '1234',
+        encoding: 'hextile', lowColour: true, viewClip: true, bell: false, repeaterID: '1234', target: 'vm7',
     });
 });
 

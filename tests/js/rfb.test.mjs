@@ -423,8 +423,8 @@ test('unsupported security type sets give clear messages', () => {
     assert.equal(tls.rfb.state, 'failed');
     assert.match(tls.eventsOf('state').at(-1).detail, /^server requires TLS security types only \(TLS \(18\)\); enable VncAuth or None/);
     const other = makeClient();
-    other.rfb.receive(concat([ascii('RFB 003.008\n'), Uint8Array.of(2, 5, 16)]));
-    assert.match(other.eventsOf('state').at(-1).detail, /no supported security type.*RA2 \(5\), Tight \(16\)/);
+    other.rfb.receive(concat([ascii('RFB 003.008\n'), Uint8Array.of(2, 5, 17)]));
+    assert.match(other.eventsOf('state').at(-1).detail, /no supported security type.*RA2 \(5\), Ultra \(17\)/);
     const v33 = makeClient();
     v33.rfb.receive(concat([ascii('RFB 003.003\n'), w().u32(16).done()]));
     assert.match(v33.eventsOf('state').at(-1).detail, /Tight \(16\)/);
@@ -476,8 +476,9 @@ test('ServerInit name with HTML stays a plain string; invalid UTF-8 reads as Lat
 test('SetEncodings: default order, quality and compression, forced encodings', () => {
     const c = connected();
     const enc = c.init.find((m) => m.type === 2).encodings;
-    assert.deepEqual(enc.slice(0, 7), [1, 7, 16, 5, 6, 2, 0]);
+    assert.deepEqual(enc.slice(0, 9), [1, 7, -260, 16, 21, 5, 6, 2, 0]);
     assert.ok(enc.includes(-32 + 6) && enc.includes(-256 + 2));
+    assert.ok(enc.indexOf(0x574d5664) >= 0 && enc.indexOf(0x574d5664) < enc.indexOf(-239), 'VMware cursor before Cursor');
     for (const p of [-223, -224, -239, -308, -307, -258, -312, -313, PSEUDO.EXTENDED_CLIPBOARD]) {
         assert.ok(enc.includes(p), `pseudo-encoding ${p}`);
     }
@@ -495,7 +496,7 @@ test('lowColour asks for 8 bpp BGR233', () => {
     assert.deepEqual(Array.from(pf.subarray(4, 17)), [8, 8, 0, 1, 0, 7, 0, 7, 0, 3, 0, 3, 6]);
     // No JPEG quality level at 8 bpp (Tight JPEG is 24-bit only); everything else stays.
     const enc = c.init.find((m) => m.type === 2).encodings;
-    assert.deepEqual(enc.slice(0, 7), [1, 7, 16, 5, 6, 2, 0]);
+    assert.deepEqual(enc.slice(0, 8), [1, 7, 16, 5, 6, 2, 0, -256 + 2]);   // no TightPNG, no JPEG
     assert.ok(!enc.some((e) => e >= -32 && e <= -23), `no JPEG quality in ${enc}`);
     assert.ok(enc.includes(-256 + 2) && enc.includes(-239) && enc.includes(-224));
 });
@@ -1229,6 +1230,7 @@ test('pseudo-encodings are RFC 6143 7.8 and rfbproto.rst numbers', () => {
         DESKTOP_SIZE: -223,
         LAST_RECT: -224,
         CURSOR: -239,
+        VMWARE_CURSOR: 0x574d5664,
         QEMU_EXTENDED_KEY: -258,
         QEMU_LED_STATE: -261,
         DESKTOP_NAME: -307,
@@ -1242,7 +1244,9 @@ test('pseudo-encodings are RFC 6143 7.8 and rfbproto.rst numbers', () => {
 });
 
 test('security types are RFC 6143 7.2.1 numbers', () => {
-    assert.deepEqual({ ...SECURITY }, { INVALID: 0, NONE: 1, VNC_AUTH: 2, VENCRYPT: 19 });
+    assert.deepEqual({ ...SECURITY }, {
+        INVALID: 0, NONE: 1, VNC_AUTH: 2, RA2NE: 6, TIGHT: 16, VENCRYPT: 19, XVP: 22, ARD: 30, MSLOGON2: 113,
+    });
 });
 
 test('SetEncodings carries the literal numbers on the wire', () => {
@@ -1261,8 +1265,8 @@ test('SetEncodings carries the literal numbers on the wire', () => {
     const view = new DataView(msg.buffer);
     const numbers = [];
     for (let i = 4; i < msg.length; i += 4) numbers.push(view.getInt32(i));
-    assert.deepEqual(numbers.slice(0, 7), [1, 7, 16, 5, 6, 2, 0]);
-    for (const n of [-223, -224, -239, -258, -307, -308, -312, -313, -1063131698]) {
+    assert.deepEqual(numbers.slice(0, 9), [1, 7, -260, 16, 21, 5, 6, 2, 0]);
+    for (const n of [0x574d5664, -223, -224, -239, -258, -307, -308, -312, -313, -1063131698]) {
         assert.ok(numbers.includes(n), `pseudo-encoding ${n} in ${numbers}`);
     }
     const hex = Array.from(msg, (b) => b.toString(16).padStart(2, '0')).join('');

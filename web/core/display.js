@@ -178,7 +178,6 @@ export class Display {
     // applied in order relative to every other operation.
     imageRect(x, y, w, h, mime, bytes) {
         if (!this._decodeImage) throw new Error('Display: image rectangle but no decodeImage was given');
-        const entry = { image: true, x, y, w, h, done: false, result: null, error: null };
         // A copy: bytes is usually a view into the receive queue.
         const data = bytes.slice();
         let promise;
@@ -187,6 +186,15 @@ export class Display {
         } catch (err) {
             promise = Promise.reject(err);
         }
+        this.pictureRect(x, y, w, h, promise, mime === 'image/jpeg');
+    }
+
+    // Like imageRect, for a decoder that makes its own pictures (H.264): `promise`
+    // resolves to {width, height, data: RGBA, opaque?}; queued in order the same way.
+    // opaque: the picture has no alpha (JPEG); otherwise (PNG) it is drawn over
+    // black, so transparency never lets an older picture show through.
+    pictureRect(x, y, w, h, promise, opaque = false) {
+        const entry = { image: true, x, y, w, h, opaque, done: false, result: null, error: null };
         promise.then((result) => { entry.result = result; }, (err) => { entry.error = err; })
             .then(() => { entry.done = true; this._drain(); });
         this._queue.push(entry);
@@ -222,7 +230,11 @@ export class Display {
         }
         if (!this._ctx) this._ctx = this._canvas.getContext('2d');
         this._putPixels();
-        for (const [x1, y1, x2, y2, picture] of this._pictures) {
+        for (const [x1, y1, x2, y2, picture, opaque] of this._pictures) {
+            if (!opaque) {
+                this._ctx.fillStyle = '#000';
+                this._ctx.fillRect(x1, y1, x2 - x1, y2 - y1);
+            }
             this._ctx.drawImage(picture, 0, 0, x2 - x1, y2 - y1, x1, y1, x2 - x1, y2 - y1);
             closePicture(picture);
             this._held.push([x1, y1, x2, y2]);
@@ -264,12 +276,12 @@ export class Display {
     // ---- canvas-held areas and pictures ----
 
     // A decoded picture for x,y,w,h: drawn at the next present, in order.
-    _addPicture(x, y, w, h, picture) {
+    _addPicture(x, y, w, h, picture, opaque) {
         const c = this._clip(x, y, w, h);
         if (!c) return closePicture(picture);
         // Whatever the canvas held there is replaced by this picture.
         this._held = subtractAll(this._held, c);
-        this._pictures.push([c[0], c[1], c[2], c[3], picture]);
+        this._pictures.push([c[0], c[1], c[2], c[3], picture, opaque]);
         this._mixed = true;
     }
 
@@ -310,10 +322,10 @@ export class Display {
     _readPictures(r) {
         let last = -1;
         this._pictures.forEach((p, i) => { if (!r || intersect(p, r)) last = i; });
-        for (const [x1, y1, x2, y2, picture] of this._pictures.slice(0, last + 1)) {
+        for (const [x1, y1, x2, y2, picture, opaque] of this._pictures.slice(0, last + 1)) {
             const data = this._readPicture(picture, x2 - x1, y2 - y1);
             closePicture(picture);
-            this._copyRows(x1, y1, x2, y2, data, 0, (x2 - x1) * 4);
+            this._copyRows(x1, y1, x2, y2, data, 0, (x2 - x1) * 4, !opaque);
             this._mark(x1, y1, x2, y2);
         }
         this._pictures = this._pictures.slice(last + 1);
@@ -339,12 +351,17 @@ export class Display {
         this._mixed = false;
     }
 
-    // Rows of 4-byte pixels into the buffer as they are (no alpha fix, no claim, no mark).
-    _copyRows(x1, y1, x2, y2, data, offset, stride) {
+    // Rows of 4-byte pixels into the buffer (no claim, no mark); alpha forced to
+    // 255 only when asked (pixels read from a canvas or a JPEG are opaque already).
+    _copyRows(x1, y1, x2, y2, data, offset, stride, forceAlpha = false) {
         const src = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
         const W = this._width, u8 = this._u8, rowBytes = (x2 - x1) * 4;
         let s = offset;
-        for (let row = y1; row < y2; row++, s += stride) u8.set(src.subarray(s, s + rowBytes), (row * W + x1) * 4);
+        for (let row = y1; row < y2; row++, s += stride) {
+            const d = (row * W + x1) * 4;
+            u8.set(src.subarray(s, s + rowBytes), d);
+            if (forceAlpha) for (let i = d + 3, end = d + rowBytes; i < end; i += 4) u8[i] = 255;
+        }
     }
 
     // ---- internals ----
@@ -406,7 +423,7 @@ export class Display {
         const img = op.result;
         if (!img.data) {
             const w = Math.min(op.w, img.displayWidth || img.width), h = Math.min(op.h, img.displayHeight || img.height);
-            return this._addPicture(op.x, op.y, w, h, img);
+            return this._addPicture(op.x, op.y, w, h, img, op.opaque);
         }
         const w = Math.min(op.w, img.width), h = Math.min(op.h, img.height);
         if (img.opaque) return this._blitOpaque(op.x, op.y, w, h, img.data, img.width * 4);
@@ -628,6 +645,7 @@ function readPictureOnScratch(picture, w, h) {
         scratch.width = Math.max(scratch.width, w);
         scratch.height = Math.max(scratch.height, h);
     }
+    scratchCtx.clearRect(0, 0, w, h);   // a PNG may be transparent: nothing of the last picture may show
     scratchCtx.drawImage(picture, 0, 0, w, h, 0, 0, w, h);
     return scratchCtx.getImageData(0, 0, w, h).data;
 }

@@ -22,7 +22,15 @@ import { PixelFormat } from './pixelformat.js';
 import { vncAuthResponse } from './des.js';
 import { Clipboard, MAX_CLIPBOARD_BYTES, decodeLatin1 } from './clipboard.js';
 import { ENCODINGS, makeDecoders } from './decoders/index.js';
+import { readVMwareCursor } from './decoders/vmwarecursor.js';
+import { h264Supported } from './decoders/h264.js';
 import { scancodeForCode } from './scancodes.js';
+import { SecurityError } from './security/common.js';
+import { TightAuth, tightServerInitExtra } from './security/tight.js';
+import { XvpAuth } from './security/xvp.js';
+import { ArdAuth } from './security/ard.js';
+import { MsLogon2Auth } from './security/mslogon2.js';
+import { Ra2neAuth } from './security/ra2.js';
 
 // ---------------------------------------------------------------------------
 // Connection states and the transitions allowed between them. Every state change
@@ -46,7 +54,10 @@ export const STATES = Object.freeze({
 // Preference order (CONTRACTS.md; names from ENCODINGS, as options.encodings
 // takes them): CopyRect first, since it is the cheapest when a server can use
 // it, then the compressing encodings, Raw last.
-const DEFAULT_ENCODINGS = Object.freeze(['copyrect', 'tight', 'zrle', 'hextile', 'zlib', 'rre', 'raw']);
+// TightPNG and JPEG (whole-picture PNG/JPEG, full colour) after Tight and ZRLE
+// respectively, and not in low-colour mode, which they would defeat.
+const DEFAULT_ENCODINGS = Object.freeze(['copyrect', 'tight', 'tightpng', 'zrle', 'jpeg', 'hextile', 'zlib', 'rre', 'raw']);
+const FULL_COLOUR_ONLY = new Set(['tightpng', 'jpeg']);
 
 export const PSEUDO = Object.freeze({
     JPEG_QUALITY_0: -32,          // -32..-23 = quality 0..9
@@ -54,6 +65,7 @@ export const PSEUDO = Object.freeze({
     DESKTOP_SIZE: -223,
     LAST_RECT: -224,
     CURSOR: -239,
+    VMWARE_CURSOR: 0x574d5664,    // alpha cursors; asked for before CURSOR
     QEMU_EXTENDED_KEY: -258,
     QEMU_LED_STATE: -261,         // the server's Scroll/Num/Caps Lock state (one U8)
     DESKTOP_NAME: -307,
@@ -79,20 +91,36 @@ const REPEATER_VERSION = 'RFB 000.000\n';
 const QEMU_AUDIO = 1;                // QEMU server submessage
 const QEMU_AUDIO_DATA = 2;           // ...operation that carries a payload
 
-export const SECURITY = Object.freeze({ INVALID: 0, NONE: 1, VNC_AUTH: 2, VENCRYPT: 19 });
+export const SECURITY = Object.freeze({
+    INVALID: 0, NONE: 1, VNC_AUTH: 2, RA2NE: 6, TIGHT: 16, VENCRYPT: 19, XVP: 22, ARD: 30, MSLOGON2: 113,
+});
 const SECURITY_NAMES = Object.freeze({
     0: 'Invalid', 1: 'None', 2: 'VNC Authentication', 5: 'RA2', 6: 'RA2ne', 13: 'RA2r',
     16: 'Tight', 17: 'Ultra', 18: 'TLS', 19: 'VeNCrypt', 20: 'SASL', 21: 'MD5', 22: 'xvp',
-    30: 'Diffie-Hellman', 129: 'RA2_256', 130: 'RA2ne_256', 133: 'RA2r_256',
+    30: 'Diffie-Hellman', 113: 'MSLogonII', 129: 'RA2_256', 130: 'RA2ne_256', 133: 'RA2r_256',
 });
 // The security types that are TLS underneath; used to say "TLS only" plainly.
 const TLS_SECURITY_TYPES = new Set([18]);
-// Preference when the server lists several (3.7+). VNC Authentication beats
-// VeNCrypt Plain: Plain sends the password itself in clear over this
-// unencrypted channel, VncAuth only a DES response to a challenge.
-const SECURITY_PREFERENCE = Object.freeze([SECURITY.NONE, SECURITY.VNC_AUTH, SECURITY.VENCRYPT]);
+// Preference when the server lists several (3.7+), by how well each hides the
+// password from someone watching the traffic: RSA-AES encrypts it under a
+// 2048-bit exchange; VNC Authentication sends a DES response an eavesdropper can
+// brute-force offline; Tight and xvp carry VNC Authentication; Apple's
+// Diffie-Hellman encrypts under the server's group; VeNCrypt may come down to
+// Plain (the password in clear); MSLogonII's 64-bit exchange is broken at once.
+const SECURITY_PREFERENCE = Object.freeze([
+    SECURITY.NONE, SECURITY.RA2NE, SECURITY.VNC_AUTH, SECURITY.TIGHT, SECURITY.XVP, SECURITY.ARD,
+    SECURITY.VENCRYPT, SECURITY.MSLOGON2,
+]);
+// The types run by a module in ./security/ (the contract is in security/common.js).
+const SECURITY_MODULES = Object.freeze({
+    [SECURITY.RA2NE]: Ra2neAuth, [SECURITY.TIGHT]: TightAuth, [SECURITY.XVP]: XvpAuth,
+    [SECURITY.ARD]: ArdAuth, [SECURITY.MSLOGON2]: MsLogon2Auth,
+});
 
 const VENCRYPT_PLAIN = 256;
+// VeNCrypt may also carry the ordinary types; ours, best first (Plain last: it
+// sends the password in clear).
+const VENCRYPT_PREFERENCE = Object.freeze([SECURITY.NONE, SECURITY.VNC_AUTH, VENCRYPT_PLAIN]);
 const VENCRYPT_TLS_FIRST = 257;   // 257..264: TLSNone .. X509SASL, all need a TLS
 const VENCRYPT_TLS_LAST = 264;    // layer this client does not have
 
@@ -237,6 +265,10 @@ export class RFB {
             shared: options.shared ?? true,
             password: options.password ?? null,
             username: options.username ?? null,
+            target: options.target ?? '',   // xvp: the machine to connect to
+            // Security type numbers this client may choose (null: all it supports),
+            // e.g. to refuse MSLogonII's breakable exchange.
+            securityTypes: Array.isArray(options.securityTypes) ? options.securityTypes.map(Number) : null,
             quality: clampInt(options.quality, 0, 9, 6),
             compression: clampInt(options.compression, 0, 9, 2),
             viewOnly: !!options.viewOnly,
@@ -245,6 +277,7 @@ export class RFB {
         };
         this._decoders = makeDecoders();
         this._encodings = this._buildEncodings(options.encodings);
+        this._defaultEncodings = !options.encodings;   // may gain H.264 if the browser decodes it
         // options.pixelFormat: a recording's player (web/player.js) decodes in the
         // format the recorded client asked for.
         this._pixelFormat = options.pixelFormat ??
@@ -258,7 +291,9 @@ export class RFB {
         this._pumping = false;
 
         this._minor = 0;                 // negotiated 3.x
-        this._pendingAuth = null;        // 'vnc' | 'plain' while waiting for sendPassword()
+        this._pendingAuth = null;        // 'vnc' | 'plain' | 'module' while waiting for sendPassword()
+        this._auth = null;               // the ./security/ module running, if any
+        this._tightInit = false;         // Tight security: ServerInit has a capabilities section
         this._challenge = null;
         this._fbWidth = 0;
         this._fbHeight = 0;
@@ -325,9 +360,13 @@ export class RFB {
         // Plain needs a username; a page that only asked for a password sends none.
         if (pending === 'plain' && this._options.username === null) this._options.username = '';
         this._pendingAuth = null;
-        if (pending === 'vnc') this._sendVncAuthResponse();
-        else this._sendPlainCredentials();
-        this._handler = this._onSecurityResult;
+        if (pending === 'module') {
+            this._handler = this._onAuthStep;
+        } else {
+            if (pending === 'vnc') this._sendVncAuthResponse();
+            else this._sendPlainCredentials();
+            this._handler = this._onSecurityResult;
+        }
         this._pump();
     }
 
@@ -530,21 +569,58 @@ export class RFB {
         if (!q.has(1 + count)) return false;
         q.skip(1);
         const types = Array.from(q.bytes(count));
-        const chosen = SECURITY_PREFERENCE.find((t) => types.includes(t));
-        if (chosen === undefined) return this._fail(unsupportedTypesMessage(types));
+        const allowed = this._options.securityTypes;
+        const chosen = SECURITY_PREFERENCE.find((t) => types.includes(t) && (!allowed || allowed.includes(t)));
+        if (chosen === undefined) return this._fail(unsupportedTypesMessage(types, allowed));
         this._send(messages.securityType(chosen));
-        if (chosen === SECURITY.NONE) {
-            if (this._minor >= 8) {
-                this._setState('authenticating');
-                this._handler = this._onSecurityResult;
-                return true;
-            }
-            return this._startInit();
-        }
+        if (chosen === SECURITY.NONE) return this._continueAs('none');
         if (chosen === SECURITY.VNC_AUTH) return this._startVncAuth();
         this._setState('authenticating');
-        this._handler = this._onVeNCryptVersion;
+        if (chosen === SECURITY.VENCRYPT) {
+            this._handler = this._onVeNCryptVersion;
+            return true;
+        }
+        this._tightInit = chosen === SECURITY.TIGHT;
+        this._auth = new SECURITY_MODULES[chosen]({
+            send: (bytes) => this._send(bytes),
+            options: this._options,
+            onServerKey: (fingerprint) => this._emit({ type: 'server-key', fingerprint }),
+        });
+        this._authMethod = this._auth.method;
+        this._handler = this._onAuthStep;
         return true;
+    }
+
+    // After a security type's own exchange: go on as None (3.8: a
+    // SecurityResult; 3.3/3.7: straight to ClientInit), as VNC Authentication,
+    // or to the SecurityResult.
+    _continueAs(next) {
+        if (next === 'vnc') return this._startVncAuth();
+        if (next === 'none' && this._minor < 8) return this._startInit();
+        if (this._state === 'security') this._setState('authenticating');
+        this._handler = this._onSecurityResult;
+        return true;
+    }
+
+    // One step of a ./security/ module (contract in security/common.js).
+    _onAuthStep() {
+        let result;
+        try {
+            result = this._auth.step(this._queue, { username: this._options.username, password: this._options.password });
+        } catch (err) {
+            if (err instanceof SecurityError) return this._fail(err.message);
+            throw err;
+        }
+        this._authMethod = this._auth.method;
+        if (typeof result === 'boolean') return result;
+        if (result.ask) {
+            this._pendingAuth = 'module';
+            this._handler = this._waitForCredentials;
+            this._emit({ type: 'credentials-required', types: result.ask });
+            return true;
+        }
+        this._auth = null;
+        return this._continueAs(result.next);
     }
 
     // A U32 length and that many bytes of reason, then failure. Used for a
@@ -570,7 +646,7 @@ export class RFB {
 
     _startVncAuth() {
         this._authMethod = 'vnc';
-        this._setState('authenticating');
+        if (this._state === 'security') this._setState('authenticating');
         this._handler = this._onVncChallenge;
         return true;
     }
@@ -629,15 +705,19 @@ export class RFB {
         q.skip(1);
         const subtypes = [];
         for (let i = 0; i < count; i++) subtypes.push(q.u32());
-        if (!subtypes.includes(VENCRYPT_PLAIN)) {
+        const chosen = VENCRYPT_PREFERENCE.find((t) => subtypes.includes(t));
+        if (chosen === undefined) {
             if (subtypes.length && subtypes.every((t) => t >= VENCRYPT_TLS_FIRST && t <= VENCRYPT_TLS_LAST)) {
                 return this._fail('server requires TLS security types only (VeNCrypt X509/TLS); ' +
                     'enable VncAuth or None on the server');
             }
             return this._fail(`VeNCrypt: server offers no supported subtype (offered: ${subtypes.join(', ') || 'none'}); ` +
-                'this client supports Plain (256) only');
+                'this client supports None (1), VncAuth (2) and Plain (256)');
         }
-        this._send(messages.veNCryptSubtype(VENCRYPT_PLAIN));
+        this._send(messages.veNCryptSubtype(chosen));
+        // Inside VeNCrypt even None is followed by a SecurityResult (the type is not None).
+        if (chosen === SECURITY.NONE) return this._continueAs('result');
+        if (chosen === SECURITY.VNC_AUTH) return this._continueAs('vnc');
         this._authMethod = 'plain';
         if (this._options.password === null || this._options.username === null) {
             this._pendingAuth = 'plain';
@@ -681,13 +761,15 @@ export class RFB {
         if (!q.has(24)) return false;
         const nameLen = q.peekU32(20);
         if (nameLen > MAX_NAME_BYTES) return this._fail(`ServerInit desktop name too long (${nameLen} bytes)`);
-        if (!q.has(24 + nameLen)) return false;
+        const extra = this._tightInit ? tightServerInitExtra(q, 24 + nameLen) : 0;
+        if (extra === null || !q.has(24 + nameLen + extra)) return false;
         const width = q.u16(), height = q.u16();
         const tooLarge = framebufferTooLarge(width, height);
         if (tooLarge) return this._fail(tooLarge);
         // The server's natural pixel format does not matter: we set ours next.
         q.skip(16 + 4);   // ...and the name length, read above
         this._name = decodeServerText(q.bytes(nameLen));
+        q.skip(extra);   // Tight's capability lists: nothing we act on
         this._fbWidth = width;
         this._fbHeight = height;
         this._display.resize(width, height);
@@ -705,7 +787,8 @@ export class RFB {
 
     _buildEncodings(names) {
         const list = [];
-        for (const name of names ?? DEFAULT_ENCODINGS) {
+        const defaults = DEFAULT_ENCODINGS.filter((n) => !(this._options.lowColour && FULL_COLOUR_ONLY.has(n)));
+        for (const name of names ?? defaults) {
             const num = ENCODINGS[String(name).toLowerCase()];
             if (num === undefined) {
                 throw new TypeError(`unknown encoding "${name}"; known: ${Object.keys(ENCODINGS).join(', ')}`);
@@ -723,13 +806,21 @@ export class RFB {
         // its gradient filter): without the quality level a server never tries it.
         const jpeg = o.lowColour || lossless ? [] : [PSEUDO.JPEG_QUALITY_0 + o.quality];
         return [
-            ...this._encodings,
+            ...this._withH264(this._encodings),
             ...jpeg,
             PSEUDO.COMPRESS_LEVEL_0 + o.compression,
-            PSEUDO.DESKTOP_SIZE, PSEUDO.LAST_RECT, PSEUDO.CURSOR, PSEUDO.EXTENDED_DESKTOP_SIZE,
+            PSEUDO.DESKTOP_SIZE, PSEUDO.LAST_RECT, PSEUDO.VMWARE_CURSOR, PSEUDO.CURSOR, PSEUDO.EXTENDED_DESKTOP_SIZE,
             PSEUDO.DESKTOP_NAME, PSEUDO.QEMU_EXTENDED_KEY, PSEUDO.FENCE, PSEUDO.CONTINUOUS_UPDATES,
             PSEUDO.EXTENDED_CLIPBOARD, PSEUDO.XVP, PSEUDO.QEMU_LED_STATE, PSEUDO.EXTENDED_MOUSE_BUTTONS,
         ];
+    }
+
+    // H.264 after JPEG (so Tight and ZRLE, which end exact when still, win where
+    // a server has them), only where WebCodecs decodes it (known by ServerInit).
+    _withH264(list) {
+        if (!this._defaultEncodings || this._options.lowColour || !h264Supported()) return list;
+        const at = list.indexOf(ENCODINGS.jpeg) + 1;
+        return [...list.slice(0, at), ENCODINGS.h264, ...list.slice(at)];
     }
 
     _requestUpdate(incremental) {
@@ -924,6 +1015,8 @@ export class RFB {
                 return true;
             case PSEUDO.CURSOR:
                 return this._onCursor(rect);
+            case PSEUDO.VMWARE_CURSOR:
+                return this._onVMwareCursor(rect);
             case PSEUDO.DESKTOP_NAME:
                 return this._onDesktopName();
             case PSEUDO.QEMU_EXTENDED_KEY:
@@ -1081,6 +1174,16 @@ export class RFB {
         return true;
     }
 
+    _onVMwareCursor(rect) {
+        if (rect.width * rect.height > MAX_CURSOR_PIXELS) {
+            return this._fail(`server sent a ${rect.width}x${rect.height} cursor, too large`);
+        }
+        const cursor = readVMwareCursor(rect, this._queue, this._pixelFormat);
+        if (!cursor) return false;
+        this._emit({ type: 'cursor', ...cursor });
+        return true;
+    }
+
     _onDesktopName() {
         const q = this._queue;
         if (!q.has(4)) return false;
@@ -1128,11 +1231,16 @@ export function authFailureText(reason, method) {
     return `authentication failed: ${rest || AUTH_FAILED_GUESS[method] || AUTH_FAILED_GUESS.none}`;
 }
 
-function unsupportedTypesMessage(types) {
+function unsupportedTypesMessage(types, allowed) {
     const names = types.map(securityName).join(', ');
+    if (allowed && types.some((t) => SECURITY_PREFERENCE.includes(t))) {
+        return `no allowed security type: the server offers ${names}; ` +
+            `this client is set to use only ${allowed.map(securityName).join(', ') || 'none'}`;
+    }
     if (types.every((t) => TLS_SECURITY_TYPES.has(t))) {
         return `server requires TLS security types only (${names}); enable VncAuth or None on the server`;
     }
     return `no supported security type: the server offers ${names}; ` +
-        'this client supports None, VNC Authentication and VeNCrypt Plain';
+        'this client supports None, VNC Authentication, RA2ne, Tight, xvp, Diffie-Hellman, VeNCrypt ' +
+        '(None, VncAuth, Plain) and MSLogonII';
 }

@@ -10,7 +10,8 @@
 //   show_dot, repeaterID, logging (none|error|warn|info|debug)
 // plus `encoding` (force one encoding by name; for tests and debugging) and
 // `low_colour` (1 = ask for 8 bpp BGR233 pixels: a quarter of the bytes of raw-ish
-// encodings on a slow link, at 256 colours; Tight then sends no JPEG).
+// encodings on a slow link, at 256 colours; Tight then sends no JPEG), and `target`
+// (xvp security: the machine the xvp server is to connect to).
 // A fragment (#password=...) overrides the query: the fragment is never sent to the
 // server, so it is the place for secrets.
 
@@ -38,6 +39,7 @@ export const DEFAULTS = Object.freeze({
     logging: 'warn',
     encoding: '',
     lowColour: false,
+    target: '',
 });
 
 // Wire name -> [config key, kind]. Kinds decide how a string becomes a value.
@@ -62,6 +64,7 @@ const SPEC = Object.freeze({
     logging: ['logging', 'logging'],
     encoding: ['encoding', 'string'],
     low_colour: ['lowColour', 'bool'],
+    target: ['target', 'string'],
 });
 
 // noVNC writes booleans as true/false and people write 1/0; accept both, and

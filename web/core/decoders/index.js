@@ -12,11 +12,14 @@ import { HextileDecoder } from './hextile.js';
 import { ZlibDecoder } from './zlib.js';
 import { TightDecoder } from './tight.js';
 import { ZRLEDecoder } from './zrle.js';
+import { TightPNGDecoder } from './tightpng.js';
+import { JPEGDecoder } from './jpeg.js';
+import { H264Decoder } from './h264.js';
 
 // The encodings this client decodes (RFC 6143 §7.7, rfbproto.rst numbers), by
 // the names rfb.js's options.encodings and the page's ?encoding= take.
 export const ENCODINGS = Object.freeze({
-    raw: 0, copyrect: 1, rre: 2, hextile: 5, zlib: 6, tight: 7, zrle: 16,
+    raw: 0, copyrect: 1, rre: 2, hextile: 5, zlib: 6, tight: 7, zrle: 16, jpeg: 21, h264: 50, tightpng: -260,
 });
 
 export function makeDecoders() {
@@ -28,6 +31,9 @@ export function makeDecoders() {
         [ENCODINGS.zlib, new ZlibDecoder()],
         [ENCODINGS.tight, new TightDecoder()],
         [ENCODINGS.zrle, new ZRLEDecoder()],
+        [ENCODINGS.tightpng, new TightPNGDecoder()],
+        [ENCODINGS.jpeg, new JPEGDecoder()],
+        [ENCODINGS.h264, new H264Decoder()],
     ]);
 }
 

@@ -5,7 +5,7 @@
 //   BasicCompression (0x0_-0x7_): bits 4-5 pick zlib stream 0-3, bit 6 says a
 //     filter-id byte follows (copy / palette / gradient); filtered data under 12
 //     bytes is sent as is, otherwise compact length + zlib data.
-// TPIXEL is 3 bytes R,G,B in the default 32 bpp format. TightPNG is not handled.
+// TPIXEL is 3 bytes R,G,B in the default 32 bpp format. TightPNG: ./tightpng.js.
 // Needs: ../inflate.js (Inflator), ./common.js.
 //
 // Every header length is known after a few peeked bytes, so nothing is consumed
