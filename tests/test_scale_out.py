@@ -204,16 +204,23 @@ def opened(wsp) -> list:
     return [(m.group(1), int(m.group(2)), m.group(3)) for m in OPEN.finditer(wsp.stderr)]
 
 
-def landed(instances, client_port) -> list:
-    """The instances whose log has a session from this client port."""
-    return [name for name, wsp in instances.items() if any(port == client_port for _, port, _ in opened(wsp))]
+def mark(instances) -> dict:
+    """How many sessions each instance has logged so far (the kernel reuses
+    client ports, so a batch's sessions are looked for after this mark)."""
+    return {name: len(opened(wsp)) for name, wsp in instances.items()}
 
 
-def where(instances, ports) -> dict:
+def landed(instances, since, client_port) -> list:
+    """The instances whose log has a session from this client port after the mark."""
+    return [name for name, wsp in instances.items()
+            if any(port == client_port for _, port, _ in opened(wsp)[since[name]:])]
+
+
+def where(instances, since, ports) -> dict:
     """Each client port's instance, once every one of them is logged."""
-    assert wait_until(lambda: all(len(landed(instances, port)) == 1 for port in ports), 5), \
-        {port: landed(instances, port) for port in ports}
-    return {port: landed(instances, port)[0] for port in ports}
+    assert wait_until(lambda: all(len(landed(instances, since, port)) == 1 for port in ports), 5), \
+        {port: landed(instances, since, port) for port in ports}
+    return {port: landed(instances, since, port)[0] for port in ports}
 
 
 def only_the_real_client_logged(wsp) -> None:
@@ -231,13 +238,14 @@ def test_both_frontends_reach_all_three_with_the_real_client_and_intact_data(clu
     _, _, instances, haproxy = cluster
     reached = {}
     for frontend in ("v2", "v1"):
+        since = mark(instances)
         sessions = [session(haproxy, frontend) for _ in range(6)]
         try:
             assert all(echo_intact(ws) for _, ws in sessions)
         finally:
             for _, ws in sessions:
                 ws.close()
-        reached[frontend] = where(instances, [port for port, _ in sessions])
+        reached[frontend] = where(instances, since, [port for port, _ in sessions])
         # round robin: two each
         assert sorted(reached[frontend].values()) == sorted(INSTANCES * 2), reached
     for wsp in instances.values():
@@ -246,7 +254,7 @@ def test_both_frontends_reach_all_three_with_the_real_client_and_intact_data(clu
 
 def test_a_token_changed_or_deleted_in_redis_takes_effect_on_every_instance(cluster):
     redis, echoes, instances, haproxy = cluster
-    before = {name: len(opened(wsp)) for name, wsp in instances.items()}
+    before = mark(instances)
     redis.set("desk", '{"host": "127.0.0.1", "port": %d}' % echoes[1].port, db=DB, namespace=NAMESPACE)
     connections = echoes[1].connections
     sessions = [session(haproxy, frontend) for frontend in ("v2", "v1") for _ in range(3)]
@@ -256,7 +264,7 @@ def test_a_token_changed_or_deleted_in_redis_takes_effect_on_every_instance(clus
         for _, ws in sessions:
             ws.close()
     assert echoes[1].connections - connections == 6
-    placed = where(instances, [port for port, _ in sessions])
+    placed = where(instances, before, [port for port, _ in sessions])
     assert sorted(placed.values()) == sorted(INSTANCES * 2)
     for name, wsp in instances.items():   # each instance saw the new value, not a cached old one
         new = opened(wsp)[before[name]:]
@@ -279,9 +287,10 @@ def test_a_token_changed_or_deleted_in_redis_takes_effect_on_every_instance(clus
 
 def test_sigterm_drains_one_instance_out_and_the_others_go_on(cluster):
     _, _, instances, haproxy = cluster
+    since = mark(instances)
     old = [session(haproxy, frontend) for frontend in ("v2", "v1") for _ in range(3)]
     try:
-        placed = where(instances, [port for port, _ in old])
+        placed = where(instances, since, [port for port, _ in old])
         assert all(echo_intact(ws) for _, ws in old)
         victim = instances["ws2"]
         victim.signal(signal.SIGTERM)
@@ -291,9 +300,10 @@ def test_sigterm_drains_one_instance_out_and_the_others_go_on(cluster):
                                       for key, row in haproxy.servers().items() if key[1] == "ws2"), 5), \
             haproxy.servers()
         assert victim.proc.poll() is None, "the drain ended before HAProxy saw /healthz fail"
+        since = mark(instances)
         new = [session(haproxy, frontend) for frontend in ("v2", "v1") for _ in range(4)]
         try:
-            assert set(where(instances, [port for port, _ in new]).values()) == {"ws1", "ws3"}
+            assert set(where(instances, since, [port for port, _ in new]).values()) == {"ws1", "ws3"}
             for port, ws in old:
                 if placed[port] == "ws2":
                     with pytest.raises(ConnectionClosed) as closed:
