@@ -100,8 +100,12 @@ class HAProxy:
             handle.write(self.config)
         with open(os.path.join(workdir, "haproxy.err"), "wb") as err:
             self.proc = subprocess.Popen([exe, "-db", "-f", cfg], stdout=subprocess.DEVNULL, stderr=err)
-        realpeers.wait_for_port(self.ports["v1"], proc=self.proc)
-        realpeers.wait_for_port(self.ports["v2"], proc=self.proc)
+        try:
+            realpeers.wait_for_port(self.ports["v1"], proc=self.proc)
+            realpeers.wait_for_port(self.ports["v2"], proc=self.proc)
+        except BaseException:
+            self.stop()
+            raise
 
     def servers(self) -> dict:
         """(backend, server) -> its stats row (status, check_status, check_code, ...)."""
@@ -122,10 +126,26 @@ def start_instance(workdir, redis_source):
     wsp = ProxyProcess(["--listen", "127.0.0.1:%d" % port, "--no-web", "--proxy-protocol",
                         "--trusted-proxy", "127.0.0.1", "--token-plugin", "TokenRedis",
                         "--token-source", redis_source, "--metrics-listen", str(metrics_port),
-                        "--drain-seconds", "1"], workdir, port=port)
+                        "--drain-seconds", "1"], workdir, port=port, wait_for=None)
     wsp.metrics_port = metrics_port
-    realpeers.wait_for_port(metrics_port, proc=wsp.proc)
+    try:
+        wsp.wait_stdout("listening on")
+        realpeers.wait_for_port(metrics_port, proc=wsp.proc)
+    except BaseException:
+        stop_instance(wsp)
+        raise
     return wsp
+
+
+def started(start, *args):
+    """start(*args), again with new ports when another test took one of ours
+    between free_port() and the bind (the process exits: RuntimeError)."""
+    for attempt in range(3):
+        try:
+            return start(*args)
+        except RuntimeError:
+            if attempt == 2:
+                raise
 
 
 def stop_instance(wsp):
@@ -135,13 +155,23 @@ def stop_instance(wsp):
     wsp.stop()
 
 
+def redis_server(workdir):
+    redis = RedisServer(workdir)
+    try:
+        redis.start()
+    except BaseException:
+        if redis.proc is not None:
+            redis.stop()
+        raise
+    return redis
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """Redis, two echo targets, three instances and HAProxy, all up and checked healthy."""
     workdir = str(tmp_path_factory.mktemp("scale-out"))
     with contextlib.ExitStack() as stack:
-        redis = RedisServer(workdir)
-        redis.start()
+        redis = started(redis_server, workdir)
         stack.callback(redis.stop)
         echoes = [EchoServer(), EchoServer()]
         for echo in echoes:
@@ -149,9 +179,9 @@ def cluster(tmp_path_factory):
         source = '127.0.0.1:%d:%d:"%s":"%s"' % (redis.port, DB, PASSWORD, NAMESPACE)
         instances = {}
         for name in INSTANCES:
-            instances[name] = start_instance(workdir, source)
+            instances[name] = started(start_instance, workdir, source)
             stack.callback(stop_instance, instances[name])
-        haproxy = HAProxy(workdir, instances)
+        haproxy = started(HAProxy, workdir, instances)
         stack.callback(haproxy.stop)
         assert wait_until(lambda: all(row["status"] == "UP" and row["check_status"] == "L7OK"
                                       for row in haproxy.servers().values()), 10), haproxy.servers()
