@@ -4697,6 +4697,8 @@ class Server:
             if self.web_root and (where + os.sep).startswith(self.web_root + os.sep):
                 log.warning("--record %s is inside the web files (%s): anyone who can load the page can "
                             "download the recordings", config.record, self.web_root)
+            if self.metrics is not None:
+                self.metrics.watch_recordings(self.recordings)
 
     @property
     def health_on_main(self) -> bool:
@@ -5370,6 +5372,21 @@ class ProxyMetrics:
         r.set("wsproxy_draining", int(self.draining))
         for name, value in (self._process() if self._process else {}).items():
             r.set(name, value)
+
+    def watch_recordings(self, store: "RecordingStore") -> None:
+        """--record too: the store's own counters, read at each scrape (the
+        writer thread bumps them; reading an int is atomic)."""
+        r = self.registry
+        r.counter("wsproxy_recordings_total", "Session recordings finished: complete, or stopped early "
+                  "(a size cap, the disk, a slow disk)", ["result"])
+        r.counter("wsproxy_recording_bytes_total", "Bytes written to session recordings")
+
+        def collect(registry: MetricsRegistry) -> None:
+            registry.set("wsproxy_recordings_total", store.completed, result="complete")
+            registry.set("wsproxy_recordings_total", store.stopped_early, result="stopped")
+            registry.set("wsproxy_recording_bytes_total", store.bytes_written)
+
+        r.add_collector(collect)
 
     def render(self) -> str:
         return self.registry.render()
@@ -7568,8 +7585,8 @@ class RecordingStore:
     record, enforces the per-session cap (--record-session-max-bytes) and
     the cap on all recordings in the directory (--record-max-bytes, oldest
     finished ones deleted first), and on any write error (disk full) stops
-    that recording.  Counters for metrics: ``recordings``, ``stopped_early``,
-    ``bytes_written``.
+    that recording.  Counters for metrics: ``recordings`` (files created),
+    ``completed`` and ``stopped_early`` (finished either way), ``bytes_written``.
     """
 
     def __init__(self, path: str, max_bytes: int = 0, session_max_bytes: int = 0, record_input: bool = False):
@@ -7580,6 +7597,7 @@ class RecordingStore:
         self.session_max_bytes = session_max_bytes
         self.record_input = record_input
         self.recordings = 0          # files written
+        self.completed = 0           # ... of which finished whole (ended with the session)
         self.stopped_early = 0       # ... of which stopped by a cap, the disk or the queue
         self.bytes_written = 0
         self._pattern = recording_pattern(self.prefix_mode, self.base)
@@ -7767,6 +7785,8 @@ class RecordingStore:
         self._open.discard(rec.name)
         if failed:
             self.stopped_early += 1
+        else:
+            self.completed += 1
         (log.warning if failed else log.info)("conn %d: recording %s: %d bytes; %s%s", rec.number,
                                               loggable(rec.path), rec.size, "stopped: " if failed else "",
                                               loggable(reason))
