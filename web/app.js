@@ -27,6 +27,7 @@ import * as bell from './ui/beep.js';
 import { fitSize } from './ui/geometry.js';
 import { Input, XK } from './ui/input.js';
 import { CursorView } from './ui/cursor.js';
+import { decodeImage } from './ui/pictures.js';
 import { SoftKeyboard } from './ui/softkeyboard.js';
 
 // ---------------------------------------------------------------- configuration
@@ -220,33 +221,6 @@ window.wsproxyClient = {
     connect,
     disconnect,
 };
-
-// ---------------------------------------------------------------- images
-
-// Tight JPEG rectangles: the browser decodes, and the display draws the
-// picture straight onto the canvas when it presents the update (and closes it).
-function decodeImage(mime, bytes) {
-    return decodePicture(mime, bytes);
-}
-
-// A decoded picture (VideoFrame or ImageBitmap; both drawable, both closed by
-// the caller). WebCodecs' ImageDecoder reads the bytes as they are; the other
-// way needs a Blob per rectangle, which in Chromium costs as much as the decode.
-async function decodePicture(mime, bytes) {
-    /* global ImageDecoder */
-    if (typeof ImageDecoder === 'function') {
-        let decoder = null;
-        try {
-            decoder = new ImageDecoder({ data: bytes, type: mime });
-            return (await decoder.decode()).image;
-        } catch {
-            // Not supported for this type here: fall through to the Blob way.
-        } finally {
-            if (decoder) decoder.close();
-        }
-    }
-    return createImageBitmap(new Blob([bytes], { type: mime }));
-}
 
 // ---------------------------------------------------------------- status line
 

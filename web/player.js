@@ -17,6 +17,7 @@
 import { RFB } from './core/rfb.js';
 import { Display } from './core/display.js';
 import { parseRecording, pixelFormatOf, durationOf, Timeline } from './core/recording.js';
+import { decodeImage } from './ui/pictures.js';
 
 const ui = {
     file: document.getElementById('file'),
@@ -107,47 +108,6 @@ function onRfbEvent(event) {
     } else if (event.type === 'resize') {
         document.body.classList.add('has-frame');
     }
-}
-
-// A decoded JPEG (or PNG) rectangle as RGBA, as core/display.js wants it.
-let scratch = null, scratchCtx = null;
-async function decodeImage(mime, bytes) {
-    const picture = await decodePicture(mime, bytes);
-    try {
-        const width = picture.displayWidth || picture.width;
-        const height = picture.displayHeight || picture.height;
-        if (!scratch) {
-            scratch = new OffscreenCanvas(width, height);
-            scratchCtx = scratch.getContext('2d', { willReadFrequently: true });
-        }
-        if (scratch.width < width || scratch.height < height) {
-            scratch.width = Math.max(scratch.width, width);
-            scratch.height = Math.max(scratch.height, height);
-        }
-        scratchCtx.drawImage(picture, 0, 0);
-        const data = scratchCtx.getImageData(0, 0, width, height).data;
-        return { width, height, data, opaque: mime === 'image/jpeg' };
-    } finally {
-        picture.close();
-    }
-}
-
-// The same decoder as vnc.html uses (WebCodecs where there is one), so a
-// replayed JPEG rectangle has the pixels the live viewer showed.
-async function decodePicture(mime, bytes) {
-    /* global ImageDecoder */
-    if (typeof ImageDecoder === 'function') {
-        let decoder = null;
-        try {
-            decoder = new ImageDecoder({ data: bytes, type: mime });
-            return (await decoder.decode()).image;
-        } catch {
-            // Not supported for this type here: the Blob way below.
-        } finally {
-            if (decoder) decoder.close();
-        }
-    }
-    return createImageBitmap(new Blob([bytes], { type: mime }));
 }
 
 // ---------------------------------------------------------------- the timeline
