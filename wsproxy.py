@@ -4490,11 +4490,6 @@ class ConnectionHandler:
         if self.server.metrics is not None:
             self.server.metrics.handshake_failed(reason)
 
-    def _tokens(self):
-        """The token source; timed and counted with --metrics-listen."""
-        tokens, metrics = self.server.tokens, self.server.metrics
-        return tokens if metrics is None or tokens is None else MeteredTokens(tokens, metrics)
-
     def _connect(self, target: Target) -> socket.socket:
         try:
             if target.unix_path:
@@ -4534,7 +4529,7 @@ class ConnectionHandler:
         started = time.monotonic()
         upgrade = check_upgrade(head)
         config = self.config
-        entry, label = resolve_entry(head, config.target, self._tokens(), config.host_token)
+        entry, label = resolve_entry(head, config.target, self.server.token_lookup, config.host_token)
         target, view_only = entry.target, config.view_only or entry.view_only
         if view_only and VIEW_ONLY_SUBPROTOCOL in head.tokens("sec-websocket-protocol"):
             upgrade = upgrade._replace(subprotocol=VIEW_ONLY_SUBPROTOCOL)   # tells the page
@@ -4621,7 +4616,7 @@ class ConnectionHandler:
         """
         # The answer names the target: admit() put it through the auth plugin.
         config = self.config
-        target, _ = resolve_target(head, config.target, self._tokens(), config.host_token)
+        target, _ = resolve_target(head, config.target, self.server.token_lookup, config.host_token)
         status, text, headers = endpoint_reply(target, self.server.recent_failures.recall(str(target), time.monotonic()))
         self._log_reply(head, status, text)
         self._send(http_response(status, headers, (text + "\n").encode("utf-8"), head_only=head.method == "HEAD"))
@@ -4690,6 +4685,9 @@ class Server:
         self.trusted_networks = list(config.trusted_proxies)
         if config.metrics_listen:
             self.metrics = ProxyMetrics(process_samples)
+        # Lookups go through this: the source itself, timed and counted with --metrics-listen.
+        self.token_lookup = (self.tokens if self.metrics is None or self.tokens is None
+                             else MeteredTokens(self.tokens, self.metrics))
         if config.record:
             self.recordings = RecordingStore(config.record, config.record_max_bytes,
                                              config.record_session_max_bytes, config.record_input)
