@@ -351,11 +351,18 @@ export class Display {
         this._mixed = false;
     }
 
-    // Rows of 4-byte pixels into the buffer (no claim, no mark); alpha forced to
+    // Rows of 4-byte pixels into the buffer (no claim, no mark): one copy per
+    // row, or one for all when they span the framebuffer's width; alpha forced to
     // 255 only when asked (pixels read from a canvas or a JPEG are opaque already).
+    // The source is viewed as Uint8Array so set() is a plain memory copy
+    // (getImageData hands back Uint8ClampedArray).
     _copyRows(x1, y1, x2, y2, data, offset, stride, forceAlpha = false) {
         const src = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
         const W = this._width, u8 = this._u8, rowBytes = (x2 - x1) * 4;
+        if (!forceAlpha && x1 === 0 && x2 === W && rowBytes === stride) {
+            u8.set(src.subarray(offset, offset + rowBytes * (y2 - y1)), y1 * W * 4);
+            return;
+        }
         let s = offset;
         for (let row = y1; row < y2; row++, s += stride) {
             const d = (row * W + x1) * 4;
@@ -430,23 +437,14 @@ export class Display {
         this._blit4(op.x, op.y, w, h, img.data, 0, img.width * 4);
     }
 
-    // RGBA rows whose alpha is 255 already (a decoded JPEG): one copy per row,
-    // and the whole rectangle in one copy when it spans the framebuffer's width.
-    // The source is viewed as Uint8Array so set() is a plain memory copy
-    // (getImageData hands back Uint8ClampedArray).
+    // RGBA rows whose alpha is 255 already (a decoded JPEG), cropped to its
+    // rectangle and the framebuffer.
     _blitOpaque(x, y, w, h, data, stride) {
         const c = this._clip(x, y, w, h);
         if (!c) return;
-        const [x1, y1, x2, y2] = c, W = this._width, u8 = this._u8;
+        const [x1, y1, x2, y2] = c;
         if (this._mixed) this._claim(x1, y1, x2, y2);
-        const src = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-        const rowBytes = (x2 - x1) * 4;
-        let s = (y1 - y) * stride + (x1 - x) * 4;
-        if (x1 === 0 && x2 === W && rowBytes === stride) {
-            u8.set(src.subarray(s, s + rowBytes * (y2 - y1)), y1 * W * 4);
-        } else {
-            for (let row = y1; row < y2; row++, s += stride) u8.set(src.subarray(s, s + rowBytes), (row * W + x1) * 4);
-        }
+        this._copyRows(x1, y1, x2, y2, data, (y1 - y) * stride + (x1 - x) * 4, stride);
         this._mark(x1, y1, x2, y2);
     }
 
