@@ -16,6 +16,8 @@ import struct
 import threading
 import zlib
 
+from conftest import recv_exact
+
 # The client's default format, which it sets itself: 32 bpp, little endian, RGBX.
 PIXEL_FORMAT = bytes([32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 0, 8, 16, 0, 0, 0])
 
@@ -25,16 +27,6 @@ H264 = 50
 VMWARE_CURSOR = 0x574D5664
 TIGHT_FILL, TIGHT_JPEG, TIGHT_PNG = 0x80, 0x90, 0xA0
 H264_RESET_CONTEXT, H264_RESET_ALL = 1, 2
-
-
-def recv_exact(conn, n):
-    data = b""
-    while len(data) < n:
-        chunk = conn.recv(n - len(data))
-        if not chunk:
-            raise EOFError("client closed")
-        data += chunk
-    return data
 
 
 def read_client_message(conn):

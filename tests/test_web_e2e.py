@@ -43,6 +43,7 @@ import zlib
 import pytest
 
 import realpeers
+from conftest import recv_exact
 import x11
 
 GEOMETRY = (341, 219)   # odd on purpose: partial Hextile/ZRLE/Tight tiles at the edges
@@ -878,16 +879,6 @@ const frame = () => { sample(); if (!t.stop) requestAnimationFrame(frame); };
 requestAnimationFrame(frame);
 return true;
 """
-
-
-def recv_exact(conn, n):
-    data = b""
-    while len(data) < n:
-        chunk = conn.recv(n - len(data))
-        if not chunk:
-            raise EOFError("client closed")
-        data += chunk
-    return data
 
 
 def read_client_message(conn):

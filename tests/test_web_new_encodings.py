@@ -18,6 +18,7 @@ import urllib.parse
 import pytest
 
 import realpeers
+from conftest import recv_exact
 
 Image = pytest.importorskip("PIL.Image", reason="needs Pillow to make PNG and JPEG pictures")
 
@@ -73,16 +74,6 @@ def compact_length(n):
 
 def rect(x, y, w, h, encoding):
     return struct.pack(">HHHHi", x, y, w, h, encoding)
-
-
-def recv_exact(conn, n):
-    data = b""
-    while len(data) < n:
-        chunk = conn.recv(n - len(data))
-        if not chunk:
-            raise EOFError("client closed")
-        data += chunk
-    return data
 
 
 def read_set_encodings(conn):

@@ -32,6 +32,7 @@ import urllib.parse
 import pytest
 
 import realpeers
+from conftest import recv_exact
 
 WEB = os.path.join(realpeers.ROOT, "web")
 DESKTOP = (640, 480)
@@ -332,16 +333,6 @@ def test_server_caps_lock_follows_the_browser_when_typing(phone, server):
 
 
 # ---------------------------------------------------------------- back / forward buttons
-
-
-def recv_exact(conn, n):
-    data = b""
-    while len(data) < n:
-        chunk = conn.recv(n - len(data))
-        if not chunk:
-            raise EOFError("client closed")
-        data += chunk
-    return data
 
 
 EXTENDED_MOUSE_BUTTONS = -316
