@@ -55,6 +55,19 @@ def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0, pro
     raise RuntimeError("nothing listening on %s:%d after %gs" % (host, port, timeout))
 
 
+def poll(predicate, what: str, timeout: float, describe=lambda: "", interval: float = 0.05):
+    """PREDICATE's first truthy value, asked every INTERVAL s; after TIMEOUT s an
+    AssertionError naming WHAT, with DESCRIBE()'s details (the page's state, say)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for %s; %s" % (what, describe()))
+        time.sleep(interval)
+
+
 def stop(proc: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 5.0) -> None:
     if proc.poll() is None:
         os.kill(proc.pid, sig)

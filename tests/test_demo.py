@@ -1016,16 +1016,9 @@ def read_canvas(driver):
 
 
 def wait(predicate, what, driver, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            state = driver.execute_script("return document.body.dataset.state")
-            status = driver.execute_script("return document.getElementById('status').textContent")
-            raise AssertionError("timed out waiting for %s; state=%r status=%r" % (what, state, status))
-        time.sleep(0.1)
+    return realpeers.poll(predicate, what, timeout, lambda: "state=%r status=%r" % (
+        driver.execute_script("return document.body.dataset.state"),
+        driver.execute_script("return document.getElementById('status').textContent")), interval=0.1)
 
 
 def test_browser_opens_the_printed_url(tmp_path):

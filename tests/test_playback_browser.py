@@ -51,16 +51,9 @@ def read_canvas(driver):
 
 
 def wait(driver, predicate, what, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for %s; body=%r status=%r" % (
-                what, driver.execute_script("return {...document.body.dataset}"),
-                driver.execute_script("return document.getElementById('status').textContent")))
-        time.sleep(0.05)
+    return realpeers.poll(predicate, what, timeout, lambda: "body=%r status=%r" % (
+        driver.execute_script("return {...document.body.dataset}"),
+        driver.execute_script("return document.getElementById('status').textContent")))
 
 
 def dataset(driver, name):

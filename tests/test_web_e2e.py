@@ -130,15 +130,8 @@ class Page:
         return self.driver.execute_script("return document.getElementById('status').textContent")
 
     def wait(self, predicate, what, timeout=15.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError("timed out waiting for %s; state=%r status=%r console=%r" % (
-                    what, self.state(), self.status(), self.console()))
-            time.sleep(0.05)
+        return realpeers.poll(predicate, what, timeout, lambda: "state=%r status=%r console=%r" % (
+            self.state(), self.status(), self.console()))
 
     def wait_state(self, wanted, timeout=15.0):
         self.wait(lambda: self.state() == wanted, "state %s" % wanted, timeout)

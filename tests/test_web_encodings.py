@@ -22,7 +22,6 @@ import base64
 import os
 import re
 import subprocess
-import time
 import urllib.parse
 
 import pytest
@@ -60,14 +59,8 @@ class Page:
         return self.js("return document.getElementById('status').textContent")
 
     def wait(self, predicate, what, timeout=15.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError("timed out waiting for %s; state=%r status=%r" % (what, self.state(), self.status()))
-            time.sleep(0.05)
+        return realpeers.poll(predicate, what, timeout,
+                              lambda: "state=%r status=%r" % (self.state(), self.status()))
 
     def region(self, x, y, w, h):
         """RGBA bytes of the visible canvas in that box (None before the first frame)."""

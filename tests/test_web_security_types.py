@@ -18,7 +18,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 import urllib.parse
 
 import pytest
@@ -125,15 +124,8 @@ def browser():
 
 
 def wait(driver, predicate, what, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for %s; state=%r status=%r" % (
-                what, page_state(driver), status(driver)))
-        time.sleep(0.05)
+    return realpeers.poll(predicate, what, timeout,
+                          lambda: "state=%r status=%r" % (page_state(driver), status(driver)))
 
 
 def page_state(driver):

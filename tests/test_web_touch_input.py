@@ -102,15 +102,8 @@ class Phone:
         return self.driver.execute_script(script, *args)
 
     def wait(self, predicate, what, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError("timed out waiting for %s; status=%r" % (
-                    what, self.js("return document.getElementById('status').textContent")))
-            time.sleep(0.05)
+        return realpeers.poll(predicate, what, timeout, lambda: "status=%r" % (
+            self.js("return document.getElementById('status').textContent"),))
 
     def canvas_origin(self):
         """Client coordinates of the framebuffer's 0,0 (the canvas is 1:1 at resize=off)."""
