@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wsproxy import (RfbCannotFollow, RfbClientInit, RfbClientMessage, RfbFollower, RfbPhase,
-                     RfbSecurityChosen, RfbSecurityResult, RfbSecurityTypes, RfbServerInit, RfbVersion)
+                     RfbSecurityChosen, RfbSecurityResult, RfbServerInit, RfbVersion)
 
 pytestmark = pytest.mark.pure
 

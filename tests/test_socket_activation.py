@@ -16,7 +16,7 @@ import time
 import pytest
 
 import wsproxy
-from conftest import ROOT, WSPROXY_PY, free_port, get_request, raw_websocket, read_response, upgrade_headers, ws_frame
+from conftest import ROOT, WSPROXY_PY, free_port, get_request, raw_websocket, read_response, ws_frame
 
 LAUNCHER = r"""
 import os, socket, sys

@@ -10,7 +10,6 @@ and a normal viewer keeps control; and a headless Chromium shows the page's
 view-only badge with the picture.
 """
 
-import asyncio
 import struct
 import time
 
