@@ -14,10 +14,9 @@ from conftest import EchoServer, get_request, read_response, recv_until_eof, upg
 
 WEB = os.path.join(realpeers.ROOT, "web")
 
-# The README's block, plus the rule an administrator adds to keep the
-# WebSocket closed while the page stays public.
-LOCATIONS = """
-        location /vnc/websockify { deny all; }
+# The README's "Behind nginx" block: wsproxy under a sub-path, the upgrade
+# passed through, the page and the WebSocket on one origin.
+SUB_PATH = """
         location /vnc/ {
             proxy_pass http://127.0.0.1:%d/;
             proxy_http_version 1.1;
@@ -29,6 +28,11 @@ LOCATIONS = """
             proxy_buffering off;
         }
 """
+
+# The same, plus the rule an administrator adds to keep the WebSocket closed
+# while the page stays public.
+LOCATIONS = """
+        location /vnc/websockify { deny all; }""" + SUB_PATH
 
 
 def _exchange(port, data):
@@ -81,22 +85,6 @@ def test_a_body_cannot_smuggle_an_upgrade_past_nginx_deny(tmp_path):
         target.close()
 
 
-# The README's "Scaling out" block for nginx: wsproxy under a sub-path, the
-# upgrade passed through, the page and the WebSocket on one origin.
-SUB_PATH = """
-        location /vnc/ {
-            proxy_pass http://127.0.0.1:%d/;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection "upgrade";
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_read_timeout 1h;
-            proxy_buffering off;
-        }
-"""
-
-
 def _page_state(driver):
     return driver.execute_script(
         "const s = document.getElementById('status');"
@@ -114,14 +102,8 @@ def test_the_page_loads_and_connects_under_an_nginx_sub_path(tmp_path):
                              "--token-plugin", "TokenFile", "--token-source", str(tokens)) as wsp:
             with realpeers.nginx(SUB_PATH % wsp.port) as (front, _logs), realpeers.chromium() as driver:
                 driver.get("http://127.0.0.1:%d/vnc/vnc.html?path=vnc/websockify?token=desk&autoconnect=1" % front)
-                deadline = time.monotonic() + 15
-                state = None
-                while time.monotonic() < deadline:
-                    state = _page_state(driver)
-                    if state and state[0] == "connected":
-                        break
-                    time.sleep(0.1)
-                assert state and state[0] == "connected", state
+                realpeers.poll(lambda: (_page_state(driver) or [None])[0] == "connected", "the page to connect", 15,
+                               lambda: "page state %r" % (_page_state(driver),), interval=0.1)
                 width = driver.execute_script("return document.querySelector('canvas').width")
                 assert width == 320
                 driver.get("about:blank")
