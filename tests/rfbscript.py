@@ -47,6 +47,17 @@ def read_client_message(conn):
     return kind, None
 
 
+def handshake(conn, width, height, name, pixel_format=PIXEL_FORMAT):
+    """The server side of an RFB 3.8 handshake with security None, up to ServerInit."""
+    conn.sendall(b"RFB 003.008\n")
+    recv_exact(conn, 12)
+    conn.sendall(b"\x01\x01")            # one security type: None
+    recv_exact(conn, 1)
+    conn.sendall(b"\0\0\0\0")            # SecurityResult OK
+    recv_exact(conn, 1)                  # ClientInit
+    conn.sendall(struct.pack(">HH16sI", width, height, pixel_format, len(name)) + name)
+
+
 class ScriptedServer:
     """One RFB connection; each FramebufferUpdateRequest gets the next update."""
 
@@ -81,13 +92,7 @@ class ScriptedServer:
                 self.error = err
 
     def _handshake(self, conn):
-        conn.sendall(b"RFB 003.008\n")
-        recv_exact(conn, 12)
-        conn.sendall(b"\x01\x01")            # one security type: None
-        recv_exact(conn, 1)
-        conn.sendall(b"\0\0\0\0")            # SecurityResult OK
-        recv_exact(conn, 1)                  # ClientInit
-        conn.sendall(struct.pack(">HH16sI", self.width, self.height, PIXEL_FORMAT, len(self.name)) + self.name)
+        handshake(conn, self.width, self.height, self.name)
 
     def close(self):
         self.listener.close()

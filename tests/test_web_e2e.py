@@ -43,6 +43,7 @@ import zlib
 import pytest
 
 import realpeers
+import rfbscript
 from conftest import recv_exact
 import x11
 
@@ -907,14 +908,7 @@ def slow_halves_server(go):
         conn, _ = listener.accept()
         with conn:
             conn.settimeout(20)
-            conn.sendall(b"RFB 003.008\n")
-            recv_exact(conn, 12)
-            conn.sendall(b"\x01\x01")
-            recv_exact(conn, 1)
-            conn.sendall(b"\0\0\0\0")
-            recv_exact(conn, 1)
-            pixel_format = bytes([32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0])
-            conn.sendall(struct.pack(">HH16sI", TEAR_SIDE, TEAR_SIDE, pixel_format, 4) + b"tear")
+            rfbscript.handshake(conn, TEAR_SIDE, TEAR_SIDE, b"tear", bytes([32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0]))
             colours = list(TEAR_COLOURS)
             try:
                 while True:

@@ -18,13 +18,14 @@ import urllib.parse
 import pytest
 
 import realpeers
+import rfbscript
 from conftest import recv_exact
 
 Image = pytest.importorskip("PIL.Image", reason="needs Pillow to make PNG and JPEG pictures")
 
 WEB = os.path.join(realpeers.ROOT, "web")
 W, H = 64, 32
-PIXEL_FORMAT = bytes([32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 0, 8, 16, 0, 0, 0])
+PIXEL_FORMAT = rfbscript.PIXEL_FORMAT
 TIGHTPNG, JPEG, VMWARE_CURSOR = -260, 21, 0x574D5664
 JPEG_COLOUR = (40, 120, 220)
 
@@ -95,13 +96,7 @@ def serve(listener, seen):
     conn, _ = listener.accept()
     with conn:
         conn.settimeout(20)
-        conn.sendall(b"RFB 003.008\n")
-        recv_exact(conn, 12)
-        conn.sendall(b"\x01\x01")
-        recv_exact(conn, 1)
-        conn.sendall(b"\0\0\0\0")
-        recv_exact(conn, 1)
-        conn.sendall(struct.pack(">HH16sI", W, H, PIXEL_FORMAT, 3) + b"new")
+        rfbscript.handshake(conn, W, H, b"new", PIXEL_FORMAT)
         seen["encodings"] = read_set_encodings(conn)
         png, first = png_bytes(), jpeg_bytes(JPEG_COLOUR)
         second = without_tables(jpeg_bytes(JPEG_COLOUR))
@@ -207,13 +202,7 @@ def serve_h264(listener, seen, step):
     conn, _ = listener.accept()
     with conn:
         conn.settimeout(20)
-        conn.sendall(b"RFB 003.008\n")
-        recv_exact(conn, 12)
-        conn.sendall(b"\x01\x01")
-        recv_exact(conn, 1)
-        conn.sendall(b"\0\0\0\0")
-        recv_exact(conn, 1)
-        conn.sendall(struct.pack(">HH16sI", W, H + 16, PIXEL_FORMAT, 4) + b"h264")
+        rfbscript.handshake(conn, W, H + 16, b"h264", PIXEL_FORMAT)
         units = h264_frames()
         try:
             for unit in units:

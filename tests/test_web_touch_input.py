@@ -32,6 +32,7 @@ import urllib.parse
 import pytest
 
 import realpeers
+import rfbscript
 from conftest import recv_exact
 
 WEB = os.path.join(realpeers.ROOT, "web")
@@ -367,14 +368,7 @@ def extended_mouse_server(pointer_events):
         conn, _ = listener.accept()
         with conn:
             conn.settimeout(20)
-            conn.sendall(b"RFB 003.008\n")
-            recv_exact(conn, 12)
-            conn.sendall(b"\x01\x01")
-            recv_exact(conn, 1)
-            conn.sendall(b"\0\0\0\0")
-            recv_exact(conn, 1)
-            pixel_format = bytes([32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0])
-            conn.sendall(struct.pack(">HH16sI", 64, 64, pixel_format, 4) + b"mice")
+            rfbscript.handshake(conn, 64, 64, b"mice", bytes([32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0]))
             extended = False
             try:
                 while True:
