@@ -26,6 +26,8 @@ Image = pytest.importorskip("PIL.Image", reason="needs Pillow to make PNG and JP
 WEB = os.path.join(realpeers.ROOT, "web")
 W, H = 64, 32
 PIXEL_FORMAT = rfbscript.PIXEL_FORMAT
+compact_length = rfbscript.compact_length
+rect = rfbscript.rect
 TIGHTPNG, JPEG, VMWARE_CURSOR = -260, 21, 0x574D5664
 JPEG_COLOUR = (40, 120, 220)
 
@@ -60,21 +62,6 @@ def without_tables(jpeg):
             break
     assert len(out) < len(jpeg)
     return bytes(out)
-
-
-def compact_length(n):
-    out = bytearray([n & 0x7F])
-    if n > 0x7F:
-        out[0] |= 0x80
-        out.append((n >> 7) & 0x7F)
-        if n > 0x3FFF:
-            out[1] |= 0x80
-            out.append(n >> 14)
-    return bytes(out)
-
-
-def rect(x, y, w, h, encoding):
-    return struct.pack(">HHHHi", x, y, w, h, encoding)
 
 
 def read_set_encodings(conn):
