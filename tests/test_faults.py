@@ -575,12 +575,19 @@ class TermPair:
         return from_target, from_client
 
 
+CLIENT_RCVBUF = 256 * 1024
+
+
 def test_sigterm_delivers_everything_received_then_1001(start_proxy, listener):
     proxy = start_proxy("--no-web", "127.0.0.1:%d" % listener.port)
     pairs = []
     try:
         for i in range(4):
             client, buf = raw_websocket(proxy.port)
+            # A browser-sized receive buffer: left to autotune, each client's grew to
+            # ~20 MB, which this test's Python readers could not drain within the
+            # proxy's 1 s stop drain (STOP_DRAIN_TIMEOUT) on a busy machine.
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, CLIENT_RCVBUF)
             pairs.append(TermPair(client, buf, listener.accept(), seed=i))
         for pair in pairs:
             pair.start()
