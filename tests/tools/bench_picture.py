@@ -23,9 +23,13 @@ Per client and scenario:
               the first animation frame showing the X client's echo of that x (median)
   cpu/frame   CPU ms of all Chromium processes per shown frame (/proc utime+stime)
 Rounds interleave the clients; medians of the rounds and ours/noVNC ratios are printed.
+After both clients, each round measures the ceiling: CeilingClient, a client that costs
+next to nothing (no browser, no proxy, decodes one pixel row), on the same Xvnc and X client;
+the frame numbers it receives per second bound what any client could show on this machine.
 
     PYTHON tests/tools/bench_picture.py [--seconds 8] [--rounds 3] [--rate 60]
-        [--sizes 1280x720,1920x1080] [--kinds photo,desktop,scroll] [--novnc DIR]
+        [--sizes 1280x720,1920x1080] [--kinds photo,desktop,scroll] [--novnc DIR] [--web DIR]
+        [--clients ours,noVNC,ceiling]
 
 --novnc DIR: a noVNC tree (with core/rfb.js); default /tmp/novnc-bench/node_modules/@novnc/novnc,
 installed with `npm install --prefix /tmp/novnc-bench @novnc/novnc@1.7` (never commit it).
@@ -298,6 +302,180 @@ class Animator(threading.Thread):
         self.x.close()
 
 
+# ---------------------------------------------------------------- the ceiling
+
+
+class CeilingClient(threading.Thread):
+    """What any client could show at most: a Python RFB client straight to Xvnc (no
+    browser, no proxy) asking as both pages do (Tight + CopyRect, JPEG quality 6,
+    compression 2, ContinuousUpdates, Fence answered on arrival), that inflates
+    what it must and decodes only the one pixel row the page sampler reads (the
+    top stripe's row SAMPLE_ROW, x < STRIPE_W), to count the frame numbers it got."""
+
+    ENCODINGS = (1, 7, -32 + 6, -256 + 2, -224, -312, -313)  # CopyRect, Tight, quality, compression, LastRect,
+    # Fence, ContinuousUpdates
+    FENCE_REQUEST = 1 << 31
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        import socket
+        import zlib
+        self._zlib = zlib
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.reader = self.sock.makefile("rb", buffering=1 << 20)
+        self.streams = [zlib.decompressobj() for _ in range(4)]
+        self.row = bytearray(STRIPE_W)  # green of the sampled row
+        self.frames = []  # (monotonic time, frame number) each time the number changes
+        self.updates = 0
+        self.stopping = threading.Event()
+        self.enabled = False
+
+    def read(self, n):
+        data = self.reader.read(n)
+        if len(data) != n:
+            raise EOFError("Xvnc closed the connection")
+        return data
+
+    def handshake(self):
+        self.read(12)
+        self.sock.sendall(b"RFB 003.008\n")
+        types = self.read(self.read(1)[0])
+        if 1 not in types:
+            raise RuntimeError("Xvnc offers no security None: %r" % types)
+        self.sock.sendall(b"\x01")
+        if self.read(4) != b"\0\0\0\0":
+            raise RuntimeError("security None refused")
+        self.sock.sendall(b"\x01")  # shared
+        width, height = struct.unpack(">HH", self.read(4))
+        self.read(16)
+        self.read(struct.unpack(">I", self.read(4))[0])
+        self.width, self.height = width, height
+        pixel_format = bytes([32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0])
+        self.sock.sendall(b"\0\0\0\0" + pixel_format +
+                          struct.pack(">BxH%di" % len(self.ENCODINGS), 2, len(self.ENCODINGS), *self.ENCODINGS) +
+                          struct.pack(">BBHHHH", 3, 0, 0, 0, width, height))
+
+    def run(self):
+        try:
+            self.handshake()
+            while not self.stopping.is_set():
+                self.message()
+        except (OSError, EOFError, ValueError):
+            if not self.stopping.is_set():
+                raise
+
+    def message(self):
+        kind = self.read(1)[0]
+        if kind == 0:
+            self.update()
+        elif kind == 150:  # EndOfContinuousUpdates: the server has them
+            if not self.enabled:
+                self.enabled = True
+                self.sock.sendall(struct.pack(">BBHHHH", 150, 1, 0, 0, self.width, self.height))
+        elif kind == 248:
+            flags, length = struct.unpack(">3xIB", self.read(8))
+            payload = self.read(length)
+            if flags & self.FENCE_REQUEST:
+                self.sock.sendall(struct.pack(">B3xIB", 248, flags & 7, length) + payload)
+        elif kind == 3:
+            self.read(struct.unpack(">3xI", self.read(7))[0])
+        elif kind != 2:
+            raise ValueError("unexpected server message %d" % kind)
+
+    def update(self):
+        count = struct.unpack(">xH", self.read(3))[0]
+        n = 0
+        while n != count:
+            x, y, w, h, encoding = struct.unpack(">HHHHi", self.read(12))
+            n += 1
+            if encoding == -224:  # LastRect
+                break
+            if encoding == 1:
+                self.read(4)
+            elif encoding == 7:
+                self.tight(x, y, w, h)
+            elif encoding not in (-223, -308):  # DesktopSize, ExtendedDesktopSize (no body from Xvnc here)
+                raise ValueError("unexpected encoding %d" % encoding)
+        self.updates += 1
+        number = self.frame_number()
+        if number >= 0 and (not self.frames or self.frames[-1][1] != number):
+            self.frames.append((time.monotonic(), number))
+
+    def compact(self):
+        b = self.read(1)[0]
+        n = b & 0x7F
+        if b & 0x80:
+            b = self.read(1)[0]
+            n |= (b & 0x7F) << 7
+            if b & 0x80:
+                n |= self.read(1)[0] << 14
+        return n
+
+    def tight(self, x, y, w, h):
+        control = self.read(1)[0]
+        for i in range(4):
+            if control & (1 << i):
+                self.streams[i] = self._zlib.decompressobj()
+        hit = y <= SAMPLE_ROW < y + h and x < STRIPE_W
+        lo, hi, row = x, min(x + w, STRIPE_W), SAMPLE_ROW - y
+        if control >> 4 == 8:  # fill
+            green = self.read(3)[1]
+            if hit:
+                self.row[lo:hi] = bytes([green]) * (hi - lo)
+            return
+        if control >> 4 == 9:  # JPEG: decoded only where the sampler looks
+            data = self.read(self.compact())
+            if hit:
+                import io
+                from PIL import Image
+                picture = Image.open(io.BytesIO(data)).convert("RGB")
+                pixels = picture.crop((0, row, hi - lo, row + 1)).tobytes()
+                self.row[lo:hi] = pixels[1::3]
+            return
+        palette, size = None, w * h * 3
+        if control & 0x40:
+            kind = self.read(1)[0]
+            if kind == 1:
+                palette = self.read((self.read(1)[0] + 1) * 3)
+                size = (w + 7) // 8 * h if len(palette) == 6 else w * h
+            elif kind != 0:
+                raise ValueError("Tight filter %d (Xvnc sends none)" % kind)
+        data = self.read(size) if size < 12 else self.streams[(control >> 4) & 3].decompress(self.read(self.compact()))
+        if not hit:
+            return
+        if palette is None:
+            self.row[lo:hi] = data[row * w * 3 + 1:(row * w + hi - lo) * 3:3]
+        elif len(palette) == 6:
+            line = data[row * ((w + 7) // 8):]
+            self.row[lo:hi] = bytes(palette[3 * ((line[i >> 3] >> (7 - (i & 7))) & 1) + 1] for i in range(hi - lo))
+        else:
+            self.row[lo:hi] = bytes(palette[3 * index + 1] for index in data[row * w:row * w + hi - lo])
+
+    def frame_number(self):
+        bits = [1 if self.row[i * BLOCK + BLOCK // 2] > 128 else 0 for i in range(2 * FRAME_BITS)]
+        a = int("".join(map(str, bits[:FRAME_BITS])), 2)
+        b = int("".join(map(str, bits[FRAME_BITS:])), 2)
+        return a if a ^ b == (1 << FRAME_BITS) - 1 else -1
+
+    def stop(self):
+        self.stopping.set()
+        self.sock.close()
+        self.join(5)
+
+
+def measure_ceiling(vnc_port, seconds, xvnc):
+    client = CeilingClient(vnc_port)
+    client.start()
+    time.sleep(1.5)
+    n0, u0, x0, t0 = len(client.frames), client.updates, process_cpu_seconds(xvnc), time.monotonic()
+    time.sleep(seconds)
+    n1, u1, x1, t1 = len(client.frames), client.updates, process_cpu_seconds(xvnc), time.monotonic()
+    client.stop()
+    shown = len({number for _, number in client.frames[n0:n1]})
+    return {"fps": shown / (t1 - t0), "updates": (u1 - u0) / (t1 - t0),
+            "xcpu": (x1 - x0) * 1000.0 / max(1, shown)}
+
+
 # ---------------------------------------------------------------- measuring
 
 
@@ -421,11 +599,17 @@ def run_size(size, kinds, args, ours_web, novnc_web, results):
             try:
                 for rnd in range(args.rounds):
                     order = ["ours", "noVNC"] if rnd % 2 == 0 else ["noVNC", "ours"]
-                    for client in order:
+                    for client in [c for c in order if c in args.clients]:
                         r = measure(driver, urls[client], width, args.seconds, animator, chrome_root,
                                     (xvnc, metrics[client]))
                         results.setdefault((size, kind), {}).setdefault(client, []).append(r)
                         print("%-9s %-7s r%d %-5s %s" % (size, kind, rnd, client, fmt(r)), flush=True)
+                    if "ceiling" not in args.clients:
+                        continue
+                    r = measure_ceiling(vnc_port, args.seconds, xvnc)
+                    results.setdefault((size, kind), {}).setdefault("ceiling", []).append(r)
+                    print("%-9s %-7s r%d ceiling %5.1f fps received (%5.1f updates/s, Xvnc %5.1f ms/frame)" % (
+                        size, kind, rnd, r["fps"], r["updates"], r["xcpu"]), flush=True)
             finally:
                 animator.stop()
 
@@ -461,25 +645,25 @@ def bytes_sent(metrics_port):
 
 def summary(results, rounds):
     print("\nmedians of %d round(s); ratio = ours / noVNC per round, then the median of the ratios" % rounds)
-    print("%-9s %-7s | %-26s | %-26s | %-22s | %-24s | %s" % (
+    print("%-9s %-7s | %-26s | %-26s | %-22s | %-24s | %s | %s" % (
         "size", "kind", "shown fps ours/noVNC (x)", "torn % ours/noVNC", "latency ms ours/noVNC (x)",
-        "cpu ms/frame ours/noVNC (x)", "unread % ours/noVNC"))
+        "cpu ms/frame ours/noVNC (x)", "unread % ours/noVNC", "ceiling fps (x noVNC)"))
     for (size, kind), per in results.items():
-        a, b = per["ours"], per["noVNC"]
+        a, b, c = per.get("ours", []), per.get("noVNC", []), per.get("ceiling", [])
 
         def med(rs, key):
             vals = [r[key] for r in rs if r[key] == r[key]]
             return statistics.median(vals) if vals else float("nan")
 
-        def ratio(key):
-            vals = [x[key] / y[key] for x, y in zip(a, b) if y[key] and x[key] == x[key] and y[key] == y[key]]
+        def ratio(key, mine=a):
+            vals = [x[key] / y[key] for x, y in zip(mine, b) if y[key] and x[key] == x[key] and y[key] == y[key]]
             return statistics.median(vals) if vals else float("nan")
 
         print("%-9s %-7s | %5.1f / %5.1f  (%5.2fx)     | %5.1f / %5.1f            | %5.0f / %5.0f (%5.2fx) |"
-              " %5.1f / %5.1f  (%5.2fx)    | %4.1f / %4.1f" % (
+              " %5.1f / %5.1f  (%5.2fx)    | %4.1f / %4.1f | %5.1f (%4.2fx)" % (
                   size, kind, med(a, "fps"), med(b, "fps"), ratio("fps"), 100 * med(a, "torn"), 100 * med(b, "torn"),
                   med(a, "lat"), med(b, "lat"), ratio("lat"), med(a, "cpu"), med(b, "cpu"), ratio("cpu"),
-                  100 * med(a, "unread"), 100 * med(b, "unread")))
+                  100 * med(a, "unread"), 100 * med(b, "unread"), med(c, "fps"), ratio("fps", c)))
 
 
 def main(argv=None):
@@ -491,6 +675,7 @@ def main(argv=None):
     parser.add_argument("--kinds", default="photo,desktop,scroll")
     parser.add_argument("--web", default=os.path.join(realpeers.ROOT, "web"), help="our web/ tree")
     parser.add_argument("--novnc", default=NOVNC_DEFAULT, help="noVNC tree holding core/rfb.js")
+    parser.add_argument("--clients", default="ours,noVNC,ceiling", help="which of ours,noVNC,ceiling to measure")
     args = parser.parse_args(argv)
     if not os.path.exists(os.path.join(args.novnc, "core", "rfb.js")):
         sys.exit("no noVNC at %s: npm install --prefix /tmp/novnc-bench @novnc/novnc@1.7" % args.novnc)
