@@ -432,6 +432,10 @@ class CeilingClient(threading.Thread):
                 pixels = picture.crop((0, row, hi - lo, row + 1)).tobytes()
                 self.row[lo:hi] = pixels[1::3]
             return
+        self.tight_basic(control, w, h, hit, lo, hi, row)
+
+    def tight_basic(self, control, w, h, hit, lo, hi, row):
+        """Basic compression: copy or palette filter, zlib stream (control >> 4) & 3."""
         palette, size = None, w * h * 3
         if control & 0x40:
             kind = self.read(1)[0]
