@@ -42,6 +42,7 @@ import zlib
 
 import pytest
 
+import framemarks
 import realpeers
 import rfbscript
 from conftest import recv_exact
@@ -951,6 +952,38 @@ def test_canvas_never_shows_a_half_drawn_update(page):
     assert not torn, "%d of %d samples showed a half-drawn update, e.g. top %s bottom %s" % (
         len(torn), len(samples), torn[0][0], torn[0][1])
     assert {",".join(map(str, c + (255,))) for c in TEAR_COLOURS} <= shown, shown
+
+
+def test_real_xvnc_never_shows_a_half_drawn_frame(page):
+    """Issue 11 item 1 against TigerVNC Xvnc: an X client redraws the whole screen with a
+    photo-like picture (Tight JPEG, several rectangles per update) 30 times a second,
+    numbering every frame at its top and its bottom. Read on every animation frame for
+    4 s, the page's canvas never shows two different numbers at once."""
+    width, height = 960, 540
+    with realpeers.xvnc("%dx%d" % (width, height)) as (display, vnc_port), \
+            realpeers.proxy("--web", WEB, "--vnc", "127.0.0.1:%d" % vnc_port) as wsp:
+        animator = framemarks.Animator(display, width, height, "photo", 30)
+        animator.start()
+        try:
+            page.open(wsp.port, quality=6)
+            page.wait_state("connected")
+            page.driver.execute_script(framemarks.SAMPLER_JS, width, framemarks.BLOCK, framemarks.SAMPLE_ROW,
+                                       framemarks.STRIPE_W, framemarks.FRAME_BITS, framemarks.ECHO_BITS,
+                                       framemarks.ECHO_X)
+            time.sleep(4)
+            seen = page.driver.execute_script("const s = window.__pic; return [s.samples, s.torn, s.unread, s.log]")
+        finally:
+            animator.stop()
+        page.driver.get("about:blank")
+    samples, torn, unread, log = seen
+    shown = {top for _, top, bottom, _ in log if top >= 0 and top == bottom}
+    halves = [(top, bottom) for _, top, bottom, _ in log if top >= 0 and bottom >= 0 and top != bottom]
+    print("%d animation frames sampled, %d frames shown, %d torn, %d unreadable" % (samples, len(shown), torn, unread))
+    assert samples >= 100, "only %d animation frames in 4 s" % samples
+    assert len(shown) >= 20, "only %d different frames shown in 4 s (the X client drew 120)" % len(shown)
+    assert torn == 0, "%d of %d animation frames showed a half-drawn update, e.g. top frame %d over bottom " \
+        "frame %d" % (torn, samples, halves[0][0], halves[0][1])
+    assert unread <= samples // 20, "%d of %d animation frames had an unreadable frame number" % (unread, samples)
 
 
 # ---------------------------------------------------------------- lossless when still
