@@ -30,7 +30,8 @@ the frame numbers it receives per second bound what any client could show on thi
 --novnc DIR: a noVNC tree (with core/rfb.js); default /tmp/novnc-bench/node_modules/@novnc/novnc,
 installed with `npm install --prefix /tmp/novnc-bench @novnc/novnc@1.7` (never commit it).
 PYTHON needs selenium (e.g. the test venv); Chromium and chromedriver are Debian's, Xvnc TigerVNC's.
-The full matrix (2 sizes x 3 kinds x 3 rounds x 2 clients, 8 s each) takes about 8 minutes.
+The full matrix (2 sizes x 3 kinds x 3 rounds, both clients and the ceiling, 8 s each) takes
+about 11 minutes.
 """
 
 import argparse
