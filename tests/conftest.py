@@ -291,6 +291,15 @@ class EchoServer:
         self._thread.join(2)
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium per test module (a module may define its own)."""
+    import realpeers  # only the browser tests need it
+    with realpeers.chromium() as driver:
+        driver.set_script_timeout(30)
+        yield driver
+
+
 @pytest.fixture
 def echo_server():
     server = EchoServer()

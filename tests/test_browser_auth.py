@@ -27,12 +27,6 @@ WEB = os.path.join(realpeers.ROOT, "web")
 USER, PASSWORD = "alice", "s3cret"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with realpeers.chromium() as driver:
-        yield driver
-
-
 @pytest.fixture
 def clean(browser):
     yield browser

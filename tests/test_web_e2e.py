@@ -162,13 +162,6 @@ class Page:
 # ---------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with realpeers.chromium() as driver:
-        driver.set_script_timeout(30)
-        yield driver
-
-
 @pytest.fixture
 def page(browser):
     p = Page(browser)

@@ -68,13 +68,6 @@ class Page:
         return bytes(data) if data is not None else None
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with realpeers.chromium() as driver:
-        driver.set_script_timeout(30)
-        yield driver
-
-
 @pytest.fixture
 def page(browser):
     yield Page(browser)

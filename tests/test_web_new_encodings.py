@@ -110,12 +110,6 @@ return {png: [at(2, 2), at(5, 7), at(20, 30)], jpeg: [at(40, 16), at(56, 16)], c
 """
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with realpeers.chromium() as driver:
-        yield driver
-
-
 def test_tightpng_jpeg_and_vmware_cursor_in_the_page(browser):
     listener = socket.create_server(("127.0.0.1", 0))
     seen = {}

@@ -116,13 +116,6 @@ def test_node_client_prefers_the_type_that_hides_the_password_best():
 # ---------------------------------------------------------------- the page in Chromium
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with realpeers.chromium() as driver:
-        driver.set_script_timeout(30)
-        yield driver
-
-
 def wait(driver, predicate, what, timeout=20.0):
     return realpeers.poll(predicate, what, timeout,
                           lambda: "state=%r status=%r" % (page_state(driver), status(driver)))
