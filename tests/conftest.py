@@ -291,6 +291,19 @@ class EchoServer:
         self._thread.join(2)
 
 
+def upgrade_status(proxy, token: str, greeting: bytes = b"hello") -> tuple:
+    """Through PROXY to the echo target of TOKEN: (101, GREETING as echoed) when the upgrade
+    went through, else (HTTP status, body) of the refusal."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+    try:
+        with connect(proxy.url("/websockify?token=" + token), open_timeout=10) as ws:
+            ws.send(greeting)
+            return 101, ws.recv(timeout=5)
+    except InvalidStatus as exc:
+        return exc.response.status_code, exc.response.body.decode()
+
+
 @pytest.fixture(scope="module")
 def browser():
     """One headless Chromium per test module (a module may define its own)."""

@@ -12,12 +12,10 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
 
 import realpeers
 import wsproxy
-from conftest import EchoServer
+from conftest import EchoServer, upgrade_status
 from wsproxy import HttpError, Target
 
 
@@ -181,18 +179,9 @@ def test_https_is_verified(localhost_cert, monkeypatch, start_proxy, echo_server
         assert wsproxy.JSONTokenApi(api.url(host="localhost")).lookup("vm1").target.port == echo_server.port
         # the proxy's connection threads (small stacks) do the TLS handshake too
         proxy = start_proxy("--token-plugin", "JSONTokenApi", "--token-source", api.url(), env={"SSL_CERT_FILE": cert})
-        assert status_of(proxy, "vm1") == (101, b"hello")
+        assert upgrade_status(proxy, "vm1") == (101, b"hello")
     finally:
         api.close()
-
-
-def status_of(proxy, token):
-    try:
-        with connect(proxy.url("/websockify?token=" + token), open_timeout=10) as ws:
-            ws.send(b"hello")
-            return 101, ws.recv(timeout=5)
-    except InvalidStatus as exc:
-        return exc.response.status_code, exc.response.body.decode()
 
 
 @pytest.mark.slow
@@ -203,18 +192,18 @@ def test_through_the_proxy_outage_and_recovery(api, start_proxy, echo_server):
     banner = proxy.stdout
     assert "targets: by token from API http://127.0.0.1:%d/json (JSONTokenApi)" % api.port in banner
     assert "apikey" not in banner and "pw@" not in banner
-    assert status_of(proxy, "vm1") == (101, b"hello")
-    assert status_of(proxy, "vm9")[0] == 404
+    assert upgrade_status(proxy, "vm1") == (101, b"hello")
+    assert upgrade_status(proxy, "vm9")[0] == 404
     api.mode = "fail"
     for _ in range(5):
-        status, body = status_of(proxy, "vm1")
+        status, body = upgrade_status(proxy, "vm1")
         assert status == 503 and "the token store (api) is unavailable: HTTP 500 from the API" in body
     api.mode = "slow"
     started = time.monotonic()
-    assert status_of(proxy, "vm1")[0] == 503
+    assert upgrade_status(proxy, "vm1")[0] == 503
     assert time.monotonic() - started < 3.0
     api.mode = "ok"
-    assert status_of(proxy, "vm1") == (101, b"hello")
+    assert upgrade_status(proxy, "vm1") == (101, b"hello")
     log = proxy.stderr
     assert log.count("is down (") == 1 and log.count("recovered after") == 1, log
     assert "6 lookups answered 503 meanwhile" in log
@@ -238,8 +227,8 @@ def test_unix_socket_directory(tmp_path, start_proxy):
         for token in ("../outside", "..", "plain-file", "missing", "", "vm1/"):
             assert source.lookup(token) is None, token
         proxy = start_proxy("--token-plugin", "UnixDomainSocketDirectory", "--token-source", str(sockets))
-        assert status_of(proxy, "vm1") == (101, b"hello")
-        assert status_of(proxy, "..%2Foutside")[0] == 404
+        assert upgrade_status(proxy, "vm1") == (101, b"hello")
+        assert upgrade_status(proxy, "..%2Foutside")[0] == 404
         assert vm.connections == 1 and outside.connections == 0
     finally:
         vm.close()

@@ -9,12 +9,10 @@ import threading
 import time
 
 import pytest
-from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
 
 import realpeers
 import wsproxy
-from conftest import EchoServer, wait_until
+from conftest import EchoServer, upgrade_status, wait_until
 
 PASSWORD = "s3cret:with colon"
 DB = 3
@@ -61,16 +59,6 @@ def redis(tmp_path):
     server.stop()
 
 
-def status_of(proxy, token) -> tuple:
-    """(HTTP status, body) of a refused upgrade, or (101, echo) when it went through."""
-    try:
-        with connect(proxy.url("/websockify?token=" + token), open_timeout=10) as ws:
-            ws.send(b"RFB 003.008\n")
-            return 101, ws.recv(timeout=5)
-    except InvalidStatus as exc:
-        return exc.response.status_code, exc.response.body.decode()
-
-
 def test_keys_set_changed_and_deleted_while_the_proxy_runs(redis, start_proxy, echo_server):
     second = EchoServer()
     try:
@@ -79,24 +67,24 @@ def test_keys_set_changed_and_deleted_while_the_proxy_runs(redis, start_proxy, e
             in proxy.stdout
         assert PASSWORD not in proxy.stdout + proxy.stderr
         redis.set("vm1", '{"host": "127.0.0.1:%d"}' % echo_server.port)
-        assert status_of(proxy, "vm1") == (101, b"RFB 003.008\n")
+        assert upgrade_status(proxy, "vm1") == (101, b"hello")
         assert echo_server.connections == 1
         redis.set("vm1", "127.0.0.1:%d" % second.port)          # changed: plain host:port
-        assert status_of(proxy, "vm1") == (101, b"RFB 003.008\n")
+        assert upgrade_status(proxy, "vm1") == (101, b"hello")
         assert second.connections == 1 and echo_server.connections == 1
         redis.run("DEL", NAMESPACE + ":vm1")
-        status, body = status_of(proxy, "vm1")
+        status, body = upgrade_status(proxy, "vm1")
         assert status == 404 and "unknown token 'vm1'" in body
         # the same token outside the namespace or in another database is not ours
         redis.set("vm2", "127.0.0.1:%d" % echo_server.port, namespace="")
         redis.set("vm2", "127.0.0.1:%d" % echo_server.port, db=0)
-        assert status_of(proxy, "vm2")[0] == 404
+        assert upgrade_status(proxy, "vm2")[0] == 404
         redis.set("vm3", '{"host": "127.0.0.1:%d"' % echo_server.port)   # broken JSON
-        assert status_of(proxy, "vm3")[0] == 404
+        assert upgrade_status(proxy, "vm3")[0] == 404
         assert "the entry for token 'vm3' is unusable" not in proxy.stderr   # the log redacts tokens
         assert "the entry for token '***' is unusable" in proxy.stderr
         redis.run("HSET", NAMESPACE + ":vm4", "host", "127.0.0.1:%d" % echo_server.port)   # not a string
-        assert status_of(proxy, "vm4")[0] == 404
+        assert upgrade_status(proxy, "vm4")[0] == 404
         assert "WRONGTYPE" in proxy.stderr and "is down" not in proxy.stderr
     finally:
         second.close()
@@ -113,8 +101,8 @@ def test_an_ipv6_target_in_redis(redis, start_proxy):
         proxy = start_proxy("--token-plugin", "TokenRedis", "--token-source", redis.source())
         redis.set("v6", "[::1]:%d" % server.port)
         redis.set("v6json", '{"host": "::1", "port": %d}' % server.port)
-        assert status_of(proxy, "v6") == (101, b"RFB 003.008\n")
-        assert status_of(proxy, "v6json") == (101, b"RFB 003.008\n")
+        assert upgrade_status(proxy, "v6") == (101, b"hello")
+        assert upgrade_status(proxy, "v6json") == (101, b"hello")
         assert server.connections == 2
     finally:
         server.close()
@@ -124,11 +112,11 @@ def test_an_ipv6_target_in_redis(redis, start_proxy):
 def test_redis_stopped_and_started_again(redis, start_proxy, echo_server):
     proxy = start_proxy("--token-plugin", "TokenRedis", "--token-source", redis.source())
     redis.set("vm1", "127.0.0.1:%d" % echo_server.port)
-    assert status_of(proxy, "vm1")[0] == 101
+    assert upgrade_status(proxy, "vm1")[0] == 101
     redis.stop()
     for _ in range(8):
         started = time.monotonic()
-        status, body = status_of(proxy, "vm1")
+        status, body = upgrade_status(proxy, "vm1")
         assert status == 503, body
         assert "the token store (redis) is unavailable" in body and "try again" in body
         assert time.monotonic() - started < 3.0
@@ -137,7 +125,7 @@ def test_redis_stopped_and_started_again(redis, start_proxy, echo_server):
     assert log.count("-> 503") == 8
     redis.start()                                    # empty again: no persistence
     redis.set("vm1", "127.0.0.1:%d" % echo_server.port)
-    assert wait_until(lambda: status_of(proxy, "vm1")[0] == 101, timeout=5)
+    assert wait_until(lambda: upgrade_status(proxy, "vm1")[0] == 101, timeout=5)
     log = proxy.stderr
     assert log.count("recovered after") == 1 and "lookups answered 503 meanwhile" in log
     assert log.count("is down (") == 1
@@ -208,7 +196,7 @@ def test_a_hung_redis_answers_503_in_bounded_time_and_stalls_nobody(start_proxy)
 
         def one():
             started = time.monotonic()
-            results.append((status_of(proxy, "vm1"), time.monotonic() - started))
+            results.append((upgrade_status(proxy, "vm1"), time.monotonic() - started))
 
         threads = [threading.Thread(target=one) for _ in range(4)]
         for thread in threads:
@@ -222,7 +210,7 @@ def test_a_hung_redis_answers_503_in_bounded_time_and_stalls_nobody(start_proxy)
             assert took < wsproxy.TOKEN_LOOKUP_TIMEOUT + 1.0, took
         # meanwhile files and other requests are served at once
         started = time.monotonic()
-        assert status_of(proxy, "")[0] == 404
+        assert upgrade_status(proxy, "")[0] == 404
         assert time.monotonic() - started < 1.0
         assert proxy.stderr.count("is down (") == 1
     finally:
