@@ -329,8 +329,9 @@ def handshake_until_offer(port):
             try:
                 offer = ws.recv(timeout=10)
             except ConnectionClosed as closed:
-                wait_for(lambda: "code=%d" % closed.rcvd.code in wsp.log(), "the closing log line")
-                return closed.rcvd.code, closed.rcvd.reason, wsp.log()
+                code, reason = closed.rcvd.code, closed.rcvd.reason
+                wait_for(lambda: "code=%d" % code in wsp.log(), "the closing log line")
+                return code, reason, wsp.log()
             return list(offer[1:1 + offer[0]]), None, wsp.log()
 
 
