@@ -628,17 +628,24 @@ export class Input {
         }
     }
 
-    // Two fingers dragging: a wheel step per TOUCH_SCROLL_STEP_PX, at the place
-    // they started. Fingers moving down pull the content down: wheel up (button 4).
-    _touchScroll(ev) {
+    // A two-finger gesture: at its start the pointer goes where the fingers are and
+    // no steps are done yet (returns null); a move after a start returns the point.
+    _gestureMove(ev) {
         const p = this._touchPoint(ev);
         if (ev.phase === 'start') {
             this._pointerNow(p, this._mask);
             this._gestureDone = { x: 0, y: 0 };
-            return;
+            return null;
         }
+        return ev.phase === 'move' && this._gestureDone ? p : null;
+    }
+
+    // Two fingers dragging: a wheel step per TOUCH_SCROLL_STEP_PX, at the place
+    // they started. Fingers moving down pull the content down: wheel up (button 4).
+    _touchScroll(ev) {
+        const p = this._gestureMove(ev);
+        if (!p) return;
         const done = this._gestureDone;
-        if (ev.phase !== 'move' || !done) return;
         done.y = this._steps(ev.dy, done.y, TOUCH_SCROLL_STEP_PX, p, BUTTON.WHEEL_UP, BUTTON.WHEEL_DOWN);
         done.x = this._steps(ev.dx, done.x, TOUCH_SCROLL_STEP_PX, p, BUTTON.WHEEL_LEFT, BUTTON.WHEEL_RIGHT);
     }
@@ -646,14 +653,9 @@ export class Input {
     // Pinch: Ctrl + wheel, which zooms in most remote applications (browsers,
     // editors, image viewers); spreading the fingers zooms in (wheel up).
     _touchZoom(ev) {
-        const p = this._touchPoint(ev);
-        if (ev.phase === 'start') {
-            this._pointerNow(p, this._mask);
-            this._gestureDone = { x: 0, y: 0 };
-            return;
-        }
+        const p = this._gestureMove(ev);
         const done = this._gestureDone;
-        if (ev.phase !== 'move' || !done || Math.abs(ev.spread - done.x) < TOUCH_ZOOM_STEP_PX) return;
+        if (!p || Math.abs(ev.spread - done.x) < TOUCH_ZOOM_STEP_PX) return;
         this._key(XK.Control_L, true, 'ControlLeft');
         done.x = this._steps(ev.spread, done.x, TOUCH_ZOOM_STEP_PX, p, BUTTON.WHEEL_UP, BUTTON.WHEEL_DOWN);
         this._key(XK.Control_L, false, 'ControlLeft');
